@@ -1,0 +1,3 @@
+import { notImplemented } from '../lib/stub.js';
+
+notImplemented('tabby', 'the CNI plugin comes with the netlink + CNI issue');
