@@ -94,7 +94,7 @@ test('kubernetes: the watch resumes after server-side timeouts using bookmarks, 
 });
 
 test('kubernetes: a watch whose resourceVersion expired (410) relists', async (t) => {
-  const { srv, ds, cleanup } = await setup({ retainEvents: 2 });
+  const { ds, cleanup } = await setup({ retainEvents: 2 });
   t.after(cleanup);
   await ds.create(pool('g1', '10.1.0.0/16'));
   const { revision } = await ds.list('IPPool');
