@@ -308,13 +308,33 @@ export class KubernetesDatastore implements Datastore {
           }
           resolve(outcome);
         };
+        // client-node's Watch resolves only once the response has started; bound that wait.
+        let connected = false;
+        let gaveUp = false;
+        const watchdog = setTimeout(() => {
+          if (connected) return;
+          gaveUp = true;
+          outcome = 'failed';
+          emit({ type: 'ERROR', error: new UnavailableError(this.server, new Error(`watch ${info.plural}: no response within ${this.timeoutMs} ms`)) });
+          resolve(outcome);
+        }, this.timeoutMs);
         new Watch(this.kc)
-          .watch(path, params, onLine, onDone)
-          .then((c) => {
-            abortStream = c;
-            if (ac.signal.aborted) c.abort();
+          .watch(path, params, (type: string, obj: K8sObject) => {
+            if (!gaveUp) onLine(type, obj);
+          }, (err: unknown) => {
+            clearTimeout(watchdog);
+            if (!gaveUp) onDone(err);
           })
-          .catch(onDone);
+          .then((c) => {
+            connected = true;
+            clearTimeout(watchdog);
+            if (gaveUp || ac.signal.aborted) c.abort();
+            else abortStream = c;
+          })
+          .catch((err: unknown) => {
+            clearTimeout(watchdog);
+            if (!gaveUp) onDone(err);
+          });
       });
 
     const loop = async (): Promise<void> => {

@@ -118,3 +118,15 @@ test('etcd: watch survives an etcd restart without losing or duplicating events'
     await writer.close();
   }
 });
+
+test('etcd: a watch on an unreachable endpoint reports ERROR events and keeps retrying', { skip: missing }, async (t) => {
+  const port = await freePort(23790, 23799);
+  const ds = new EtcdDatastore({ endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 500 });
+  const log = new EventLog().start(ds, 'IPPool');
+  t.after(async () => {
+    await log.stop();
+    await ds.close();
+  });
+  await log.waitForCount('ERROR', 2);
+  assert.ok(log.events.every((e) => e.type === 'ERROR' && e.error instanceof UnavailableError));
+});

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { KINDS } from '../../api/kinds.js';
@@ -133,4 +134,31 @@ test('kubernetes: wrong credentials are a typed Unauthorized error', async (t) =
   });
   const ds = new KubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url: srv.url, token: 'wrong' }) });
   await assert.rejects(ds.get('IPPool', 'x'), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'Unauthorized');
+});
+
+test('kubernetes: a server that accepts but never answers gives UnavailableError and watch ERROR events, not a hang', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tabby-kube-'));
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+  });
+  const port = await freePort(23790, 23799);
+  await new Promise<void>((r) => silent.listen(port, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${port}`;
+  const ds = new KubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url, token: 'x' }), requestTimeoutMs: 500 });
+  const log = new EventLog();
+  t.after(async () => {
+    await log.stop();
+    await ds.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+    await rm(dir, { recursive: true, force: true });
+  });
+  await assert.rejects(ds.get('IPPool', 'x'), (e: unknown) => e instanceof UnavailableError && e.message.includes(url));
+  log.start(ds, 'IPPool');
+  await log.waitForCount('ERROR', 2);
+  const errs = log.events.filter((e) => e.type === 'ERROR');
+  assert.ok(errs.every((e) => e.type === 'ERROR' && e.error instanceof UnavailableError));
+  assert.equal(log.summary().length, 0, 'no data events from a silent server');
 });
