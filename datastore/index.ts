@@ -13,10 +13,16 @@ import { DatastoreConfigError } from './types.js';
 export * from './types.js';
 export * from './config.js';
 export { MemoryDatastore } from './memory.js';
-export type { FaultSpec, MemoryDatastoreOptions } from './memory.js';
+export type { FaultOp, FaultSpec, MemoryDatastoreOptions } from './memory.js';
 export { parseLabelSelector, matchesLabelSelector, LabelSelectorError } from './labels.js';
 export type { LabelSelector } from './labels.js';
 export { UnknownKindError, InvalidObjectError } from './common.js';
+export { withFaults, FaultPlan } from './faults.js';
+export type { FaultInjectingDatastore } from './faults.js';
+export { KUBERNETES_API_CALLS } from './kubernetes-api.js';
+export type { KubernetesApiCall } from './kubernetes-api.js';
+export type { EtcdDatastore, EtcdDatastoreOptions } from './etcd.js';
+export type { KubernetesDatastore, KubernetesDatastoreOptions } from './kubernetes.js';
 
 export interface OpenOptions {
   logger?: Logger;

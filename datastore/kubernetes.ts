@@ -15,7 +15,6 @@
  */
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import type { KindInfo } from '../api/kinds.js';
-import { KINDS } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import { CRD_GROUP } from '../api/meta.js';
 import type { Logger } from '../lib/log.js';
@@ -27,16 +26,7 @@ import { AlreadyExistsError, ConflictError, DatastoreConfigError, DatastoreError
 const GROUP = CRD_GROUP;
 const VERSION = 'v1';
 
-export interface KubernetesApiCall {
-  verb: 'get' | 'list' | 'watch' | 'create' | 'update' | 'delete';
-  group: string;
-  resource: string;
-}
-
-/** Every API call the adapter makes: for each stored kind, get/list/watch/create/update/delete. */
-export const KUBERNETES_API_CALLS: readonly KubernetesApiCall[] = KINDS.flatMap((k) =>
-  (['get', 'list', 'watch', 'create', 'update', 'delete'] as const).map((verb) => ({ verb, group: GROUP, resource: k.plural })),
-);
+export { KUBERNETES_API_CALLS, type KubernetesApiCall } from './kubernetes-api.js';
 
 export interface KubernetesDatastoreOptions {
   /** Path of a kubeconfig; omitted = KUBECONFIG env, ~/.kube/config or in-cluster (client-node's default). */

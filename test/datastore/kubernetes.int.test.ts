@@ -8,24 +8,12 @@ import { test } from 'node:test';
 import { KINDS } from '../../api/kinds.js';
 import { KUBERNETES_API_CALLS, KubernetesDatastore } from '../../datastore/kubernetes.js';
 import { DatastoreConfigError, UnavailableError } from '../../datastore/types.js';
-import { startK8sTestServer, writeKubeconfig, type K8sTestServer } from '../k8s-server/server.js';
+import { startK8sDatastore, startK8sTestServer, writeKubeconfig, type K8sDatastoreHarness, type K8sTestServerOptions } from '../k8s-server/harness.js';
 import { freePort } from './etcd-harness.js';
 import { datastoreContract, EventLog, pool, replay } from './contract.js';
 
-async function setup(opts: Parameters<typeof startK8sTestServer>[0] = {}): Promise<{ srv: K8sTestServer; ds: KubernetesDatastore; cleanup(): Promise<void> }> {
-  const srv = await startK8sTestServer({ bookmarkIntervalMs: 200, ...opts });
-  const dir = await mkdtemp(join(tmpdir(), 'tabby-kube-'));
-  const kubeconfig = await writeKubeconfig(join(dir, 'kubeconfig'), srv);
-  const ds = new KubernetesDatastore({ kubeconfig });
-  return {
-    srv,
-    ds,
-    cleanup: async () => {
-      await ds.close();
-      await srv.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+async function setup(opts: K8sTestServerOptions = {}): Promise<K8sDatastoreHarness> {
+  return startK8sDatastore({ bookmarkIntervalMs: 200, ...opts });
 }
 
 datastoreContract('kubernetes (test API server)', async () => {
