@@ -98,6 +98,28 @@ test('kubernetes: a watch whose resourceVersion expired (410) relists', async (t
   }
 });
 
+test('kubernetes: an HTTP 410 answer to a watch also relists', async (t) => {
+  const { srv, ds, cleanup } = await setup({ expiredAs: 'status' });
+  t.after(cleanup);
+  const a = await ds.create(pool('h1', '10.1.0.0/16'));
+  await ds.create(pool('h2', '10.2.0.0/16'));
+  const log = new EventLog().start(ds, 'IPPool');
+  try {
+    await log.waitForCount('SYNCED', 1);
+    srv.breakWatches();
+    await ds.update({ ...a, metadata: { ...a.metadata, labels: { x: '1' } } });
+    await ds.delete('IPPool', 'h2');
+    await ds.create(pool('h3', '10.3.0.0/16'));
+    srv.compact();
+    srv.restoreWatches();
+    await log.waitForCount('SYNCED', 2);
+    const after = log.summary().slice(3);
+    assert.deepEqual(after.sort(), ['ADDED h3', 'DELETED h2', 'MODIFIED h1', 'SYNCED'].sort());
+  } finally {
+    await log.stop();
+  }
+});
+
 test('kubernetes: unreachable API server rejects with UnavailableError naming it', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tabby-kube-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
