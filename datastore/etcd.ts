@@ -17,8 +17,8 @@
  * UnavailableError naming the endpoints. etcd3's own retry/circuit-breaker policies are replaced by a
  * pass-through so that callers get a prompt typed error and watches reconnect on our backoff.
  */
-import type { IKeyValue, IOptions, IRangeResponse, Watcher as Etcd3Watcher } from 'etcd3';
-import { Etcd3 } from 'etcd3';
+import type * as Etcd3Lib from 'etcd3';
+import type { Etcd3, IKeyValue, IOptions, IRangeResponse, Watcher as Etcd3Watcher } from 'etcd3';
 import { readFileSync } from 'node:fs';
 import type { KindInfo } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
@@ -55,6 +55,23 @@ export interface EtcdDatastoreOptions {
   username?: string;
   password?: string;
   logger?: Logger;
+}
+
+type Etcd3Module = typeof Etcd3Lib;
+let etcd3Module: Etcd3Module | undefined;
+
+/**
+ * Load the etcd3 package (gRPC) on first use: a dynamic import, so bundles that never open an etcd
+ * datastore never load it.
+ */
+export async function loadEtcd3(): Promise<Etcd3Module> {
+  etcd3Module ??= await import('etcd3');
+  return etcd3Module;
+}
+
+/** Open an etcd datastore (loads the client on first use). */
+export async function createEtcdDatastore(opts: EtcdDatastoreOptions): Promise<EtcdDatastore> {
+  return new EtcdDatastore(opts, await loadEtcd3());
 }
 
 /** Key of one object. */
@@ -105,7 +122,8 @@ export class EtcdDatastore implements Datastore {
   private readonly log: Logger;
   private readonly watchers = new Set<Watcher>();
 
-  constructor(opts: EtcdDatastoreOptions) {
+  /** Prefer createEtcdDatastore(); `lib` is the loaded etcd3 module (see loadEtcd3()). */
+  constructor(opts: EtcdDatastoreOptions, lib: Etcd3Module) {
     if (opts.endpoints.length === 0) throw new DatastoreError('DatastoreConfig', 'etcd datastore needs at least one endpoint');
     this.endpoints = opts.endpoints;
     this.timeoutMs = opts.requestTimeoutMs ?? 5000;
@@ -132,7 +150,7 @@ export class EtcdDatastore implements Datastore {
       };
     }
     if (opts.username !== undefined) options.auth = { username: opts.username, password: opts.password ?? '' };
-    this.client = new Etcd3(options);
+    this.client = new lib.Etcd3(options);
   }
 
   private endpointName(): string {

@@ -33,8 +33,8 @@ export async function openDatastore(cfg: DatastoreConfig, opts: OpenOptions = {}
     case 'memory':
       return new MemoryDatastore();
     case 'etcdv3': {
-      const { EtcdDatastore } = await import('./etcd.js');
-      return new EtcdDatastore({
+      const { createEtcdDatastore } = await import('./etcd.js');
+      return createEtcdDatastore({
         endpoints: cfg.etcdEndpoints ?? ['http://127.0.0.1:2379'],
         ...(cfg.requestTimeoutMs !== undefined ? { requestTimeoutMs: cfg.requestTimeoutMs } : {}),
         ...(cfg.etcdCaCertFile ? { caCertFile: cfg.etcdCaCertFile } : {}),
@@ -45,8 +45,8 @@ export async function openDatastore(cfg: DatastoreConfig, opts: OpenOptions = {}
       });
     }
     case 'kubernetes': {
-      const { KubernetesDatastore } = await import('./kubernetes.js');
-      return new KubernetesDatastore({
+      const { createKubernetesDatastore } = await import('./kubernetes.js');
+      return createKubernetesDatastore({
         ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}),
         ...(cfg.requestTimeoutMs !== undefined ? { requestTimeoutMs: cfg.requestTimeoutMs } : {}),
         ...(opts.logger ? { logger: opts.logger } : {}),

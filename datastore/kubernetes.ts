@@ -13,7 +13,8 @@
  *
  * KUBERNETES_API_CALLS lists every (verb, group, resource) this adapter uses, for RBAC checks.
  */
-import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+import type * as K8sLib from '@kubernetes/client-node';
+import type { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { KindInfo } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import { CRD_GROUP } from '../api/meta.js';
@@ -74,8 +75,22 @@ function statusMessage(err: ApiErrorLike): string {
   return b && typeof b === 'object' && 'message' in b ? String((b as { message: unknown }).message) : '';
 }
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
+type K8sModule = typeof K8sLib;
+let k8sModule: K8sModule | undefined;
+
+/** Load @kubernetes/client-node on first use (dynamic import: bundles stay free of it until then). */
+export async function loadKubernetesClient(): Promise<K8sModule> {
+  k8sModule ??= await import('@kubernetes/client-node');
+  return k8sModule;
+}
+
+/** Open a Kubernetes datastore (loads the client on first use). */
+export async function createKubernetesDatastore(opts: KubernetesDatastoreOptions = {}): Promise<KubernetesDatastore> {
+  return new KubernetesDatastore(opts, await loadKubernetesClient());
+}
+
+function loadKubeConfig(lib: K8sModule, path: string | undefined): KubeConfig {
+  const kc = new lib.KubeConfig();
   try {
     if (path) kc.loadFromFile(path);
     else kc.loadFromDefault();
@@ -100,10 +115,14 @@ export class KubernetesDatastore implements Datastore {
   private readonly log: Logger;
   private readonly watchers = new Set<Watcher>();
 
-  constructor(opts: KubernetesDatastoreOptions = {}) {
-    this.kc = loadKubeConfig(opts.kubeconfig);
+  private readonly lib: K8sModule;
+
+  /** Prefer createKubernetesDatastore(); `lib` is the loaded client (see loadKubernetesClient()). */
+  constructor(opts: KubernetesDatastoreOptions, lib: K8sModule) {
+    this.lib = lib;
+    this.kc = loadKubeConfig(lib, opts.kubeconfig);
     this.server = this.kc.getCurrentCluster()?.server ?? '';
-    this.api = this.kc.makeApiClient(CustomObjectsApi);
+    this.api = this.kc.makeApiClient(lib.CustomObjectsApi);
     this.timeoutMs = opts.requestTimeoutMs ?? 10000;
     this.log = opts.logger ?? silentLogger();
   }
@@ -308,7 +327,7 @@ export class KubernetesDatastore implements Datastore {
           emit({ type: 'ERROR', error: new UnavailableError(this.server, new Error(`watch ${info.plural}: no response within ${this.timeoutMs} ms`)) });
           resolve(outcome);
         }, this.timeoutMs);
-        new Watch(this.kc)
+        new this.lib.Watch(this.kc)
           .watch(path, params, (type: string, obj: K8sObject) => {
             if (!gaveUp) onLine(type, obj);
           }, (err: unknown) => {

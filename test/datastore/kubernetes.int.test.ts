@@ -6,7 +6,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { KINDS } from '../../api/kinds.js';
-import { KUBERNETES_API_CALLS, KubernetesDatastore } from '../../datastore/kubernetes.js';
+import { KUBERNETES_API_CALLS, createKubernetesDatastore } from '../../datastore/kubernetes.js';
 import { DatastoreConfigError, UnavailableError } from '../../datastore/types.js';
 import { startK8sDatastore, startK8sTestServer, writeKubeconfig, type K8sDatastoreHarness, type K8sTestServerOptions } from '../k8s-server/harness.js';
 import { freePort } from './etcd-harness.js';
@@ -125,14 +125,14 @@ test('kubernetes: unreachable API server rejects with UnavailableError naming it
   t.after(() => rm(dir, { recursive: true, force: true }));
   const port = await freePort(23790, 23799);
   const url = `http://127.0.0.1:${port}`;
-  const ds = new KubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url, token: 'x' }), requestTimeoutMs: 3000 });
+  const ds = await createKubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url, token: 'x' }), requestTimeoutMs: 3000 });
   await assert.rejects(ds.get('IPPool', 'x'), (e: unknown) => e instanceof UnavailableError && e.message.includes(url));
   await assert.rejects(ds.list('IPPool'), UnavailableError);
   await ds.close();
 });
 
-test('kubernetes: unreadable kubeconfig is a DatastoreConfigError with a hint', () => {
-  assert.throws(() => new KubernetesDatastore({ kubeconfig: '/nonexistent/kubeconfig' }), (e: unknown) => e instanceof DatastoreConfigError && /KUBECONFIG/.test(e.hint ?? ''));
+test('kubernetes: unreadable kubeconfig is a DatastoreConfigError with a hint', async () => {
+  await assert.rejects(createKubernetesDatastore({ kubeconfig: '/nonexistent/kubeconfig' }), (e: unknown) => e instanceof DatastoreConfigError && /KUBECONFIG/.test(e.hint ?? ''));
 });
 
 test('kubernetes: wrong credentials are a typed Unauthorized error', async (t) => {
@@ -142,7 +142,7 @@ test('kubernetes: wrong credentials are a typed Unauthorized error', async (t) =
     await srv.close();
     await rm(dir, { recursive: true, force: true });
   });
-  const ds = new KubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url: srv.url, token: 'wrong' }) });
+  const ds = await createKubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url: srv.url, token: 'wrong' }) });
   await assert.rejects(ds.get('IPPool', 'x'), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'Unauthorized');
 });
 
@@ -156,7 +156,7 @@ test('kubernetes: a server that accepts but never answers gives UnavailableError
   const port = await freePort(23790, 23799);
   await new Promise<void>((r) => silent.listen(port, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${port}`;
-  const ds = new KubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url, token: 'x' }), requestTimeoutMs: 500 });
+  const ds = await createKubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url, token: 'x' }), requestTimeoutMs: 500 });
   const log = new EventLog();
   t.after(async () => {
     await log.stop();

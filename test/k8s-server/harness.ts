@@ -9,7 +9,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubernetesDatastore } from '../../datastore/kubernetes.js';
+import { createKubernetesDatastore, type KubernetesDatastore } from '../../datastore/kubernetes.js';
 import { startK8sTestServer, writeKubeconfig, type K8sTestServer, type K8sTestServerOptions } from './server.js';
 
 export interface K8sDatastoreHarness {
@@ -24,7 +24,7 @@ export async function startK8sDatastore(opts: K8sTestServerOptions = {}): Promis
   const dir = await mkdtemp(join(tmpdir(), 'tabby-kube-'));
   try {
     const kubeconfig = await writeKubeconfig(join(dir, 'kubeconfig'), srv);
-    const ds = new KubernetesDatastore({ kubeconfig });
+    const ds = await createKubernetesDatastore({ kubeconfig });
     return {
       srv,
       ds,
