@@ -20,6 +20,7 @@
 import type * as Etcd3Lib from 'etcd3';
 import type { Etcd3, IKeyValue, IOptions, IRangeResponse, Watcher as Etcd3Watcher } from 'etcd3';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { KindInfo } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import type { Logger } from '../lib/log.js';
@@ -122,8 +123,11 @@ export class EtcdDatastore implements Datastore {
   private readonly log: Logger;
   private readonly watchers = new Set<Watcher>();
 
-  /** Prefer createEtcdDatastore(); `lib` is the loaded etcd3 module (see loadEtcd3()). */
-  constructor(opts: EtcdDatastoreOptions, lib: Etcd3Module) {
+  /**
+   * Prefer createEtcdDatastore(). `lib` is the loaded etcd3 module (loadEtcd3()); when omitted the
+   * CommonJS package is required synchronously here, still only when a store is constructed.
+   */
+  constructor(opts: EtcdDatastoreOptions, lib: Etcd3Module = etcd3Module ?? (createRequire(import.meta.url)('etcd3') as Etcd3Module)) {
     if (opts.endpoints.length === 0) throw new DatastoreError('DatastoreConfig', 'etcd datastore needs at least one endpoint');
     this.endpoints = opts.endpoints;
     this.timeoutMs = opts.requestTimeoutMs ?? 5000;

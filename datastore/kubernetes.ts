@@ -117,8 +117,16 @@ export class KubernetesDatastore implements Datastore {
 
   private readonly lib: K8sModule;
 
-  /** Prefer createKubernetesDatastore(); `lib` is the loaded client (see loadKubernetesClient()). */
-  constructor(opts: KubernetesDatastoreOptions, lib: K8sModule) {
+  /**
+   * Prefer createKubernetesDatastore(). `lib` is the loaded client (loadKubernetesClient()); it may be
+   * omitted once the client has been loaded (the package is ESM-only, so it cannot be required here).
+   */
+  constructor(opts: KubernetesDatastoreOptions = {}, lib: K8sModule | undefined = k8sModule) {
+    if (!lib) {
+      throw new DatastoreError('KubernetesClientNotLoaded', 'the Kubernetes client is not loaded', {
+        hint: 'open the store with `await createKubernetesDatastore(opts)` (or openDatastore)',
+      });
+    }
     this.lib = lib;
     this.kc = loadKubeConfig(lib, opts.kubeconfig);
     this.server = this.kc.getCurrentCluster()?.server ?? '';
