@@ -73,3 +73,5 @@ $S fdb-set bridge -n $NS fdb replace 66:11:22:33:44:55 dev tnlvx0 dst 10.0.0.2 s
 $S fdb-del bridge -n $NS fdb del 66:11:22:33:44:55 dev tnlvx0 dst 10.0.0.2 self
 $IP neigh replace 10.1.0.9 lladdr 66:11:22:33:44:55 dev tnlv0 nud permanent
 $R neigh-dump $IP neigh show
+$R error-extack $IP route add 10.9.0.0/24 via 10.99.99.99 dev tnlv0
+$R error-ipip $IP link add tnlip1 type ipip remote 10.0.0.2
