@@ -6,9 +6,10 @@ import { constants } from 'node:os';
 import { TabbyError } from '../lib/errors.js';
 
 const ERRNO_NAMES = new Map<number, string>();
+const PREFERRED = new Set(['EAGAIN', 'EDEADLK', 'EOPNOTSUPP']);
 for (const [name, num] of Object.entries(constants.errno)) {
-  // EWOULDBLOCK == EAGAIN and EDEADLOCK == EDEADLK: keep the common name (first seen wins for these).
-  if (!ERRNO_NAMES.has(num) || name === 'EAGAIN' || name === 'EDEADLK') ERRNO_NAMES.set(num, name);
+  // Aliases share a number (EWOULDBLOCK/EAGAIN, EDEADLOCK/EDEADLK, ENOTSUP/EOPNOTSUPP): prefer the common name.
+  if (!ERRNO_NAMES.has(num) || PREFERRED.has(name)) ERRNO_NAMES.set(num, name);
 }
 export const errnoName = (errno: number): string => ERRNO_NAMES.get(errno) ?? `E${errno}`;
 export const errnoOf = (name: string): number | undefined => (constants.errno as Record<string, number>)[name];

@@ -3,7 +3,6 @@
 // capture script's fresh netns produced: tnlbr0=2, tnlv1=3, tnlv0=4, tnlvx0=6, tnldel=8.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import {
   IFA_F,
   NLM_F,
@@ -22,18 +21,7 @@ import {
   encodeRoute,
   parseMessages,
 } from '../../netlink/index.js';
-
-const dir = new URL('./golden/', import.meta.url);
-
-export function loadHex(name: string): Buffer {
-  const text = readFileSync(new URL(`${name}.hex`, dir), 'utf8');
-  const hex = text
-    .split('\n')
-    .filter((l) => !l.startsWith('#'))
-    .join('')
-    .replace(/\s+/g, '');
-  return Buffer.from(hex, 'hex');
-}
+import { loadHex } from './fixtures.js';
 
 /** Zeroes nlmsg_seq and nlmsg_pid of every message in the buffer. */
 function normalise(b: Buffer): string {
