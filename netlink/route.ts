@@ -7,7 +7,7 @@
  */
 import { AF, NLM_F, RTA, RTAX, RTM, RTNH_F, RTN, RTPROT, RT_SCOPE, RT_TABLE } from './constants.js';
 import { NetlinkInputError } from './errors.js';
-import { Reader, attrsOf, formatIp, parseAttrs, parseCidr, parseIp, u32Of, type Attr, type Writer } from './wire.js';
+import { Reader, attrsOf, formatIp, parseAttrs, parseCidr, parseIp, u32Of, type Attr, type CidrBytes, type Writer } from './wire.js';
 
 export interface NextHop {
   /** Gateway; an address of the other family is sent as RTA_VIA. */
@@ -64,9 +64,9 @@ export interface RouteFilter {
 
 type Op = 'add' | 'del';
 
-function routeFamily(r: Route): 2 | 10 {
+function routeFamily(r: Route, dst: CidrBytes | undefined): 2 | 10 {
   if (r.family) return r.family;
-  if (r.dst) return parseCidr(r.dst).family;
+  if (dst) return dst.family;
   if (r.gw) return parseIp(r.gw).family;
   const nh = r.multipath?.find((n) => n.gw);
   if (nh?.gw) return parseIp(nh.gw).family;
@@ -88,8 +88,8 @@ function gatewayAttr(w: Writer, family: number, gw: string): void {
 /** Encodes one route message. `nlFlags` are the NLM_F_* bits beyond REQUEST (ACK, CREATE, …). */
 export function encodeRoute(w: Writer, seq: number, type: number, nlFlags: number, r: Route): void {
   const op: Op = type === RTM.DELROUTE ? 'del' : 'add';
-  const family = routeFamily(r);
   const dst = r.dst ? parseCidr(r.dst) : undefined;
+  const family = routeFamily(r, dst);
   if (dst && dst.family !== family) throw new NetlinkInputError(`route dst ${r.dst} is not ${family === AF.INET ? 'IPv4' : 'IPv6'}`);
   const src = r.src ? parseCidr(r.src) : undefined;
   const table = r.table ?? RT_TABLE.MAIN;
@@ -133,6 +133,12 @@ export function encodeRoute(w: Writer, seq: number, type: number, nlFlags: numbe
     }
     w.endAttr(mp);
   }
+  if (r.mtu !== undefined || r.metrics) encodeMetrics(w, r);
+  if (table >= 256) w.attrU32(RTA.TABLE, table);
+  w.endMessage(m);
+}
+
+function encodeMetrics(w: Writer, r: Route): void {
   const metrics = { ...(r.metrics ?? {}) };
   if (r.mtu !== undefined) metrics[RTAX.MTU] = r.mtu;
   const keys = Object.keys(metrics)
@@ -143,8 +149,6 @@ export function encodeRoute(w: Writer, seq: number, type: number, nlFlags: numbe
     for (const k of keys) w.attrU32(k, metrics[k] as number);
     w.endAttr(s);
   }
-  if (table >= 256) w.attrU32(RTA.TABLE, table);
-  w.endMessage(m);
 }
 
 /**

@@ -76,7 +76,11 @@ export class Writer {
     return this;
   }
   pad(): this {
-    return this.zeros(align4(this.off) - this.off);
+    const n = align4(this.off) - this.off;
+    if (n === 0) return this;
+    this.ensure(n);
+    for (let i = 0; i < n; i++) this.buf[this.off++] = 0;
+    return this;
   }
 
   /** Starts an nlmsghdr; finish with endMessage(start). */
@@ -302,18 +306,25 @@ export interface IpBytes {
   bytes: Buffer;
 }
 
+/** Dotted quad → bytes, by char codes (hot path of big route batches); undefined if not IPv4. */
 function parseV4(s: string): Buffer | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  const b = Buffer.alloc(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i] as string;
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    b[i] = v;
+  const b = Buffer.allocUnsafe(4);
+  let part = 0;
+  let val = 0;
+  let digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46; /* '.' terminates the last part */
+    if (c >= 48 && c <= 57) {
+      val = val * 10 + (c - 48);
+      if (++digits > 3 || val > 255) return undefined;
+    } else if (c === 46) {
+      if (digits === 0 || part > 3) return undefined;
+      b[part++] = val;
+      val = 0;
+      digits = 0;
+    } else return undefined;
   }
-  return b;
+  return part === 4 ? b : undefined;
 }
 
 /** "10.0.0.1" or "fd00::1" → family + network-order bytes. */
@@ -339,11 +350,18 @@ export function parseCidr(s: string): CidrBytes {
   const slash = s.indexOf('/');
   const ip = parseIp(slash < 0 ? s : s.slice(0, slash));
   const max = ip.family === AF.INET ? 32 : 128;
-  if (slash < 0) return { ...ip, prefixLen: max };
-  const lenStr = s.slice(slash + 1);
-  const prefixLen = Number(lenStr);
-  if (!/^\d{1,3}$/.test(lenStr) || prefixLen > max) throw new NetlinkInputError(`bad prefix length in ${JSON.stringify(s)}`);
-  return { ...ip, prefixLen };
+  let prefixLen = max;
+  if (slash >= 0) {
+    prefixLen = 0;
+    const n = s.length - slash - 1;
+    for (let i = slash + 1; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) prefixLen = 999;
+      else prefixLen = prefixLen * 10 + (c - 48);
+    }
+    if (n < 1 || n > 3 || prefixLen > max) throw new NetlinkInputError(`bad prefix length in ${JSON.stringify(s)}`);
+  }
+  return { family: ip.family, bytes: ip.bytes, prefixLen };
 }
 
 export const familyOfIp = (s: string): 2 | 10 => parseIp(s).family;
