@@ -80,14 +80,29 @@ const BATCH_BYTES = 60 * 1024;
 
 type Encode = (w: Writer, seq: number) => void;
 
+/**
+ * What a Netlink handle needs from its socket: bytes in and out. NetlinkSocket implements it; tests
+ * (and felix's reconciler tests) can pass an in-memory kernel via Netlink.fromTransport().
+ */
+export interface NetlinkTransport {
+  /** Receive buffer that recv() fills. */
+  readonly rbuf: Buffer;
+  send(buf: Buffer, len: number): void;
+  /** Length of the next datagram in rbuf, or undefined when none is queued. */
+  recv(): number | undefined;
+  /** Resolves true when recv() may have data, false when closed. */
+  waitReadable(): Promise<boolean>;
+  close(): void;
+}
+
 export class Netlink {
   readonly netns: string | undefined;
-  private readonly sock: NetlinkSocket;
+  private readonly sock: NetlinkTransport;
   private readonly w = new Writer(BATCH_BYTES + 4096);
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private tail: Promise<unknown> = Promise.resolve();
 
-  private constructor(sock: NetlinkSocket, netns: string | undefined) {
+  private constructor(sock: NetlinkTransport, netns: string | undefined) {
     this.sock = sock;
     this.netns = netns;
   }
@@ -95,6 +110,11 @@ export class Netlink {
   /** Opens a request socket (inside `netns` when given). Synchronous; close() when done. */
   static open(opts: NetlinkOptions = {}): Netlink {
     return new Netlink(NetlinkSocket.open({ netns: opts.netns, rcvbuf: opts.rcvbuf }), opts.netns);
+  }
+
+  /** A handle over any transport (an in-memory fake kernel in tests). subscribe() still opens a real socket. */
+  static fromTransport(transport: NetlinkTransport, netns?: string): Netlink {
+    return new Netlink(transport, netns);
   }
 
   close(): void {

@@ -22,4 +22,5 @@ export {
   type LinkSetChange,
   type NetlinkEvent,
   type NetlinkOptions,
+  type NetlinkTransport,
 } from './handle.js';
