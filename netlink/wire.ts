@@ -7,9 +7,18 @@
  *   rtattr    = len u16 | type u16 | payload, padded to 4 bytes; len excludes the final padding
  *   nested    = an rtattr whose payload is more rtattrs; its len covers the children incl. padding
  */
-import ipaddr from 'ipaddr.js';
+import { createRequire } from 'node:module';
+import type * as IpAddr from 'ipaddr.js';
 import { AF, NLMSG, NLMSGERR_ATTR, NLM_F, NLMSG_HDRLEN, type Family } from './constants.js';
 import { NetlinkDecodeError, NetlinkInputError } from './errors.js';
+
+// ipaddr.js handles IPv6; it is loaded on first IPv6 use (~12 ms of import time the CNI plugin,
+// which is exec'd per pod, saves on IPv4-only clusters). IPv4 is parsed/printed by hand below.
+let ipaddrLib: typeof IpAddr | undefined;
+function ipaddr(): typeof IpAddr {
+  ipaddrLib ??= createRequire(import.meta.url)('ipaddr.js') as typeof IpAddr;
+  return ipaddrLib;
+}
 
 export const align4 = (n: number): number => (n + 3) & ~3;
 /** Attribute type bits that are flags, not part of the type (NLA_F_NESTED, NLA_F_NET_BYTEORDER). */
@@ -331,13 +340,13 @@ function parseV4(s: string): Buffer | undefined {
 export function parseIp(s: string): IpBytes {
   const v4 = parseV4(s);
   if (v4) return { family: AF.INET, bytes: v4 };
-  if (s.includes(':') && ipaddr.IPv6.isValid(s)) return { family: AF.INET6, bytes: Buffer.from(ipaddr.IPv6.parse(s).toByteArray()) };
+  if (s.includes(':') && ipaddr().IPv6.isValid(s)) return { family: AF.INET6, bytes: Buffer.from(ipaddr().IPv6.parse(s).toByteArray()) };
   throw new NetlinkInputError(`not an IP address: ${JSON.stringify(s)}`);
 }
 
 export function formatIp(b: Uint8Array): string {
   if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  if (b.length === 16) return ipaddr.fromByteArray(Array.from(b)).toString();
+  if (b.length === 16) return ipaddr().fromByteArray(Array.from(b)).toString();
   throw new NetlinkDecodeError(`address of ${b.length} bytes is neither IPv4 nor IPv6`);
 }
 
