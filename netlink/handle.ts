@@ -528,3 +528,31 @@ export class Subscription {
   }
 }
 
+
+/**
+ * The request surface of a Netlink handle, for code that wants to accept a fake (felix's reconciler
+ * tests can implement this with an in-memory kernel and failure injection).
+ */
+export type NetlinkApi = Pick<
+  Netlink,
+  | 'linkAdd'
+  | 'linkDel'
+  | 'linkSet'
+  | 'linkByName'
+  | 'linkByIndex'
+  | 'linkList'
+  | 'addrAdd'
+  | 'addrReplace'
+  | 'addrDel'
+  | 'addrList'
+  | 'routeAdd'
+  | 'routeReplace'
+  | 'routeDel'
+  | 'routeList'
+  | 'neighSet'
+  | 'neighAdd'
+  | 'neighDel'
+  | 'neighList'
+  | 'batch'
+  | 'close'
+>;

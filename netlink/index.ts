@@ -23,4 +23,5 @@ export {
   type NetlinkEvent,
   type NetlinkOptions,
   type NetlinkTransport,
+  type NetlinkApi,
 } from './handle.js';

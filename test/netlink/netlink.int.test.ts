@@ -52,6 +52,7 @@ test('veth with the peer in another netns; link set/get/list/del; typed errors',
   const peer = await nlb.linkByName('tnlc0');
   assert.equal(peer.kind, 'veth');
   await assert.rejects(nl.linkByName('tnlc0'), LinkNotFoundError);
+  assert.throws(() => Netlink.open({ netns: 'tnl-no-such-netns' }), (err: unknown) => err instanceof NetlinkError && err.code === 'ENOENT');
 
   await nl.linkSet(host.index, { mtu: 1400, address: 'ee:ee:ee:ee:ee:ee' });
   const changed = await nl.linkByIndex(host.index);
