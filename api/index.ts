@@ -34,3 +34,4 @@ export {
   type IPAddress,
   type ParsedCidr,
 } from './net.js';
+export { columnsFor, tableRows, type Column, type ColumnContext, type ColumnSet } from './columns.js';
