@@ -105,6 +105,10 @@ export class WatchState<T extends Resource = Resource> {
   /** All keys are certain (initial list done by us). */
   private allCertain = false;
   lastRevision = 0n;
+  /** Keys already delivered at lastRevision (one etcd revision may carry several keys). */
+  private keysAtLast = new Set<string>();
+  /** Every change at lastRevision has been delivered (after a list/seed). */
+  private completeAtLast = true;
 
   constructor(
     private readonly keyFn: (o: T) => string,
@@ -122,6 +126,13 @@ export class WatchState<T extends Resource = Resource> {
       }
     }
     this.lastRevision = base;
+    this.keysAtLast.clear();
+    this.completeAtLast = true;
+  }
+
+  /** Revision a (re)started backend watch must start at: lastRevision+1, or lastRevision if it may be partial. */
+  resumeFrom(): bigint {
+    return this.completeAtLast ? this.lastRevision + 1n : this.lastRevision;
   }
 
   /**
@@ -129,8 +140,15 @@ export class WatchState<T extends Resource = Resource> {
    * the new state (undefined = deleted). `hint` is the backend's own type for uncertain keys.
    */
   change(key: string, prev: T | undefined, cur: T | undefined, at: bigint, hint?: 'ADDED' | 'MODIFIED' | 'DELETED'): void {
-    if (at <= this.lastRevision) return;
-    this.lastRevision = at;
+    if (at < this.lastRevision) return;
+    if (at === this.lastRevision) {
+      if (this.completeAtLast || this.keysAtLast.has(key)) return;
+    } else {
+      this.lastRevision = at;
+      this.keysAtLast.clear();
+      this.completeAtLast = false;
+    }
+    this.keysAtLast.add(key);
     const isCertain = this.allCertain || this.certain.has(key);
     const known = this.known.get(key);
     const wasIn = known !== undefined || (!isCertain && prev !== undefined && this.filter(prev));
@@ -166,7 +184,11 @@ export class WatchState<T extends Resource = Resource> {
     }
     this.allCertain = true;
     this.certain.clear();
-    if (at > this.lastRevision) this.lastRevision = at;
+    if (at >= this.lastRevision) {
+      this.lastRevision = at;
+      this.keysAtLast.clear();
+      this.completeAtLast = true;
+    }
     this.emit({ type: 'SYNCED', revision: this.lastRevision.toString() });
   }
 }

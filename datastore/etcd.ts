@@ -1,0 +1,373 @@
+/**
+ * etcd v3 backend (package `etcd3`).
+ *
+ * Key layout (one key per object, value = the object as JSON without metadata.resourceVersion):
+ *
+ *   /calico/resources/v3/projectcalico.org/<plural>/<name>                 cluster-scoped kinds
+ *   /calico/resources/v3/projectcalico.org/<plural>/<namespace>/<name>     namespaced kinds
+ *
+ * `<plural>` comes from api/kinds.ts (ippools, ipamblocks, blockaffinities, ipamconfigs, …).
+ * metadata.resourceVersion = the key's etcd mod_revision. create = txn "create_revision == 0";
+ * update = txn "mod_revision == resourceVersion"; delete = txn on the mod_revision (the caller's
+ * precondition or the one just read). list returns the response header revision; watch starts after
+ * it (or lists first), tracks the last delivered revision itself, resumes from there after a
+ * disconnect, and relists (emitting only differences) when etcd has compacted that revision.
+ *
+ * Every unary call has a deadline (requestTimeoutMs); failures to reach etcd become
+ * UnavailableError naming the endpoints. etcd3's own retry/circuit-breaker policies are replaced by a
+ * pass-through so that callers get a prompt typed error and watches reconnect on our backoff.
+ */
+import type { IKeyValue, IOptions, IRangeResponse, Watcher as Etcd3Watcher } from 'etcd3';
+import { Etcd3 } from 'etcd3';
+import { readFileSync } from 'node:fs';
+import type { KindInfo } from '../api/kinds.js';
+import type { Resource } from '../api/meta.js';
+import type { Logger } from '../lib/log.js';
+import { silentLogger } from '../lib/log.js';
+import {
+  WatchState,
+  backoffDelay,
+  compareByKey,
+  effectiveNamespace,
+  keyOf,
+  listFilter,
+  normalizeForWrite,
+  resolveKind,
+  rev,
+  sleep,
+  stampCreate,
+} from './common.js';
+import type { Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
+import { AlreadyExistsError, ConflictError, DatastoreError, NotFoundError, UnavailableError } from './types.js';
+
+export const ETCD_KEY_PREFIX = '/calico/resources/v3/projectcalico.org/';
+
+export interface EtcdDatastoreOptions {
+  /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
+  endpoints: string[];
+  /** Bound for every request, connecting included (default 5000 ms). */
+  requestTimeoutMs?: number;
+  /** Key prefix (default ETCD_KEY_PREFIX); only change it to share one etcd between test suites. */
+  keyPrefix?: string;
+  caCertFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  username?: string;
+  password?: string;
+  logger?: Logger;
+}
+
+/** Key of one object. */
+export function etcdKey(info: KindInfo, name: string, namespace?: string, prefix = ETCD_KEY_PREFIX): string {
+  const ns = effectiveNamespace(info, namespace);
+  return ns === undefined ? `${prefix}${info.plural}/${name}` : `${prefix}${info.plural}/${ns}/${name}`;
+}
+
+// A pass-through fault policy (etcd3 only calls execute()), replacing its retry + circuit breaker.
+const passThrough = {
+  execute<T>(fn: (ctx: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> {
+    return Promise.resolve().then(() => fn({ signal: new AbortController().signal }));
+  },
+};
+
+/** Watch stream reconnect backoff: 100 ms doubling to 2 s (etcd3's IBackoff shape). */
+class ReconnectBackoff {
+  constructor(private readonly attempt = 0) {}
+  get duration(): number {
+    return backoffDelay(this.attempt);
+  }
+  next(): ReconnectBackoff {
+    return new ReconnectBackoff(this.attempt + 1);
+  }
+}
+
+const CONNECTION_ERRORS = new Set([
+  'GRPCConnectFailedError',
+  'GRPCUnavailableError',
+  'GRPCDeadlineExceededError',
+  'GRPCCancelledError',
+  'BrokenCircuitError',
+  'ClientClosedError',
+  'EtcdWatchStreamEnded',
+]);
+
+function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return CONNECTION_ERRORS.has(err.constructor.name) || CONNECTION_ERRORS.has(err.name) || /UNAVAILABLE|DEADLINE_EXCEEDED|ECONNREFUSED|No connection established/i.test(err.message);
+}
+
+export class EtcdDatastore implements Datastore {
+  readonly type = 'etcdv3';
+  readonly endpoints: string[];
+  private readonly client: Etcd3;
+  private readonly timeoutMs: number;
+  private readonly prefix: string;
+  private readonly log: Logger;
+  private readonly watchers = new Set<Watcher>();
+
+  constructor(opts: EtcdDatastoreOptions) {
+    if (opts.endpoints.length === 0) throw new DatastoreError('DatastoreConfig', 'etcd datastore needs at least one endpoint');
+    this.endpoints = opts.endpoints;
+    this.timeoutMs = opts.requestTimeoutMs ?? 5000;
+    this.prefix = opts.keyPrefix ?? ETCD_KEY_PREFIX;
+    this.log = opts.logger ?? silentLogger();
+    const timeoutMs = this.timeoutMs;
+    const options: IOptions = {
+      hosts: opts.endpoints,
+      dialTimeout: timeoutMs,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+      faultHandling: {
+        host: () => passThrough as never,
+        global: passThrough as never,
+        watchBackoff: new ReconnectBackoff() as never,
+      },
+    };
+    if (opts.caCertFile) {
+      options.credentials = {
+        rootCertificate: readFileSync(opts.caCertFile),
+        ...(opts.keyFile ? { privateKey: readFileSync(opts.keyFile) } : {}),
+        ...(opts.certFile ? { certChain: readFileSync(opts.certFile) } : {}),
+      };
+    }
+    if (opts.username !== undefined) options.auth = { username: opts.username, password: opts.password ?? '' };
+    this.client = new Etcd3(options);
+  }
+
+  private endpointName(): string {
+    return this.endpoints.join(',');
+  }
+
+  /** Run one etcd call with a hard bound; map connection failures to UnavailableError. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new UnavailableError(this.endpointName(), new Error(`${what}: no answer within ${this.timeoutMs} ms`))), this.timeoutMs + 500);
+    });
+    try {
+      return await Promise.race([fn(), bound]);
+    } catch (err) {
+      if (err instanceof DatastoreError) throw err;
+      if (isConnectionError(err)) throw new UnavailableError(this.endpointName(), err);
+      throw new DatastoreError('EtcdError', `etcd ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private decode<T extends Resource>(info: KindInfo, kv: IKeyValue): T {
+    const obj = JSON.parse(kv.value.toString('utf8')) as T;
+    obj.kind = info.kind;
+    obj.apiVersion = info.apiVersion;
+    obj.metadata.resourceVersion = String(kv.mod_revision);
+    return obj;
+  }
+
+  private encode(obj: Resource): string {
+    const copy = structuredClone(obj);
+    delete copy.metadata.resourceVersion;
+    return JSON.stringify(copy);
+  }
+
+  /** Range prefix for a list: narrowed by namespace and (when it maps onto the key) name prefix. */
+  private listPrefix(info: KindInfo, opts?: ListOptions): string {
+    const base = `${this.prefix}${info.plural}/`;
+    if (!info.namespaced) return base + (opts?.namePrefix ?? '');
+    if (opts?.namespace) return `${base}${opts.namespace}/${opts.namePrefix ?? ''}`;
+    return base;
+  }
+
+  private async range(info: KindInfo, opts?: ListOptions): Promise<IRangeResponse> {
+    const p = this.listPrefix(info, opts);
+    return this.call('list', () => this.client.getAll().prefix(p).exec());
+  }
+
+  async get<T extends Resource = Resource>(kind: string, name: string, namespace?: string): Promise<T> {
+    const info = resolveKind(kind);
+    const key = etcdKey(info, name, namespace, this.prefix);
+    const res = await this.call('get', () => this.client.get(key).exec());
+    const kv = res.kvs[0];
+    if (!kv) throw new NotFoundError(info.kind, name);
+    return this.decode<T>(info, kv);
+  }
+
+  async list<T extends Resource = Resource>(kind: string, opts?: ListOptions): Promise<ListResult<T>> {
+    const info = resolveKind(kind);
+    const filter = listFilter(info, opts);
+    const res = await this.range(info, opts);
+    const items = res.kvs.map((kv) => this.decode<T>(info, kv)).filter(filter).sort(compareByKey);
+    return { items, revision: String(res.header.revision) };
+  }
+
+  async create<T extends Resource>(obj: T): Promise<T> {
+    const { info, obj: o } = normalizeForWrite(obj);
+    delete o.metadata.resourceVersion;
+    stampCreate(o);
+    const key = etcdKey(info, o.metadata.name, o.metadata.namespace, this.prefix);
+    const value = this.encode(o);
+    const res = await this.call('create', () => this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).commit());
+    if (!res.succeeded) throw new AlreadyExistsError(info.kind, o.metadata.name);
+    o.metadata.resourceVersion = String(res.header.revision);
+    return o;
+  }
+
+  async update<T extends Resource>(obj: T): Promise<T> {
+    const { info, obj: o } = normalizeForWrite(obj);
+    const name = o.metadata.name;
+    const rv = o.metadata.resourceVersion;
+    const key = etcdKey(info, name, o.metadata.namespace, this.prefix);
+    const current = await this.call('get', () => this.client.get(key).exec());
+    const kv = current.kvs[0];
+    if (!kv) throw new NotFoundError(info.kind, name);
+    if (rv === undefined || rv === '') throw new ConflictError(info.kind, name, 'update needs metadata.resourceVersion');
+    if (!/^\d+$/.test(rv)) throw new ConflictError(info.kind, name, `resourceVersion ${JSON.stringify(rv)} is not an etcd revision`);
+    // uid and creationTimestamp are owned by the store.
+    const stored = this.decode(info, kv);
+    o.metadata.uid = stored.metadata.uid;
+    o.metadata.creationTimestamp = stored.metadata.creationTimestamp;
+    const value = this.encode(o);
+    const res = await this.call('update', () =>
+      this.client.if(key, 'Mod', '==', rv).then(this.client.put(key).value(value)).else(this.client.get(key)).commit(),
+    );
+    if (!res.succeeded) {
+      const now = res.responses[0]?.response_range?.kvs[0];
+      if (!now) throw new NotFoundError(info.kind, name);
+      throw new ConflictError(info.kind, name, `resourceVersion ${rv} is stale (now ${now.mod_revision})`);
+    }
+    o.metadata.resourceVersion = String(res.header.revision);
+    return o;
+  }
+
+  async delete<T extends Resource = Resource>(kind: string, name: string, opts?: DeleteOptions): Promise<T> {
+    const info = resolveKind(kind);
+    const key = etcdKey(info, name, opts?.namespace, this.prefix);
+    for (;;) {
+      const cur = await this.call('get', () => this.client.get(key).exec());
+      const kv = cur.kvs[0];
+      if (!kv) throw new NotFoundError(info.kind, name);
+      const want = opts?.resourceVersion ?? String(kv.mod_revision);
+      if (opts?.resourceVersion !== undefined && want !== String(kv.mod_revision)) {
+        throw new ConflictError(info.kind, name, `delete precondition resourceVersion ${want} failed (now ${kv.mod_revision})`);
+      }
+      const res = await this.call('delete', () => this.client.if(key, 'Mod', '==', want).then(this.client.delete().key(key)).commit());
+      if (res.succeeded) return this.decode<T>(info, kv);
+      if (opts?.resourceVersion !== undefined) {
+        const again = await this.call('get', () => this.client.get(key).exec());
+        if (!again.kvs[0]) throw new NotFoundError(info.kind, name);
+        throw new ConflictError(info.kind, name, `delete precondition resourceVersion ${want} failed`);
+      }
+      // Unconditional delete raced with a writer: read again and retry.
+    }
+  }
+
+  watch<T extends Resource = Resource>(kind: string, opts: WatchOptions, onEvent: (ev: WatchEvent<T>) => void): Watcher {
+    const info = resolveKind(kind);
+    const filter = listFilter(info, opts);
+    const ac = new AbortController();
+    const emit = (ev: WatchEvent<T>): void => {
+      if (!ac.signal.aborted) onEvent(ev);
+    };
+    const state = new WatchState<T>((o) => keyOf(info, o), filter, emit);
+    const prefix = this.listPrefix(info, opts);
+    let current: Etcd3Watcher | undefined;
+    let attempt = 0;
+
+    const loadAll = async (): Promise<{ items: T[]; revision: bigint }> => {
+      const res = await this.range(info, opts);
+      return { items: res.kvs.map((kv) => this.decode<T>(info, kv)), revision: rev(res.header.revision) };
+    };
+
+    /** Resolve when the etcd watch ends for good (error/compaction) so the loop can relist. */
+    const runWatch = (): Promise<Error> =>
+      new Promise<Error>((resolve) => {
+        const w = this.client.watch().prefix(prefix).withPreviousKV().startRevision(state.resumeFrom().toString()).watcher();
+        current = w;
+        let done = false;
+        const finish = (err: Error): void => {
+          if (done) return;
+          done = true;
+          if (current === w) current = undefined;
+          resolve(err);
+        };
+        ac.signal.addEventListener('abort', () => finish(new Error('stopped')), { once: true });
+        w.on('connected', () => {
+          attempt = 0;
+        });
+        w.on('data', (res) => {
+          if (done) return;
+          for (const ev of res.events) {
+            const k = ev.kv.key.toString('utf8');
+            const shortKey = k.slice(this.prefix.length + info.plural.length + 1);
+            const at = rev(ev.kv.mod_revision);
+            const prev = ev.prev_kv ? this.decode<T>(info, ev.prev_kv) : undefined;
+            if (ev.type === 'Put') {
+              const cur = this.decode<T>(info, ev.kv);
+              state.change(shortKey, prev, cur, at, ev.kv.create_revision === ev.kv.mod_revision ? 'ADDED' : 'MODIFIED');
+            } else {
+              state.change(shortKey, prev, undefined, at, 'DELETED');
+            }
+          }
+        });
+        w.on('disconnected', (err: Error) => {
+          if (done) return;
+          emit({ type: 'ERROR', error: new UnavailableError(this.endpointName(), err) });
+          // etcd3 reconnects by itself from request.start_revision; make that our own position.
+          (w.request as { start_revision?: string }).start_revision = state.resumeFrom().toString();
+        });
+        w.on('error', (err: Error) => finish(err));
+      });
+
+    const loop = async (): Promise<void> => {
+      let needList = true;
+      while (!ac.signal.aborted) {
+        try {
+          if (needList) {
+            const { items, revision } = await loadAll();
+            if (ac.signal.aborted) return;
+            if (opts.revision !== undefined && !started) {
+              state.seed(items, rev(opts.revision));
+            } else {
+              state.resync(items, revision);
+            }
+            started = true;
+            needList = false;
+          }
+          const err = await runWatch();
+          if (ac.signal.aborted) return;
+          // etcd cancelled the watch: usually "required revision has been compacted". Relist.
+          this.log.info({ err: err.message, kind: info.kind }, 'etcd watch cancelled; relisting');
+          emit({ type: 'ERROR', error: err });
+          needList = true;
+        } catch (err) {
+          if (ac.signal.aborted) return;
+          emit({ type: 'ERROR', error: err instanceof Error ? err : new Error(String(err)) });
+        }
+        await sleep(backoffDelay(attempt++), ac.signal);
+      }
+    };
+    let started = false;
+    void loop();
+
+    const handle: Watcher = {
+      stop: async () => {
+        if (ac.signal.aborted) return;
+        const w = current;
+        ac.abort();
+        this.watchers.delete(handle);
+        if (w) await Promise.race([w.cancel().catch(() => undefined), sleep(2000)]);
+      },
+    };
+    this.watchers.add(handle);
+    return handle;
+  }
+
+  /** Compact the etcd history up to `revision` (default: current). Admin/test helper. */
+  async compact(revision?: string): Promise<void> {
+    const r = revision ?? String((await this.call('get', () => this.client.get(this.prefix).exec())).header.revision);
+    await this.call('compact', () => this.client.kv.compact({ revision: r, physical: true }));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.watchers].map((w) => w.stop()));
+    this.client.close();
+  }
+}

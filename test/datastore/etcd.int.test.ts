@@ -1,0 +1,120 @@
+/** The contract suite and etcd-specific faults against a real etcd started by the test. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { EtcdDatastore, ETCD_KEY_PREFIX } from '../../datastore/etcd.js';
+import { UnavailableError } from '../../datastore/types.js';
+import { datastoreContract, EventLog, pool, replay } from './contract.js';
+import { etcdMissing, freePort, startEtcd, startTcpProxy, type EtcdHarness, type TcpProxy } from './etcd-harness.js';
+
+const missing = etcdMissing();
+let etcd: EtcdHarness | undefined;
+let proxy: TcpProxy | undefined;
+
+before(async () => {
+  if (missing) return;
+  etcd = await startEtcd();
+  proxy = await startTcpProxy(etcd.clientPort);
+});
+after(async () => {
+  await proxy?.close();
+  await etcd?.stop();
+});
+
+datastoreContract(
+  'etcdv3',
+  async () => {
+    const e = etcd as EtcdHarness;
+    const p = proxy as TcpProxy;
+    p.restore();
+    const writer = new EtcdDatastore({ endpoints: [e.endpoint] });
+    // fresh store: remove everything a previous test left
+    await (writer as unknown as { client: { delete(): { prefix(p: string): Promise<unknown> } } }).client.delete().prefix(ETCD_KEY_PREFIX);
+    const ds = new EtcdDatastore({ endpoints: [p.endpoint] });
+    return {
+      ds,
+      writer,
+      faults: {
+        cutWatches: async () => p.cut(),
+        restoreWatches: async () => p.restore(),
+        compact: () => writer.compact(),
+      },
+      cleanup: async () => {
+        await ds.close();
+        await writer.close();
+      },
+    };
+  },
+  { skip: missing },
+);
+
+test('etcd: unreachable endpoint rejects with UnavailableError naming it', { skip: missing }, async () => {
+  const port = await freePort(23790, 23799);
+  const endpoint = `http://127.0.0.1:${port}`;
+  const ds = new EtcdDatastore({ endpoints: [endpoint], requestTimeoutMs: 2000 });
+  try {
+    for (const op of [() => ds.get('IPPool', 'x'), () => ds.list('IPPool'), () => ds.create(pool('x', '10.0.0.0/8'))]) {
+      await assert.rejects(op(), (e: unknown) => e instanceof UnavailableError && e.message.includes(endpoint) && e.code === 'Unavailable');
+    }
+  } finally {
+    await ds.close();
+  }
+});
+
+test('etcd: unroutable endpoint rejects with UnavailableError instead of hanging', { skip: missing }, async () => {
+  // 192.0.2.0/24 is TEST-NET-1: never routed; the connect attempt hangs until the request bound.
+  const ds = new EtcdDatastore({ endpoints: ['http://192.0.2.1:2379'], requestTimeoutMs: 1000 });
+  try {
+    await assert.rejects(ds.get('IPPool', 'x'), (e: unknown) => e instanceof UnavailableError && e.message.includes('192.0.2.1:2379'));
+  } finally {
+    await ds.close();
+  }
+});
+
+test('etcd: keys follow the documented layout, values carry no resourceVersion', { skip: missing }, async () => {
+  const e = etcd as EtcdHarness;
+  const ds = new EtcdDatastore({ endpoints: [e.endpoint] });
+  try {
+    const c = (ds as unknown as { client: import('etcd3').Etcd3 }).client;
+    await c.delete().prefix(ETCD_KEY_PREFIX);
+    const created = await ds.create(pool('layout', '10.90.0.0/16'));
+    await ds.create({ apiVersion: 'projectcalico.org/v3', kind: 'WorkloadEndpoint', metadata: { name: 'w', namespace: 'ns' }, spec: {} });
+    const raw = await c.get('/calico/resources/v3/projectcalico.org/ippools/layout').string();
+    assert.ok(raw, 'cluster-scoped key present');
+    const stored = JSON.parse(raw) as { metadata: Record<string, unknown>; spec: unknown };
+    assert.equal(stored.metadata.resourceVersion, undefined);
+    assert.deepEqual(stored.spec, created.spec);
+    assert.ok(await c.get('/calico/resources/v3/projectcalico.org/workloadendpoints/ns/w').exists(), 'namespaced key present');
+  } finally {
+    await ds.close();
+  }
+});
+
+test('etcd: watch survives an etcd restart without losing or duplicating events', { skip: missing }, async () => {
+  const e = etcd as EtcdHarness;
+  const p = proxy as TcpProxy;
+  p.restore();
+  const writer = new EtcdDatastore({ endpoints: [e.endpoint] });
+  const ds = new EtcdDatastore({ endpoints: [p.endpoint] });
+  const log = new EventLog();
+  try {
+    await (writer as unknown as { client: import('etcd3').Etcd3 }).client.delete().prefix(ETCD_KEY_PREFIX);
+    await writer.create(pool('before', '10.100.0.0/16'));
+    log.start(ds, 'IPPool');
+    await log.waitForCount('SYNCED', 1);
+    // changes right before the crash may or may not reach the watcher before it goes down
+    const a = await writer.create(pool('r-a', '10.101.0.0/16'));
+    await writer.update({ ...a, metadata: { ...a.metadata, labels: { v: '1' } } });
+    await e.restart();
+    await writer.create(pool('r-b', '10.102.0.0/16'));
+    await writer.delete('IPPool', 'before');
+    await log.waitFor((evs) => evs.some((x) => x.type === 'DELETED'), 'DELETED before');
+    assert.deepEqual(log.summary(), ['ADDED before', 'SYNCED', 'ADDED r-a', 'MODIFIED r-a', 'ADDED r-b', 'DELETED before']);
+    assert.ok(log.events.some((x) => x.type === 'ERROR'), 'the disconnect was reported as an informational ERROR event');
+    const state = new Map((await writer.list('IPPool')).items.map((o) => [o.metadata.name, o.metadata.resourceVersion ?? '']));
+    assert.deepEqual(replay(log.events), state);
+  } finally {
+    await log.stop();
+    await ds.close();
+    await writer.close();
+  }
+});
