@@ -567,6 +567,20 @@ export class Ipam {
     return hostname === undefined ? run() : this.withHostLock(hostname, run);
   }
 
+  /** The addresses currently allocated to a handle (read-only; follows the handle's block list). */
+  async ipsByHandle(handleId: string): Promise<Assignment[]> {
+    const h = await this.store.getHandle(handleId);
+    if (!h) return [];
+    const out: Assignment[] = [];
+    for (const cidr of Object.keys(h.spec.block)) {
+      const obj = await this.store.getBlock(cidr);
+      if (!obj) continue;
+      const b = new AllocationBlock(obj.spec);
+      for (const a of b.allocated()) if (a.attr.handle_id === handleId) out.push({ ip: a.ip, family: b.family, block: cidr });
+    }
+    return out;
+  }
+
   // ------------------------------------------------------------------ affinities
 
   /**
