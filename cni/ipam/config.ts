@@ -3,15 +3,15 @@
  * which families and pools, where to log and lock. Invalid values are CNI error 7.
  */
 import { hostname } from 'node:os';
+import { type DatastoreConfig, configFromCniNetConf } from '../../datastore/config.js';
 import { CniCode, CniError } from '../protocol/errors.js';
 import type { NetConf } from '../protocol/run.js';
 
 export interface IpamPluginConfig {
   networkName: string;
   nodename: string;
-  datastoreType: 'etcdv3' | 'kubernetes';
-  etcdEndpoints: string[];
-  kubeconfig: string | undefined;
+  /** From `datastore_type`, `etcd_endpoints`, `kubernetes.kubeconfig` (env fills gaps). */
+  datastore: DatastoreConfig;
   assignIpv4: boolean;
   assignIpv6: boolean;
   ipv4Pools: string[];
@@ -53,25 +53,11 @@ function strList(v: unknown, what: string): string[] {
 
 export function pluginConfig(conf: NetConf, env: NodeJS.ProcessEnv = process.env): IpamPluginConfig {
   const ipam = obj(conf.ipam, 'ipam');
-  const k8s = obj(conf.kubernetes, 'kubernetes');
   const rc = obj(conf.runtimeConfig, 'runtimeConfig');
-  const datastoreType = str(conf.datastore_type, 'datastore_type', 'etcdv3');
-  if (datastoreType !== 'etcdv3' && datastoreType !== 'kubernetes') {
-    throw new CniError(CniCode.InvalidNetworkConfig, `unknown datastore_type ${JSON.stringify(datastoreType)}`, 'use etcdv3 or kubernetes');
-  }
-  const etcdEndpoints = str(conf.etcd_endpoints, 'etcd_endpoints', env.ETCD_ENDPOINTS ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (datastoreType === 'etcdv3' && etcdEndpoints.length === 0) {
-    throw new CniError(CniCode.InvalidNetworkConfig, 'datastore_type etcdv3 needs etcd_endpoints');
-  }
   const cfg: IpamPluginConfig = {
     networkName: conf.name,
     nodename: str(conf.nodename, 'nodename', env.NODENAME ?? hostname()),
-    datastoreType,
-    etcdEndpoints,
-    kubeconfig: str(k8s.kubeconfig, 'kubernetes.kubeconfig', env.KUBECONFIG ?? '') || undefined,
+    datastore: configFromCniNetConf(conf, env),
     assignIpv4: bool(ipam.assign_ipv4, 'ipam.assign_ipv4', true),
     assignIpv6: bool(ipam.assign_ipv6, 'ipam.assign_ipv6', false),
     ipv4Pools: strList(ipam.ipv4_pools, 'ipam.ipv4_pools'),
