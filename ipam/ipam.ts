@@ -39,6 +39,8 @@ export interface IpamOptions {
   reclaimAgeMs?: number;
   /** Calico selector engine for pool nodeSelectors; defaults to the small built-in one. */
   matchSelector?: SelectorMatcher;
+  /** Fault-injection seam for tests: runs after the handle write, before the block write. */
+  afterHandleWrite?: (handleId: string, cidr: string) => void | Promise<void>;
 }
 
 export interface AutoAssignArgs {
@@ -103,6 +105,7 @@ export class Ipam {
   private readonly reclaimAgeMs: number;
   private readonly match: SelectorMatcher;
   private readonly lockOpts: { runDir?: string; timeoutMs?: number };
+  private readonly afterHandleWrite: IpamOptions['afterHandleWrite'];
 
   constructor(opts: IpamOptions) {
     this.store = new IpamStore(opts.datastore);
@@ -111,6 +114,7 @@ export class Ipam {
     this.retries = opts.retries ?? DATASTORE_RETRIES;
     this.reclaimAgeMs = opts.reclaimAgeMs ?? EMPTY_BLOCK_MIN_RECLAIM_AGE_MS;
     this.match = opts.matchSelector ?? simpleSelectorMatcher;
+    this.afterHandleWrite = opts.afterHandleWrite;
     this.lockOpts = {};
     if (opts.runDir !== undefined) this.lockOpts.runDir = opts.runDir;
     if (opts.lockTimeoutMs !== undefined) this.lockOpts.timeoutMs = opts.lockTimeoutMs;
@@ -444,6 +448,7 @@ export class Ipam {
   /** Handle first, then block; undo the handle if the block write fails. */
   private async writeWithHandle(obj: IPAMBlock, b: AllocationBlock, handle: string | null, n: number): Promise<void> {
     if (handle) await this.incrementHandle(handle, obj.spec.cidr, n);
+    if (handle && this.afterHandleWrite) await this.afterHandleWrite(handle, obj.spec.cidr);
     try {
       await this.store.updateBlock(obj, b.spec);
     } catch (err) {
@@ -579,6 +584,25 @@ export class Ipam {
       for (const a of b.allocated()) if (a.attr.handle_id === handleId) out.push({ ip: a.ip, family: b.family, block: cidr });
     }
     return out;
+  }
+
+  /**
+   * Rewrite a handle's per-block counts from what the blocks actually hold (repairs a count leaked
+   * by a crash between the handle write and the block write); deletes it when nothing is left.
+   * Returns true when the handle changed.
+   */
+  async reconcileHandle(handleId: string): Promise<boolean> {
+    return this.casLoop(`IPAMHandle ${handleId}`, async () => {
+      const h = await this.store.getHandle(handleId);
+      if (!h) return false;
+      const actual: Record<string, number> = {};
+      for (const a of await this.ipsByHandle(handleId)) actual[a.block] = (actual[a.block] ?? 0) + 1;
+      const same = Object.keys(actual).length === Object.keys(h.spec.block).length && Object.entries(actual).every(([c, n]) => h.spec.block[c] === n);
+      if (same) return false;
+      if (Object.keys(actual).length === 0) await this.store.deleteHandle(h);
+      else await this.store.updateHandle(h, { ...h.spec, block: actual });
+      return true;
+    });
   }
 
   // ------------------------------------------------------------------ affinities

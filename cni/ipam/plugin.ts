@@ -46,6 +46,20 @@ export function toCniError(err: unknown): CniError {
   return new CniError(CniCode.PluginBase, errorMessage(err));
 }
 
+/**
+ * Test seam: TABBY_IPAM_TEST_CRASH=after-handle-write kills this process with SIGKILL between the
+ * handle write and the block write, to prove `ipam check` finds the leak. Never set in production.
+ */
+function crashSeam(env: NodeJS.ProcessEnv): { afterHandleWrite?: () => Promise<void> } {
+  if (env.TABBY_IPAM_TEST_CRASH !== 'after-handle-write') return {};
+  return {
+    afterHandleWrite: () => {
+      process.kill(process.pid, 'SIGKILL');
+      return new Promise<void>(() => {});
+    },
+  };
+}
+
 export type DatastoreOpener = (cfg: IpamPluginConfig, log: Logger) => Promise<Datastore>;
 
 export interface IpamPluginDeps {
@@ -87,7 +101,7 @@ export function ipamHandlers(deps: IpamPluginDeps): CniHandlers {
     const log = deps.logger(cfg);
     const ds = await deps.openDatastore(cfg, log);
     try {
-      return await fn(new Ipam({ datastore: ds, log, runDir: cfg.runDir }), cfg, log);
+      return await fn(new Ipam({ datastore: ds, log, runDir: cfg.runDir, ...crashSeam(deps.env ?? process.env) }), cfg, log);
     } catch (err) {
       log.error({ err: errorMessage(err) }, 'IPAM request failed');
       throw err;
