@@ -170,13 +170,18 @@ export class Ipam {
     }
     if (!args.hostname) throw new IpamError('InvalidArgument', 'hostname is required');
     return this.withHostLock(args.hostname, async () => {
-      const cfg = await this.store.getConfig();
-      const pools = await this.pools();
-      const labels = await this.store.nodeLabels(args.hostname);
+      // Everything the request depends on, in one parallel round trip.
+      const [cfg, pools, labels, affinities] = await Promise.all([
+        this.store.getConfig(),
+        this.pools(),
+        this.store.nodeLabels(args.hostname),
+        this.store.listAffinities(args.hostname),
+      ]);
+      const ctx = { cfg, pools, labels, affinities };
       const result: AutoAssignResult = { ipv4: [], ipv6: [] };
       try {
-        if (num4 > 0) result.ipv4 = await this.autoAssignFamily(4, num4, args, cfg, pools, labels, result);
-        if (num6 > 0) result.ipv6 = await this.autoAssignFamily(6, num6, args, cfg, pools, labels, result);
+        if (num4 > 0) result.ipv4 = await this.autoAssignFamily(4, num4, args, ctx, result);
+        if (num6 > 0) result.ipv6 = await this.autoAssignFamily(6, num6, args, ctx, result);
       } catch (err) {
         const got = [...result.ipv4, ...result.ipv6];
         if (got.length > 0) {
@@ -193,15 +198,14 @@ export class Ipam {
     family: Family,
     num: number,
     args: AutoAssignArgs,
-    cfg: IPAMConfigurationSpec,
-    allPools: PoolInfo[],
-    labels: Record<string, string>,
+    ctx: { cfg: IPAMConfigurationSpec; pools: PoolInfo[]; labels: Record<string, string>; affinities: BlockAffinity[] },
     partial: AutoAssignResult,
   ): Promise<Assignment[]> {
+    const { cfg, labels } = ctx;
     const host = args.hostname;
     const use = args.intendedUse ?? 'Workload';
     const requested = family === 4 ? args.ipv4Pools : args.ipv6Pools;
-    const pools = selectPools(allPools, family, use, labels, requested, this.match);
+    const pools = selectPools(ctx.pools, family, use, labels, requested, this.match);
     if (pools.length === 0) {
       throw new IpamError('NoPools', `no enabled IPv${family} pool serves node ${host} for ${use} use`, {
         hint: 'create an IPPool, or check its nodeSelector, disabled flag and allowedUses',
@@ -224,24 +228,26 @@ export class Ipam {
     };
 
     // 1. The host's affine blocks in the chosen pools.
-    const affinities = (await this.store.listAffinities(host)).filter((a) => {
+    const affinities = ctx.affinities.filter((a) => {
       const c = parseCidr(a.spec.cidr);
       return c.family === family && a.spec.state !== 'pendingDeletion';
     });
     await this.releaseUnselectedEmptyBlocks(host, affinities, inPools, requested);
     const mine = affinities.filter((a) => inPools(a.spec.cidr)).sort((a, b) => a.spec.cidr.localeCompare(b.spec.cidr));
-    for (const aff of mine) {
+    // Read the affine blocks in parallel (one round trip however many blocks the host has).
+    const prefetched = await Promise.all(mine.map((a) => this.store.getBlock(a.spec.cidr)));
+    for (const [i, aff] of mine.entries()) {
       if (out.length >= num) break;
-      const block = await this.blockFromAffinity(host, aff);
+      const block = await this.blockFromAffinity(host, aff, prefetched[i]);
       if (!block || new AllocationBlock(block.spec).numFree() === 0) continue;
-      record(await this.assignFromBlock(block.spec.cidr, num - out.length, handle, attrs, host), block.spec.cidr);
+      record(await this.assignFromBlock(block.spec.cidr, num - out.length, handle, attrs, host, block), block.spec.cidr);
     }
 
     // 2. Claim new blocks while allowed.
     const perRequest = args.maxBlocksPerHost ?? 0;
     const global = cfg.maxBlocksPerHost ?? 0;
     const limit = global > 0 && perRequest > 0 ? Math.min(global, perRequest) : global || perRequest || DEFAULT_MAX_BLOCKS_PER_HOST;
-    let owned = (await this.store.listAffinities(host)).filter((a) => parseCidr(a.spec.cidr).family === family && a.spec.state !== 'pendingDeletion').length;
+    let owned = affinities.length;
     let limitHit = false;
     let exhaustedClaims = false;
     while (out.length < num && cfg.autoAllocateBlocks) {
@@ -255,8 +261,7 @@ export class Ipam {
         break;
       }
       owned++;
-      const ips = await this.assignFromBlock(block.spec.cidr, num - out.length, handle, attrs, host);
-      record(ips, block.spec.cidr);
+      record(await this.assignFromBlock(block.spec.cidr, num - out.length, handle, attrs, host, block), block.spec.cidr);
     }
     if (out.length >= num) return out;
 
@@ -274,7 +279,7 @@ export class Ipam {
     for (const b of blocks) {
       if (out.length >= num) break;
       if (new AllocationBlock(b.spec).numFree() === 0) continue;
-      record(await this.assignFromBlock(b.spec.cidr, num - out.length, handle, attrs, undefined), b.spec.cidr);
+      record(await this.assignFromBlock(b.spec.cidr, num - out.length, handle, attrs, undefined, b), b.spec.cidr);
     }
     if (out.length >= num) return out;
     if (limitHit && !exhaustedClaims) throw blockLimitError(host, limit);
@@ -309,9 +314,9 @@ export class Ipam {
    * is created (affinity exists, block write never happened), a stale affinity (block belongs to
    * someone else) is deleted, a pending affinity is confirmed.
    */
-  private async blockFromAffinity(host: string, aff: BlockAffinity): Promise<IPAMBlock | undefined> {
+  private async blockFromAffinity(host: string, aff: BlockAffinity, prefetched: IPAMBlock | undefined): Promise<IPAMBlock | undefined> {
     const cidr = aff.spec.cidr;
-    let block = await this.store.getBlock(cidr);
+    let block = prefetched;
     if (!block) {
       try {
         block = await this.store.createBlock(newBlockSpec(parseCidr(cidr), `host:${host}`, new Date(this.now()).toISOString(), this.initialSequence()));
@@ -424,7 +429,7 @@ export class Ipam {
   /**
    * Allocate up to `num` addresses from one block: increment the handle, then CAS-write the block;
    * on a lost CAS undo the handle increment and try again. `affineTo` set = only if the block is
-   * still affine to that host.
+   * still affine to that host. `known` = a just-read copy used for the first attempt.
    */
   private async assignFromBlock(
     cidr: string,
@@ -432,9 +437,12 @@ export class Ipam {
     handle: string | null,
     attrs: Record<string, string> | null,
     affineTo: string | undefined,
+    known?: IPAMBlock,
   ): Promise<string[]> {
+    let cached = known;
     return this.casLoop(`IPAMBlock ${cidr}`, async () => {
-      const obj = await this.store.getBlock(cidr);
+      const obj = cached ?? (await this.store.getBlock(cidr));
+      cached = undefined;
       if (!obj) return [];
       if (affineTo !== undefined && obj.spec.affinity !== `host:${affineTo}`) return [];
       const b = new AllocationBlock(obj.spec);
@@ -655,16 +663,22 @@ export class Ipam {
   // ------------------------------------------------------------------ handles
 
   private async incrementHandle(handleId: string, cidr: string, n: number): Promise<void> {
+    // Most handles are new (one per container): try the create first, fall back to CAS update.
+    let tryCreate = true;
     await this.casLoop(`IPAMHandle ${handleId}`, async () => {
-      const h = await this.store.getHandle(handleId);
-      if (!h) {
+      if (tryCreate) {
+        tryCreate = false;
         try {
           await this.store.createHandle({ handleID: handleId, block: { [cidr]: n }, deleted: false });
           return;
         } catch (err) {
-          if (err instanceof AlreadyExistsError) throw new ConflictError('IPAMHandle', handleId, 'created concurrently');
-          throw err;
+          if (!(err instanceof AlreadyExistsError)) throw err;
         }
+      }
+      const h = await this.store.getHandle(handleId);
+      if (!h) {
+        tryCreate = true;
+        throw new ConflictError('IPAMHandle', handleId, 'deleted concurrently');
       }
       await this.store.updateHandle(h, { ...h.spec, block: { ...h.spec.block, [cidr]: (h.spec.block[cidr] ?? 0) + n } });
     });
