@@ -71,14 +71,18 @@ export class CtlContext {
   }
 
   private async open(): Promise<Datastore> {
-    if (this.io.datastore) return this.io.datastore;
+    const ds = this.io.datastore ?? (await this.openConfigured());
+    if (!this.globals.allowVersionMismatch) await checkVersion(ds);
+    return ds;
+  }
+
+  private async openConfigured(): Promise<Datastore> {
     const path = this.globals.config;
     const envSet = ENV_KEYS.some((k) => (this.io.env[k] ?? '') !== '');
     // As calicoctl: the config file when it exists, else the environment; set variables win over the file.
     const cfg = existsSync(path) && !envSet ? configFromFile(path) : configFromEnv(this.io.env);
     const ds = await openDatastore(cfg);
     this.opened = ds;
-    if (!this.globals.allowVersionMismatch) await checkVersion(ds);
     return ds;
   }
 

@@ -60,7 +60,10 @@ export type WriteOutcome = 'written' | 'skipped';
 
 export async function createResource(ds: Datastore, obj: Resource, opts: { skipExists?: boolean } = {}): Promise<WriteOutcome> {
   const next = prepare(obj);
+  // The store assigns identity; values copied from another object's `get -o yaml` are dropped.
   delete next.metadata.resourceVersion;
+  delete next.metadata.uid;
+  delete next.metadata.creationTimestamp;
   try {
     await checkOverlap(ds, next);
     await ds.create(next);
