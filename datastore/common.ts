@@ -164,6 +164,14 @@ export class WatchState<T extends Resource = Resource> {
     }
   }
 
+  /** The backend says every change up to `at` has been delivered (Kubernetes BOOKMARK). */
+  bookmark(at: bigint): void {
+    if (at <= this.lastRevision) return;
+    this.lastRevision = at;
+    this.keysAtLast.clear();
+    this.completeAtLast = true;
+  }
+
   /** Full state at `at` (initial list or relist after compaction): emit differences, then SYNCED. */
   resync(items: T[], at: bigint): void {
     const seen = new Set<string>();

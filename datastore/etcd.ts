@@ -360,6 +360,16 @@ export class EtcdDatastore implements Datastore {
     return handle;
   }
 
+  /** The underlying etcd3 client (tests and admin tools: raw key checks, wiping a test store). */
+  get rawClient(): Etcd3 {
+    return this.client;
+  }
+
+  /** Delete every key under this store's prefix (tests only). */
+  async wipe(): Promise<void> {
+    await this.call('delete', () => this.client.delete().prefix(this.prefix).exec());
+  }
+
   /** Compact the etcd history up to `revision` (default: current). Admin/test helper. */
   async compact(revision?: string): Promise<void> {
     const r = revision ?? String((await this.call('get', () => this.client.get(this.prefix).exec())).header.revision);

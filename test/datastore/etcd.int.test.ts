@@ -1,7 +1,7 @@
 /** The contract suite and etcd-specific faults against a real etcd started by the test. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { EtcdDatastore, ETCD_KEY_PREFIX } from '../../datastore/etcd.js';
+import { EtcdDatastore } from '../../datastore/etcd.js';
 import { UnavailableError } from '../../datastore/types.js';
 import { datastoreContract, EventLog, pool, replay } from './contract.js';
 import { etcdMissing, freePort, startEtcd, startTcpProxy, type EtcdHarness, type TcpProxy } from './etcd-harness.js';
@@ -28,7 +28,7 @@ datastoreContract(
     p.restore();
     const writer = new EtcdDatastore({ endpoints: [e.endpoint] });
     // fresh store: remove everything a previous test left
-    await (writer as unknown as { client: { delete(): { prefix(p: string): Promise<unknown> } } }).client.delete().prefix(ETCD_KEY_PREFIX);
+    await writer.wipe();
     const ds = new EtcdDatastore({ endpoints: [p.endpoint] });
     return {
       ds,
@@ -74,8 +74,8 @@ test('etcd: keys follow the documented layout, values carry no resourceVersion',
   const e = etcd as EtcdHarness;
   const ds = new EtcdDatastore({ endpoints: [e.endpoint] });
   try {
-    const c = (ds as unknown as { client: import('etcd3').Etcd3 }).client;
-    await c.delete().prefix(ETCD_KEY_PREFIX);
+    const c = ds.rawClient;
+    await ds.wipe();
     const created = await ds.create(pool('layout', '10.90.0.0/16'));
     await ds.create({ apiVersion: 'projectcalico.org/v3', kind: 'WorkloadEndpoint', metadata: { name: 'w', namespace: 'ns' }, spec: {} });
     const raw = await c.get('/calico/resources/v3/projectcalico.org/ippools/layout').string();
@@ -97,7 +97,7 @@ test('etcd: watch survives an etcd restart without losing or duplicating events'
   const ds = new EtcdDatastore({ endpoints: [p.endpoint] });
   const log = new EventLog();
   try {
-    await (writer as unknown as { client: import('etcd3').Etcd3 }).client.delete().prefix(ETCD_KEY_PREFIX);
+    await writer.wipe();
     await writer.create(pool('before', '10.100.0.0/16'));
     log.start(ds, 'IPPool');
     await log.waitForCount('SYNCED', 1);

@@ -1,0 +1,52 @@
+/**
+ * Datastore entry point: `openDatastore(config)` picks the backend. The etcd and Kubernetes
+ * backends are imported on demand, so a program that uses one never loads the other's client.
+ *
+ *   const ds = await openDatastore(configFromEnv());
+ */
+import type { Logger } from '../lib/log.js';
+import type { DatastoreConfig } from './config.js';
+import { MemoryDatastore } from './memory.js';
+import type { Datastore } from './types.js';
+import { DatastoreConfigError } from './types.js';
+
+export * from './types.js';
+export * from './config.js';
+export { MemoryDatastore } from './memory.js';
+export type { FaultSpec, MemoryDatastoreOptions } from './memory.js';
+export { parseLabelSelector, matchesLabelSelector, LabelSelectorError } from './labels.js';
+export type { LabelSelector } from './labels.js';
+export { UnknownKindError, InvalidObjectError } from './common.js';
+
+export interface OpenOptions {
+  logger?: Logger;
+}
+
+export async function openDatastore(cfg: DatastoreConfig, opts: OpenOptions = {}): Promise<Datastore> {
+  switch (cfg.type) {
+    case 'memory':
+      return new MemoryDatastore();
+    case 'etcdv3': {
+      const { EtcdDatastore } = await import('./etcd.js');
+      return new EtcdDatastore({
+        endpoints: cfg.etcdEndpoints ?? ['http://127.0.0.1:2379'],
+        ...(cfg.requestTimeoutMs !== undefined ? { requestTimeoutMs: cfg.requestTimeoutMs } : {}),
+        ...(cfg.etcdCaCertFile ? { caCertFile: cfg.etcdCaCertFile } : {}),
+        ...(cfg.etcdCertFile ? { certFile: cfg.etcdCertFile } : {}),
+        ...(cfg.etcdKeyFile ? { keyFile: cfg.etcdKeyFile } : {}),
+        ...(cfg.etcdUsername ? { username: cfg.etcdUsername, password: cfg.etcdPassword ?? '' } : {}),
+        ...(opts.logger ? { logger: opts.logger } : {}),
+      });
+    }
+    case 'kubernetes': {
+      const { KubernetesDatastore } = await import('./kubernetes.js');
+      return new KubernetesDatastore({
+        ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}),
+        ...(cfg.requestTimeoutMs !== undefined ? { requestTimeoutMs: cfg.requestTimeoutMs } : {}),
+        ...(opts.logger ? { logger: opts.logger } : {}),
+      });
+    }
+    default:
+      throw new DatastoreConfigError(`unknown datastore type ${JSON.stringify((cfg as { type: unknown }).type)}`, 'use etcdv3 or kubernetes');
+  }
+}

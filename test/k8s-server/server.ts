@@ -1,0 +1,461 @@
+/**
+ * A small, API-faithful Kubernetes API server for tests: serves the crd.projectcalico.org/v1 custom
+ * resources of every kind in api/kinds.ts over plain HTTP on 127.0.0.1 (random port).
+ *
+ * Behaves like kube-apiserver where tabby depends on it:
+ * - GET/LIST/POST/PUT/DELETE on /apis/crd.projectcalico.org/v1/[namespaces/<ns>/]<plural>[/<name>];
+ * - one global resourceVersion counter (like etcd's revision), uid + creationTimestamp on create;
+ * - 409 Conflict on a stale resourceVersion (PUT, DELETE preconditions), 409 AlreadyExists, 404
+ *   NotFound, 422 Invalid (PUT without resourceVersion, name mismatch), 400 BadRequest, 401 without
+ *   the bearer token — all as `Status` objects shaped as Kubernetes';
+ * - labelSelector on list and watch (objects entering/leaving the selection → ADDED/DELETED);
+ * - watch (?watch=1&resourceVersion=N): newline-delimited JSON events over a chunked response;
+ *   rv unset/"0" starts with synthetic ADDED events; BOOKMARK events when allowWatchBookmarks;
+ *   rv older than the retained history → an ERROR event carrying a 410 Expired Status, as the real
+ *   server does (the window is tunable and compact() empties it).
+ * Test hooks: compact(), breakWatches()/restoreWatches() (drop watch connections and refuse new
+ * ones), setTimeoutForWatches().
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KINDS, type KindInfo } from '../../api/kinds.js';
+import { parseLabelSelector, type LabelSelector } from '../../datastore/labels.js';
+
+export const GROUP = 'crd.projectcalico.org';
+export const VERSION = 'v1';
+const API_VERSION = `${GROUP}/${VERSION}`;
+
+interface StoredObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion: string;
+    uid: string;
+    creationTimestamp: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+interface Change {
+  rv: number;
+  plural: string;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  prev: StoredObject | undefined;
+  cur: StoredObject;
+}
+
+interface WatchConn {
+  plural: string;
+  namespace: string | undefined;
+  selector: LabelSelector | undefined;
+  res: http.ServerResponse;
+  send(ev: { type: string; object: unknown }): void;
+  close(): void;
+}
+
+export interface K8sTestServerOptions {
+  /** How many past changes are kept for watch resumption (default 1000). */
+  retainEvents?: number;
+  /** Bookmark interval for watches with allowWatchBookmarks (default 1000 ms). */
+  bookmarkIntervalMs?: number;
+  /** Bearer token clients must send (default "tabby-test-token"); null = no authentication. */
+  token?: string | null;
+  /** Host to listen on (default 127.0.0.1); port is random unless given. */
+  port?: number;
+}
+
+export interface K8sTestServer {
+  url: string;
+  port: number;
+  token: string | null;
+  /** Every request as "VERB path" (verbs as RBAC names them), for checking declared API calls. */
+  readonly requests: Array<{ verb: string; group: string; resource: string }>;
+  /** Current global resourceVersion. */
+  resourceVersion(): string;
+  /** Forget all retained watch history: resuming from any older rv gets 410 Gone. */
+  compact(): void;
+  /** Close every open watch and refuse new watch requests (socket destroyed) until restoreWatches(). */
+  breakWatches(): void;
+  restoreWatches(): void;
+  /** Close watches after this many ms (as the real server's timeout does); undefined = never. */
+  setWatchTimeout(ms: number | undefined): void;
+  /** Remove all objects (without watch events; for a fresh store between tests). */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+function status(code: number, reason: string, message: string, details?: Record<string, unknown>): object {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details ? { details } : {}),
+    code,
+  };
+}
+
+function sortKey(o: StoredObject): string {
+  return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
+
+export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promise<K8sTestServer> {
+  const retain = opts.retainEvents ?? 1000;
+  const bookmarkMs = opts.bookmarkIntervalMs ?? 1000;
+  const token = opts.token === undefined ? 'tabby-test-token' : opts.token;
+  const byPlural = new Map<string, KindInfo>(KINDS.map((k) => [k.plural, k]));
+  const store = new Map<string, Map<string, StoredObject>>(); // plural → "ns/name" → object
+  let rv = 1;
+  let history: Change[] = [];
+  /** Oldest rv a watch may resume from (events after it are all retained). */
+  let oldestResumable = 1;
+  const watches = new Set<WatchConn>();
+  let watchesBroken = false;
+  let watchTimeoutMs: number | undefined;
+  const requests: K8sTestServer['requests'] = [];
+
+  const table = (plural: string): Map<string, StoredObject> => {
+    let t = store.get(plural);
+    if (!t) store.set(plural, (t = new Map()));
+    return t;
+  };
+
+  const eventFor = (w: WatchConn, c: Change): { type: string; object: StoredObject } | undefined => {
+    if (c.plural !== w.plural) return undefined;
+    if (w.namespace !== undefined && c.cur.metadata.namespace !== w.namespace) return undefined;
+    const m = (o: StoredObject | undefined): boolean => o !== undefined && (!w.selector || w.selector.matches(o.metadata.labels));
+    const curIn = c.type !== 'DELETED' && m(c.cur);
+    const prevIn = c.type === 'ADDED' ? false : c.type === 'DELETED' ? m(c.cur) : m(c.prev);
+    if (c.type === 'DELETED') return prevIn ? { type: 'DELETED', object: c.cur } : undefined;
+    if (curIn && prevIn) return { type: 'MODIFIED', object: c.cur };
+    if (curIn) return { type: 'ADDED', object: c.cur };
+    if (prevIn) {
+      // Left the selection: DELETED with the previous content at the event's resourceVersion.
+      const old = structuredClone(c.prev as StoredObject);
+      old.metadata.resourceVersion = String(c.rv);
+      return { type: 'DELETED', object: old };
+    }
+    return undefined;
+  };
+
+  const record = (c: Change): void => {
+    history.push(c);
+    if (history.length > retain) {
+      const dropped = history.splice(0, history.length - retain);
+      oldestResumable = (dropped[dropped.length - 1] as Change).rv;
+    }
+    for (const w of watches) {
+      const ev = eventFor(w, c);
+      if (ev) w.send(ev);
+    }
+  };
+
+  const send = (res: http.ServerResponse, code: number, body: unknown): void => {
+    const text = JSON.stringify(body);
+    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+
+  const readBody = (req: http.IncomingMessage): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('error', reject);
+      req.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (text.trim() === '') return resolve(undefined);
+        try {
+          resolve(JSON.parse(text));
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (token !== null && req.headers.authorization !== `Bearer ${token}`) {
+      return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    }
+    const parts = url.pathname.split('/').filter(Boolean);
+    // apis / group / version / [namespaces / ns /] plural [/ name]
+    if (parts[0] !== 'apis' || parts[1] !== GROUP || parts[2] !== VERSION) {
+      return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    }
+    let rest = parts.slice(3);
+    let namespace: string | undefined;
+    if (rest[0] === 'namespaces' && rest.length >= 3) {
+      namespace = rest[1];
+      rest = rest.slice(2);
+    }
+    const [plural, name, sub] = rest;
+    const info = plural === undefined ? undefined : byPlural.get(plural);
+    if (!info || sub !== undefined || (namespace !== undefined && !info.namespaced)) {
+      return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    }
+    const gr = `${info.plural}.${GROUP}`;
+    const t = table(info.plural);
+    const key = (ns: string | undefined, n: string): string => `${ns ?? ''}/${n}`;
+    const notFound = (n: string): void => send(res, 404, status(404, 'NotFound', `${gr} "${n}" not found`, { name: n, group: GROUP, kind: info.plural }));
+    const method = req.method ?? 'GET';
+    const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+    const verb = name === undefined
+      ? { GET: isWatch ? 'watch' : 'list', POST: 'create', DELETE: 'deletecollection' }[method]
+      : { GET: 'get', PUT: 'update', DELETE: 'delete', PATCH: 'patch' }[method];
+    requests.push({ verb: verb ?? method.toLowerCase(), group: GROUP, resource: info.plural });
+    if (info.namespaced && namespace === undefined && name !== undefined) return notFound(name);
+    if (info.namespaced && namespace === undefined && method === 'POST') {
+      return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    }
+
+    let selector: LabelSelector | undefined;
+    const selText = url.searchParams.get('labelSelector');
+    if (selText) {
+      try {
+        selector = parseLabelSelector(selText);
+      } catch (err) {
+        return send(res, 400, status(400, 'BadRequest', `unable to parse requirement: ${(err as Error).message}`));
+      }
+    }
+
+    if (name === undefined && method === 'GET') {
+      const items = [...t.values()]
+        .filter((o) => (namespace === undefined || o.metadata.namespace === namespace) && (!selector || selector.matches(o.metadata.labels)))
+        .sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
+      if (!isWatch) {
+        return send(res, 200, { apiVersion: API_VERSION, kind: `${info.v1Kind}List`, metadata: { resourceVersion: String(rv), continue: '' }, items });
+      }
+      if (watchesBroken) {
+        req.socket.destroy();
+        return;
+      }
+      // watch
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+      res.flushHeaders();
+      const conn: WatchConn = {
+        plural: info.plural,
+        namespace,
+        selector,
+        res,
+        send: (ev) => {
+          if (!res.writableEnded) res.write(`${JSON.stringify(ev)}\n`);
+        },
+        close: () => {
+          watches.delete(conn);
+          clearInterval(bm);
+          clearTimeout(to);
+          if (!res.writableEnded) res.end();
+        },
+      };
+      const from = url.searchParams.get('resourceVersion');
+      const bookmarks = url.searchParams.get('allowWatchBookmarks') === 'true' || url.searchParams.get('allowWatchBookmarks') === '1';
+      const bm = setInterval(() => {
+        if (bookmarks) conn.send({ type: 'BOOKMARK', object: { kind: info.v1Kind, apiVersion: API_VERSION, metadata: { resourceVersion: String(rv) } } });
+      }, bookmarkMs);
+      const timeoutSeconds = Number(url.searchParams.get('timeoutSeconds') ?? '0');
+      const limit = timeoutSeconds > 0 ? timeoutSeconds * 1000 : watchTimeoutMs;
+      const to = limit === undefined ? undefined : setTimeout(() => conn.close(), limit);
+      req.on('close', () => conn.close());
+      if (from === null || from === '' || from === '0') {
+        for (const o of items) conn.send({ type: 'ADDED', object: o });
+      } else {
+        const n = Number(from);
+        if (!Number.isInteger(n) || n < 0) {
+          conn.send({ type: 'ERROR', object: status(400, 'BadRequest', `invalid resource version: ${from}`) });
+          conn.close();
+          return;
+        }
+        if (n < oldestResumable) {
+          conn.send({ type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${n} (${oldestResumable})`) });
+          conn.close();
+          return;
+        }
+        for (const c of history) {
+          if (c.rv <= n) continue;
+          const ev = eventFor(conn, c);
+          if (ev) conn.send(ev);
+        }
+      }
+      watches.add(conn);
+      return;
+    }
+
+    if (name !== undefined && method === 'GET') {
+      const o = t.get(key(namespace, name));
+      return o ? send(res, 200, o) : notFound(name);
+    }
+
+    let body: unknown;
+    try {
+      body = await readBody(req);
+    } catch {
+      return send(res, 400, status(400, 'BadRequest', 'the body of the request was in an unknown format'));
+    }
+
+    if (method === 'POST' && name === undefined) {
+      const o = body as StoredObject | undefined;
+      if (!o || typeof o !== 'object' || !o.metadata || typeof o.metadata.name !== 'string' || o.metadata.name === '') {
+        return send(res, 422, status(422, 'Invalid', `${gr} is invalid: metadata.name: Required value: name or generateName is required`));
+      }
+      if (o.apiVersion !== API_VERSION || o.kind !== info.v1Kind) {
+        return send(res, 400, status(400, 'BadRequest', `the API version in the data (${o.apiVersion}) and kind (${o.kind}) do not match ${API_VERSION} ${info.v1Kind}`));
+      }
+      if (o.metadata.resourceVersion) {
+        return send(res, 500, status(500, 'InternalError', 'resourceVersion should not be set on objects to be created'));
+      }
+      const n = o.metadata.name;
+      if (o.metadata.namespace !== undefined && o.metadata.namespace !== namespace) {
+        return send(res, 400, status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
+      }
+      if (t.has(key(namespace, n))) {
+        return send(res, 409, status(409, 'AlreadyExists', `${gr} "${n}" already exists`, { name: n, group: GROUP, kind: info.plural }));
+      }
+      rv++;
+      const stored: StoredObject = {
+        ...o,
+        metadata: {
+          ...o.metadata,
+          ...(namespace !== undefined ? { namespace } : {}),
+          resourceVersion: String(rv),
+          uid: randomUUID(),
+          creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          generation: 1,
+        },
+      };
+      t.set(key(namespace, n), stored);
+      record({ rv, plural: info.plural, type: 'ADDED', prev: undefined, cur: stored });
+      return send(res, 201, stored);
+    }
+
+    if (method === 'PUT' && name !== undefined) {
+      const o = body as StoredObject | undefined;
+      if (!o || typeof o !== 'object' || !o.metadata) return send(res, 400, status(400, 'BadRequest', 'the body of the request was in an unknown format'));
+      if (o.metadata.name !== name) {
+        return send(res, 400, status(400, 'BadRequest', `the name of the object (${o.metadata.name}) does not match the name on the URL (${name})`));
+      }
+      if (o.apiVersion !== API_VERSION || o.kind !== info.v1Kind) {
+        return send(res, 400, status(400, 'BadRequest', `the API version in the data (${o.apiVersion}) and kind (${o.kind}) do not match ${API_VERSION} ${info.v1Kind}`));
+      }
+      const cur = t.get(key(namespace, name));
+      if (!cur) return notFound(name);
+      if (!o.metadata.resourceVersion) {
+        return send(res, 422, status(422, 'Invalid', `${gr} "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`, { name, group: GROUP, kind: info.plural }));
+      }
+      if (o.metadata.resourceVersion !== cur.metadata.resourceVersion) {
+        return send(res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on ${gr} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group: GROUP, kind: info.plural }));
+      }
+      rv++;
+      const stored: StoredObject = {
+        ...o,
+        metadata: {
+          ...o.metadata,
+          ...(namespace !== undefined ? { namespace } : {}),
+          resourceVersion: String(rv),
+          uid: cur.metadata.uid,
+          creationTimestamp: cur.metadata.creationTimestamp,
+          generation: (cur.metadata.generation ?? 1) + (JSON.stringify(o.spec) === JSON.stringify(cur.spec) ? 0 : 1),
+        },
+      };
+      t.set(key(namespace, name), stored);
+      record({ rv, plural: info.plural, type: 'MODIFIED', prev: cur, cur: stored });
+      return send(res, 200, stored);
+    }
+
+    if (method === 'DELETE' && name !== undefined) {
+      const cur = t.get(key(namespace, name));
+      if (!cur) return notFound(name);
+      const pre = (body as { preconditions?: { resourceVersion?: string; uid?: string } } | undefined)?.preconditions;
+      if (pre?.resourceVersion !== undefined && pre.resourceVersion !== cur.metadata.resourceVersion) {
+        return send(res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on ${gr} "${name}": Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`, { name, group: GROUP, kind: info.plural }));
+      }
+      if (pre?.uid !== undefined && pre.uid !== cur.metadata.uid) {
+        return send(res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on ${gr} "${name}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`, { name, group: GROUP, kind: info.plural }));
+      }
+      t.delete(key(namespace, name));
+      rv++;
+      const gone = structuredClone(cur);
+      gone.metadata.resourceVersion = String(rv);
+      record({ rv, plural: info.plural, type: 'DELETED', prev: cur, cur: gone });
+      return send(res, 200, cur);
+    }
+
+    return send(res, 405, status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
+  };
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) send(res, 500, status(500, 'InternalError', String(err)));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    token,
+    requests,
+    resourceVersion: () => String(rv),
+    compact() {
+      history = [];
+      oldestResumable = rv;
+    },
+    breakWatches() {
+      watchesBroken = true;
+      for (const w of [...watches]) {
+        w.res.socket?.destroy();
+        w.close();
+      }
+    },
+    restoreWatches() {
+      watchesBroken = false;
+    },
+    setWatchTimeout(ms) {
+      watchTimeoutMs = ms;
+    },
+    reset() {
+      store.clear();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const w of [...watches]) w.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Write a kubeconfig for the test server (token auth, plain http) and return its path. */
+export async function writeKubeconfig(path: string, srv: Pick<K8sTestServer, 'url' | 'token'>): Promise<string> {
+  const user = srv.token === null ? '{}' : `{"token": ${JSON.stringify(srv.token)}}`;
+  const text = [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    `- name: tabby-test`,
+    // plain http: client-node insists on skip-TLS-verify for http:// servers
+    `  cluster: {"server": ${JSON.stringify(srv.url)}, "insecure-skip-tls-verify": true}`,
+    'users:',
+    `- name: tabby-test`,
+    `  user: ${user}`,
+    'contexts:',
+    '- name: tabby-test',
+    '  context: {"cluster": "tabby-test", "user": "tabby-test"}',
+    'current-context: tabby-test',
+    '',
+  ].join('\n');
+  await writeFile(path, text, { mode: 0o600 });
+  return path;
+}
