@@ -6,6 +6,7 @@
  */
 import type { CommandModule } from 'yargs';
 import type { Resource } from '../../api/meta.js';
+import { UnavailableError } from '../../datastore/types.js';
 import type { CtlContext } from '../context.js';
 import { describeDocument, parseManifest } from '../manifest.js';
 import type { ManifestDocument } from '../manifest.js';
@@ -55,16 +56,24 @@ export type DocAction = (obj: Resource, doc: ManifestDocument) => Promise<unknow
 export async function runDocuments(ctx: CtlContext, docs: ManifestDocument[], verb: string, action: DocAction): Promise<number> {
   const failed: string[] = [];
   const okIndexes: number[] = [];
+  let unavailable: string | undefined;
   for (const doc of docs) {
     if (doc.resource === undefined) {
       failed.push(`${describeDocument(doc)}: ${doc.error ?? 'invalid'}`);
+      continue;
+    }
+    if (unavailable !== undefined) {
+      // Do not wait out the datastore timeout once per document.
+      failed.push(`${describeDocument(doc)}: not attempted: ${unavailable}`);
       continue;
     }
     try {
       await action(doc.resource, doc);
       okIndexes.push(doc.index);
     } catch (e) {
-      failed.push(`${describeDocument(doc)}: ${reason(e)}`);
+      const why = reason(e).replace(/\s*\n\s*/g, ' ');
+      failed.push(`${describeDocument(doc)}: ${why}`);
+      if (e instanceof UnavailableError) unavailable = why;
     }
   }
   const kind = singleKind(docs.flatMap((d) => (d.kind === undefined ? [] : [d.kind])));

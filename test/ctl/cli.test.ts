@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Resource } from '../../api/meta.js';
 import { MemoryDatastore } from '../../datastore/memory.js';
-import { NotFoundError } from '../../datastore/types.js';
+import { NotFoundError, UnavailableError } from '../../datastore/types.js';
 import { ctl, poolYaml } from './harness.js';
 
 async function withFile(content: string, fn: (path: string) => Promise<void>): Promise<void> {
@@ -215,4 +215,15 @@ test('version guard, version --client, unimplemented groups, unknown commands', 
   }
   const u = await ctl(undefined, ['frobnicate']);
   assert.equal(u.code, 1);
+});
+
+test('an unavailable datastore stops the run after the first document', async () => {
+  const ds = new MemoryDatastore();
+  ds.injectFault({ op: 'get', kind: 'IPPool', count: 100, error: () => new UnavailableError('memory://test') });
+  const r = await ctl(ds, ['apply', '-f', '-'], [poolYaml('a', '10.110.0.0/16'), poolYaml('b', '10.111.0.0/16')].join('---\n'));
+  assert.equal(r.code, 1);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 2);
+  assert.match(lines[0] ?? '', /^Hit error: document 1 \(IPPool "a"\): datastore at memory:\/\/test is unreachable/);
+  assert.match(lines[1] ?? '', /^Hit error: document 2 \(IPPool "b"\): not attempted: datastore at memory:\/\/test is unreachable/);
 });
