@@ -14,7 +14,7 @@ export async function runCtl(argv: readonly string[], io: CtlIO): Promise<number
   const session: Session = {
     async run(args: GlobalArgs, action) {
       const ctx = new CtlContext(io, {
-        config: args.config ?? DEFAULT_CONFIG_PATH,
+        config: args.config,
         allowVersionMismatch: args.allowVersionMismatch ?? false,
       });
       try {
@@ -31,7 +31,7 @@ export async function runCtl(argv: readonly string[], io: CtlIO): Promise<number
     .scriptName('tabbyctl')
     .usage('$0 <command> [options]\n\nManage tabby (Calico-compatible projectcalico.org/v3) resources.')
     .options({
-      config: { alias: 'c', type: 'string', default: DEFAULT_CONFIG_PATH, describe: 'datastore config file (DATASTORE_TYPE/ETCD_ENDPOINTS/KUBECONFIG override it)', global: true },
+      config: { alias: 'c', type: 'string', describe: `datastore config file (default ${DEFAULT_CONFIG_PATH} when present, else the environment; DATASTORE_TYPE/ETCD_ENDPOINTS/KUBECONFIG override its fields)`, global: true },
       'allow-version-mismatch': { type: 'boolean', default: false, describe: 'run even if the client and cluster versions differ', global: true },
     })
     .strict()

@@ -3,15 +3,16 @@
  * opened datastore. The process edge (main.ts) fills it from `process`; tests fill it in memory.
  */
 import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import type { Resource } from '../api/meta.js';
 import type { Datastore } from '../datastore/types.js';
 import { NotFoundError } from '../datastore/types.js';
 import { TabbyError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
-import { configFromEnv, configFromFile, openDatastore } from './placeholders.js';
+import type { DatastoreConfig } from '../datastore/config.js';
+import { DEFAULT_CTL_CONFIG, configFromEnv, parseDatastoreType, parseEtcdEndpoints, resolveCtlConfig } from '../datastore/config.js';
+import { openDatastore } from '../datastore/index.js';
 
-export const DEFAULT_CONFIG_PATH = '/etc/tabby/tabbyctl.cfg';
+export const DEFAULT_CONFIG_PATH = DEFAULT_CTL_CONFIG;
 
 export interface CtlIO {
   out(text: string): void;
@@ -23,7 +24,8 @@ export interface CtlIO {
 }
 
 export interface GlobalOptions {
-  config: string;
+  /** --config; undefined = the default file when it exists, else the environment. */
+  config: string | undefined;
   allowVersionMismatch: boolean;
 }
 
@@ -34,8 +36,36 @@ export class CtlError extends TabbyError {
   }
 }
 
-/** Environment variables that override the config file, as calicoctl's. */
-const ENV_KEYS = ['DATASTORE_TYPE', 'ETCD_ENDPOINTS', 'KUBECONFIG'] as const;
+function envValue(env: Record<string, string | undefined>, key: string): string | undefined {
+  const v = env[key]?.trim();
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/**
+ * The datastore configuration tabbyctl uses: the config file (--config, which must exist, or the
+ * default file when present) with DATASTORE_TYPE / ETCD_ENDPOINTS / KUBECONFIG from the environment
+ * overriding its fields; only the environment when there is no file.
+ */
+export function ctlDatastoreConfig(explicitPath: string | undefined, env: Record<string, string | undefined>, defaultPath = DEFAULT_CTL_CONFIG): DatastoreConfig {
+  const base = resolveCtlConfig(explicitPath, env, defaultPath);
+  const type = envValue(env, 'DATASTORE_TYPE');
+  const endpoints = envValue(env, 'ETCD_ENDPOINTS');
+  const kubeconfig = envValue(env, 'KUBECONFIG');
+  const cfg: DatastoreConfig = { ...base };
+  if (type !== undefined) cfg.type = parseDatastoreType(type, 'DATASTORE_TYPE');
+  if (cfg.type === 'etcdv3') {
+    if (endpoints !== undefined) cfg.etcdEndpoints = parseEtcdEndpoints(endpoints, 'ETCD_ENDPOINTS');
+    else if (base.type !== 'etcdv3') cfg.etcdEndpoints = configFromEnv({}).etcdEndpoints ?? [];
+  } else {
+    for (const k of ['etcdEndpoints', 'etcdCaCertFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPassword'] as const) delete cfg[k];
+  }
+  if (cfg.type === 'kubernetes') {
+    if (kubeconfig !== undefined) cfg.kubeconfig = kubeconfig;
+  } else {
+    delete cfg.kubeconfig;
+  }
+  return cfg;
+}
 
 export class CtlContext {
   private ds: Promise<Datastore> | undefined;
@@ -77,11 +107,7 @@ export class CtlContext {
   }
 
   private async openConfigured(): Promise<Datastore> {
-    const path = this.globals.config;
-    const envSet = ENV_KEYS.some((k) => (this.io.env[k] ?? '') !== '');
-    // As calicoctl: the config file when it exists, else the environment; set variables win over the file.
-    const cfg = existsSync(path) && !envSet ? configFromFile(path) : configFromEnv(this.io.env);
-    const ds = await openDatastore(cfg);
+    const ds = await openDatastore(ctlDatastoreConfig(this.globals.config, this.io.env));
     this.opened = ds;
     return ds;
   }

@@ -2,12 +2,7 @@
  * TEMPORARY stand-ins for the api and datastore branches' functions until they are merged.
  * Deleted after `git merge api datastore`.
  */
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import type { Resource } from '../api/meta.js';
-import { EtcdDatastore } from '../datastore/etcd.js';
-import type { Datastore } from '../datastore/types.js';
-import { DatastoreConfigError } from '../datastore/types.js';
 import { TabbyError } from '../lib/errors.js';
 
 export class ValidationError extends TabbyError {
@@ -42,25 +37,4 @@ export function validatePoolOverlap(pool: Resource, existing: readonly Resource[
   const cidr = (pool.spec as { cidr?: string }).cidr;
   const other = existing.find((p) => (p.spec as { cidr?: string }).cidr === cidr);
   if (other) throw new ValidationError([`spec.cidr: ${cidr} overlaps with IPPool ${other.metadata.name}`]);
-}
-
-export interface DatastoreConfig {
-  type: string;
-  etcdEndpoints?: string[];
-  kubeconfig?: string;
-}
-
-export function configFromFile(path: string): DatastoreConfig {
-  const doc = parse(readFileSync(path, 'utf8')) as { spec?: { datastoreType?: string; etcdEndpoints?: string; kubeconfig?: string } };
-  const spec = doc.spec ?? {};
-  return { type: spec.datastoreType ?? 'etcdv3', etcdEndpoints: (spec.etcdEndpoints ?? 'http://127.0.0.1:2379').split(',') };
-}
-
-export function configFromEnv(env: Record<string, string | undefined>): DatastoreConfig {
-  return { type: env.DATASTORE_TYPE ?? 'etcdv3', etcdEndpoints: (env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',') };
-}
-
-export async function openDatastore(cfg: DatastoreConfig): Promise<Datastore> {
-  if (cfg.type !== 'etcdv3') throw new DatastoreConfigError(`datastore type ${cfg.type} not wired yet`);
-  return new EtcdDatastore({ endpoints: cfg.etcdEndpoints ?? [] });
 }

@@ -61,8 +61,16 @@ test('tabbyctl against a real etcd', async (t) => {
   t.after(() => rm(dir, { recursive: true, force: true }));
   const etcd: EtcdHarness = await startEtcd({ clientPorts: [23830, 23839], peerPorts: [23840, 23849] });
   t.after(() => etcd.stop());
-  const env = { DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: etcd.endpoint };
-  const noCfg = ['--config', join(dir, 'absent.cfg')];
+  const cfgFor = (endpoint: string) =>
+    `apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {}\nspec:\n  datastoreType: etcdv3\n  etcdEndpoints: ${endpoint}\n`;
+  const cfgFile = join(dir, 'tabbyctl.cfg');
+  await writeFile(cfgFile, cfgFor(etcd.endpoint));
+  // Nothing listens there: etcd takes the lowest free port of the range.
+  const wrong = join(dir, 'wrong.cfg');
+  await writeFile(wrong, cfgFor('http://127.0.0.1:23839'));
+  // Most runs use a config file and an environment without datastore variables.
+  const env = { DATASTORE_TYPE: '', ETCD_ENDPOINTS: '', KUBECONFIG: '' };
+  const noCfg = ['--config', cfgFile];
   const poolFile = join(dir, 'pool.yaml');
   await writeFile(poolFile, calicoPool);
 
@@ -79,12 +87,16 @@ test('tabbyctl against a real etcd', async (t) => {
     assert.deepEqual(lines[1]?.split(/\s+/), ['default-ipv4-ippool', '192.168.0.0/16', 'true', 'Always', 'Never', 'false', 'false', 'all()']);
   });
 
-  await t.test('the config file is used when no environment variable is set', async () => {
-    const cfg = join(dir, 'tabbyctl.cfg');
-    await writeFile(cfg, `apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {}\nspec:\n  datastoreType: etcdv3\n  etcdEndpoints: ${etcd.endpoint}\n`);
-    const g = await run(['get', 'ippool', '--config', cfg], {});
-    assert.equal(g.code, 0, g.stderr);
-    assert.match(g.stdout, /^NAME\s+CIDR\s+SELECTOR\ndefault-ipv4-ippool\s+192\.168\.0\.0\/16\s+all\(\)\n$/);
+  await t.test('environment alone, and environment variables overriding the config file', async () => {
+    const envOnly = await run(['get', 'ippool', '-o', 'wide'], { DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: etcd.endpoint, KUBECONFIG: '' });
+    const overridden = await run(['get', 'ippool', '-o', 'wide', '--config', wrong], { ...env, ETCD_ENDPOINTS: etcd.endpoint });
+    for (const g of [envOnly, overridden]) {
+      assert.equal(g.code, 0, g.stderr);
+      assert.match(g.stdout, /\ndefault-ipv4-ippool\s+192\.168\.0\.0\/16\s+true\s+Always/);
+    }
+    const missing = await run(['get', 'ippool', '--config', join(dir, 'absent.cfg')], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /cannot read .*absent\.cfg/);
   });
 
   await t.test('create of a duplicate fails and changes nothing', async () => {
@@ -133,7 +145,7 @@ test('tabbyctl against a real etcd', async (t) => {
   });
 
   await t.test('unreachable datastore is a one-line error naming the endpoint', async () => {
-    const r = await run(['get', 'ippool', ...noCfg], { DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: 'http://127.0.0.1:23839' });
+    const r = await run(['get', 'ippool', '--config', wrong], env);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /127\.0\.0\.1:23839/);
     assert.equal(r.stderr.trimEnd().split('\n').length, 1);
