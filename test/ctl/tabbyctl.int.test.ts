@@ -9,7 +9,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { etcdMissing, startEtcd } from '../datastore/etcd-harness.js';
+import { etcdMissing, freePort, startEtcd } from '../datastore/etcd-harness.js';
+import { startK8sDatastore } from '../k8s-server/harness.js';
 import type { EtcdHarness } from '../datastore/etcd-harness.js';
 import { poolYaml } from './harness.js';
 
@@ -150,4 +151,20 @@ test('tabbyctl against a real etcd', async (t) => {
     assert.match(r.stderr, /127\.0\.0\.1:23839/);
     assert.equal(r.stderr.trimEnd().split('\n').length, 1);
   });
+});
+
+test('tabbyctl against the Kubernetes test server (DATASTORE_TYPE=kubernetes, KUBECONFIG)', async (t) => {
+  const build = spawnSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, encoding: 'utf8' });
+  assert.equal(build.status, 0, `build failed: ${build.stderr}`);
+  const k = await startK8sDatastore({ port: await freePort(23835, 23838) });
+  t.after(() => k.cleanup());
+  const env = { DATASTORE_TYPE: 'kubernetes', KUBECONFIG: k.kubeconfig, ETCD_ENDPOINTS: '' };
+  const a = await run(['apply', '-f', '-'], env, calicoPool);
+  assert.equal(a.stdout, "Successfully applied 1 'IPPool' resource(s)\n", a.stderr);
+  const g = await run(['get', 'ippool', '-o', 'wide'], env);
+  assert.deepEqual(g.stdout.trimEnd().split('\n')[1]?.split(/\s+/), ['default-ipv4-ippool', '192.168.0.0/16', 'true', 'Always', 'Never', 'false', 'false', 'all()']);
+  const stored = await k.ds.get('IPPool', 'default-ipv4-ippool');
+  assert.equal((stored.spec as { cidr: string }).cidr, '192.168.0.0/16');
+  const d = await run(['delete', 'ippool', 'default-ipv4-ippool'], env);
+  assert.equal(d.stdout, "Successfully deleted 1 'IPPool' resource(s)\n", d.stderr);
 });
