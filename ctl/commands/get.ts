@@ -17,6 +17,7 @@ interface GetArgs extends GlobalArgs, FileArgs {
   name?: string;
   output: string;
   namespace?: string;
+  allNamespaces?: boolean;
 }
 
 type Format = { type: 'table'; wide: boolean; custom?: string[] } | { type: 'yaml' } | { type: 'json' };
@@ -52,7 +53,17 @@ async function columnContext(ds: Datastore, kind: string, wide: boolean): Promis
   }
 }
 
-async function print(ctx: CtlContext, ds: Datastore, fmt: Format, kind: string | undefined, objs: Resource[], asList: Printable | undefined): Promise<void> {
+const NAMESPACE: Column = { header: 'NAMESPACE', value: (o) => o.metadata.namespace ?? '' };
+
+async function print(
+  ctx: CtlContext,
+  ds: Datastore,
+  fmt: Format,
+  kind: string | undefined,
+  objs: Resource[],
+  asList: Printable | undefined,
+  withNamespace = false,
+): Promise<void> {
   if (fmt.type === 'yaml' || fmt.type === 'json') {
     const v: Printable = asList ?? (objs.length === 1 && objs[0] ? objs[0] : listOf(objs));
     ctx.io.out(fmt.type === 'yaml' ? formatYaml(v) : formatJson(v));
@@ -62,7 +73,8 @@ async function print(ctx: CtlContext, ds: Datastore, fmt: Format, kind: string |
   const kinds = kind ? [kind] : [...new Set(objs.map((o) => o.kind))];
   for (const [i, k] of kinds.entries()) {
     const set = columnsFor(k);
-    const columns: readonly Column[] = fmt.custom ? customColumns(k, fmt.custom) : fmt.wide ? set.wide : set.default;
+    const picked: readonly Column[] = fmt.custom ? customColumns(k, fmt.custom) : fmt.wide ? set.wide : set.default;
+    const columns = withNamespace ? [NAMESPACE, ...picked] : picked;
     if (i > 0) ctx.io.out('\n');
     ctx.io.out(formatResourceTable(objs.filter((o) => o.kind === k), columns, await columnContext(ds, k, fmt.wide)));
   }
@@ -79,7 +91,8 @@ export const getCommand: CommandFactory = (s) =>
       .options({
         ...fileOption,
         output: { alias: 'o', type: 'string', default: 'ps', describe: 'ps | wide | yaml | json | custom-columns=A,B' },
-        namespace: { alias: 'n', type: 'string', describe: 'namespace (namespaced kinds only)' },
+        namespace: { alias: 'n', type: 'string', describe: 'namespace (namespaced kinds only; default "default")' },
+        'all-namespaces': { alias: 'A', type: 'boolean', default: false, describe: 'all namespaces (namespaced kinds only)' },
       }),
   handler: (args: GetArgs) =>
     s.run(args, async (ctx) => {
@@ -120,8 +133,10 @@ export const getCommand: CommandFactory = (s) =>
         await print(ctx, ds, fmt, info.kind, [obj], undefined);
         return 0;
       }
-      const res = await ds.list(info.kind, args.namespace === undefined ? {} : { namespace: args.namespace });
-      await print(ctx, ds, fmt, info.kind, res.items, listOf(res.items, info.kind, res.revision));
+      const allNs = info.namespaced && args.namespace === undefined && (args.allNamespaces ?? false);
+      const namespace = info.namespaced && !allNs ? (args.namespace ?? 'default') : undefined;
+      const res = await ds.list(info.kind, namespace === undefined ? {} : { namespace });
+      await print(ctx, ds, fmt, info.kind, res.items, listOf(res.items, info.kind, res.revision), allNs);
       return 0;
     }),
   });

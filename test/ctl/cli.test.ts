@@ -227,3 +227,29 @@ test('an unavailable datastore stops the run after the first document', async ()
   assert.match(lines[0] ?? '', /^Hit error: document 1 \(IPPool "a"\): datastore at memory:\/\/test is unreachable/);
   assert.match(lines[1] ?? '', /^Hit error: document 2 \(IPPool "b"\): not attempted: datastore at memory:\/\/test is unreachable/);
 });
+
+test('namespaced kinds: default namespace, -n, and -A with a NAMESPACE column', async () => {
+  const ds = new MemoryDatastore();
+  const wep = (ns: string, name: string): Resource => ({
+    apiVersion: 'projectcalico.org/v3',
+    kind: 'WorkloadEndpoint',
+    metadata: { name, namespace: ns },
+    spec: { workload: name, node: 'n1', interfaceName: 'cali0', ipNetworks: ['10.0.0.1/32'] },
+  });
+  await ds.create(wep('default', 'a'));
+  await ds.create(wep('kube-system', 'b'));
+  const d = await ctl(ds, ['get', 'wep']);
+  assert.deepEqual(
+    d.stdout.trimEnd().split('\n').map((l) => l.split(/\s+/)),
+    [
+      ['WORKLOAD', 'NODE', 'NETWORKS', 'INTERFACE'],
+      ['a', 'n1', '10.0.0.1/32', 'cali0'],
+    ],
+  );
+  assert.match((await ctl(ds, ['get', 'wep', '-n', 'kube-system'])).stdout, /\nb\s/);
+  const all = await ctl(ds, ['get', 'wep', '-A']);
+  assert.deepEqual(
+    all.stdout.trimEnd().split('\n').map((l) => l.split(/\s+/)[0]),
+    ['NAMESPACE', 'default', 'kube-system'],
+  );
+});
