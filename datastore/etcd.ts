@@ -17,9 +17,10 @@
  * UnavailableError naming the endpoints. etcd3's own retry/circuit-breaker policies are replaced by a
  * pass-through so that callers get a prompt typed error and watches reconnect on our backoff.
  */
-import type { IKeyValue, IOptions, IRangeResponse, Watcher as Etcd3Watcher } from 'etcd3';
-import { Etcd3 } from 'etcd3';
+import type * as Etcd3Lib from 'etcd3';
+import type { Etcd3, IKeyValue, IOptions, IRangeResponse, Watcher as Etcd3Watcher } from 'etcd3';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { KindInfo } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import type { Logger } from '../lib/log.js';
@@ -55,6 +56,23 @@ export interface EtcdDatastoreOptions {
   username?: string;
   password?: string;
   logger?: Logger;
+}
+
+type Etcd3Module = typeof Etcd3Lib;
+let etcd3Module: Etcd3Module | undefined;
+
+/**
+ * Load the etcd3 package (gRPC) on first use: a dynamic import, so bundles that never open an etcd
+ * datastore never load it.
+ */
+export async function loadEtcd3(): Promise<Etcd3Module> {
+  etcd3Module ??= await import('etcd3');
+  return etcd3Module;
+}
+
+/** Open an etcd datastore (loads the client on first use). */
+export async function createEtcdDatastore(opts: EtcdDatastoreOptions): Promise<EtcdDatastore> {
+  return new EtcdDatastore(opts, await loadEtcd3());
 }
 
 /** Key of one object. */
@@ -105,7 +123,11 @@ export class EtcdDatastore implements Datastore {
   private readonly log: Logger;
   private readonly watchers = new Set<Watcher>();
 
-  constructor(opts: EtcdDatastoreOptions) {
+  /**
+   * Prefer createEtcdDatastore(). `lib` is the loaded etcd3 module (loadEtcd3()); when omitted the
+   * CommonJS package is required synchronously here, still only when a store is constructed.
+   */
+  constructor(opts: EtcdDatastoreOptions, lib: Etcd3Module = etcd3Module ?? (createRequire(import.meta.url)('etcd3') as Etcd3Module)) {
     if (opts.endpoints.length === 0) throw new DatastoreError('DatastoreConfig', 'etcd datastore needs at least one endpoint');
     this.endpoints = opts.endpoints;
     this.timeoutMs = opts.requestTimeoutMs ?? 5000;
@@ -115,6 +137,8 @@ export class EtcdDatastore implements Datastore {
     const options: IOptions = {
       hosts: opts.endpoints,
       dialTimeout: timeoutMs,
+      // Detect silently dead connections under a long-lived watch (etcd allows pings every >= 5 s).
+      grpcOptions: { 'grpc.keepalive_time_ms': 15000, 'grpc.keepalive_timeout_ms': 5000, 'grpc.keepalive_permit_without_calls': 1 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
       faultHandling: {
         host: () => passThrough as never,
@@ -130,7 +154,7 @@ export class EtcdDatastore implements Datastore {
       };
     }
     if (opts.username !== undefined) options.auth = { username: opts.username, password: opts.password ?? '' };
-    this.client = new Etcd3(options);
+    this.client = new lib.Etcd3(options);
   }
 
   private endpointName(): string {
@@ -215,15 +239,21 @@ export class EtcdDatastore implements Datastore {
     const name = o.metadata.name;
     const rv = o.metadata.resourceVersion;
     const key = etcdKey(info, name, o.metadata.namespace, this.prefix);
-    const current = await this.call('get', () => this.client.get(key).exec());
-    const kv = current.kvs[0];
-    if (!kv) throw new NotFoundError(info.kind, name);
-    if (rv === undefined || rv === '') throw new ConflictError(info.kind, name, 'update needs metadata.resourceVersion');
+    if (rv === undefined || rv === '') {
+      await this.get(info.kind, name, o.metadata.namespace); // NotFoundError first, as the other backends
+      throw new ConflictError(info.kind, name, 'update needs metadata.resourceVersion');
+    }
     if (!/^\d+$/.test(rv)) throw new ConflictError(info.kind, name, `resourceVersion ${JSON.stringify(rv)} is not an etcd revision`);
-    // uid and creationTimestamp are owned by the store.
-    const stored = this.decode(info, kv);
-    o.metadata.uid = stored.metadata.uid;
-    o.metadata.creationTimestamp = stored.metadata.creationTimestamp;
+    // uid and creationTimestamp are owned by the store: keep the stored ones (one extra read only
+    // when the caller did not bring them along from its own read).
+    if (o.metadata.uid === undefined || o.metadata.creationTimestamp === undefined) {
+      const current = await this.call('get', () => this.client.get(key).exec());
+      const kv = current.kvs[0];
+      if (!kv) throw new NotFoundError(info.kind, name);
+      const stored = this.decode(info, kv);
+      o.metadata.uid = stored.metadata.uid;
+      o.metadata.creationTimestamp = stored.metadata.creationTimestamp;
+    }
     const value = this.encode(o);
     const res = await this.call('update', () =>
       this.client.if(key, 'Mod', '==', rv).then(this.client.put(key).value(value)).else(this.client.get(key)).commit(),
@@ -240,23 +270,21 @@ export class EtcdDatastore implements Datastore {
   async delete<T extends Resource = Resource>(kind: string, name: string, opts?: DeleteOptions): Promise<T> {
     const info = resolveKind(kind);
     const key = etcdKey(info, name, opts?.namespace, this.prefix);
-    for (;;) {
-      const cur = await this.call('get', () => this.client.get(key).exec());
-      const kv = cur.kvs[0];
+    const want = opts?.resourceVersion;
+    if (want === undefined) {
+      const prev = await this.call('delete', () => this.client.delete().key(key).getPrevious());
+      const kv = prev[0];
       if (!kv) throw new NotFoundError(info.kind, name);
-      const want = opts?.resourceVersion ?? String(kv.mod_revision);
-      if (opts?.resourceVersion !== undefined && want !== String(kv.mod_revision)) {
-        throw new ConflictError(info.kind, name, `delete precondition resourceVersion ${want} failed (now ${kv.mod_revision})`);
-      }
-      const res = await this.call('delete', () => this.client.if(key, 'Mod', '==', want).then(this.client.delete().key(key)).commit());
-      if (res.succeeded) return this.decode<T>(info, kv);
-      if (opts?.resourceVersion !== undefined) {
-        const again = await this.call('get', () => this.client.get(key).exec());
-        if (!again.kvs[0]) throw new NotFoundError(info.kind, name);
-        throw new ConflictError(info.kind, name, `delete precondition resourceVersion ${want} failed`);
-      }
-      // Unconditional delete raced with a writer: read again and retry.
+      return this.decode<T>(info, kv);
     }
+    if (!/^[1-9]\d*$/.test(want)) throw new ConflictError(info.kind, name, `delete precondition resourceVersion ${JSON.stringify(want)} is not an etcd revision`);
+    const res = await this.call('delete', () =>
+      this.client.if(key, 'Mod', '==', want).then(this.client.get(key), this.client.delete().key(key)).else(this.client.get(key)).commit(),
+    );
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    if (!kv) throw new NotFoundError(info.kind, name);
+    if (!res.succeeded) throw new ConflictError(info.kind, name, `delete precondition resourceVersion ${want} failed (now ${kv.mod_revision})`);
+    return this.decode<T>(info, kv);
   }
 
   watch<T extends Resource = Resource>(kind: string, opts: WatchOptions, onEvent: (ev: WatchEvent<T>) => void): Watcher {

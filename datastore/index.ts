@@ -13,10 +13,16 @@ import { DatastoreConfigError } from './types.js';
 export * from './types.js';
 export * from './config.js';
 export { MemoryDatastore } from './memory.js';
-export type { FaultSpec, MemoryDatastoreOptions } from './memory.js';
+export type { FaultOp, FaultSpec, MemoryDatastoreOptions } from './memory.js';
 export { parseLabelSelector, matchesLabelSelector, LabelSelectorError } from './labels.js';
 export type { LabelSelector } from './labels.js';
 export { UnknownKindError, InvalidObjectError } from './common.js';
+export { withFaults, FaultPlan } from './faults.js';
+export type { FaultInjectingDatastore } from './faults.js';
+export { KUBERNETES_API_CALLS } from './kubernetes-api.js';
+export type { KubernetesApiCall } from './kubernetes-api.js';
+export type { EtcdDatastore, EtcdDatastoreOptions } from './etcd.js';
+export type { KubernetesDatastore, KubernetesDatastoreOptions } from './kubernetes.js';
 
 export interface OpenOptions {
   logger?: Logger;
@@ -27,8 +33,8 @@ export async function openDatastore(cfg: DatastoreConfig, opts: OpenOptions = {}
     case 'memory':
       return new MemoryDatastore();
     case 'etcdv3': {
-      const { EtcdDatastore } = await import('./etcd.js');
-      return new EtcdDatastore({
+      const { createEtcdDatastore } = await import('./etcd.js');
+      return createEtcdDatastore({
         endpoints: cfg.etcdEndpoints ?? ['http://127.0.0.1:2379'],
         ...(cfg.requestTimeoutMs !== undefined ? { requestTimeoutMs: cfg.requestTimeoutMs } : {}),
         ...(cfg.etcdCaCertFile ? { caCertFile: cfg.etcdCaCertFile } : {}),
@@ -39,8 +45,8 @@ export async function openDatastore(cfg: DatastoreConfig, opts: OpenOptions = {}
       });
     }
     case 'kubernetes': {
-      const { KubernetesDatastore } = await import('./kubernetes.js');
-      return new KubernetesDatastore({
+      const { createKubernetesDatastore } = await import('./kubernetes.js');
+      return createKubernetesDatastore({
         ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}),
         ...(cfg.requestTimeoutMs !== undefined ? { requestTimeoutMs: cfg.requestTimeoutMs } : {}),
         ...(opts.logger ? { logger: opts.logger } : {}),

@@ -13,9 +13,9 @@
  *
  * KUBERNETES_API_CALLS lists every (verb, group, resource) this adapter uses, for RBAC checks.
  */
-import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+import type * as K8sLib from '@kubernetes/client-node';
+import type { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { KindInfo } from '../api/kinds.js';
-import { KINDS } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import { CRD_GROUP } from '../api/meta.js';
 import type { Logger } from '../lib/log.js';
@@ -27,16 +27,7 @@ import { AlreadyExistsError, ConflictError, DatastoreConfigError, DatastoreError
 const GROUP = CRD_GROUP;
 const VERSION = 'v1';
 
-export interface KubernetesApiCall {
-  verb: 'get' | 'list' | 'watch' | 'create' | 'update' | 'delete';
-  group: string;
-  resource: string;
-}
-
-/** Every API call the adapter makes: for each stored kind, get/list/watch/create/update/delete. */
-export const KUBERNETES_API_CALLS: readonly KubernetesApiCall[] = KINDS.flatMap((k) =>
-  (['get', 'list', 'watch', 'create', 'update', 'delete'] as const).map((verb) => ({ verb, group: GROUP, resource: k.plural })),
-);
+export { KUBERNETES_API_CALLS, type KubernetesApiCall } from './kubernetes-api.js';
 
 export interface KubernetesDatastoreOptions {
   /** Path of a kubeconfig; omitted = KUBECONFIG env, ~/.kube/config or in-cluster (client-node's default). */
@@ -84,8 +75,22 @@ function statusMessage(err: ApiErrorLike): string {
   return b && typeof b === 'object' && 'message' in b ? String((b as { message: unknown }).message) : '';
 }
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
+type K8sModule = typeof K8sLib;
+let k8sModule: K8sModule | undefined;
+
+/** Load @kubernetes/client-node on first use (dynamic import: bundles stay free of it until then). */
+export async function loadKubernetesClient(): Promise<K8sModule> {
+  k8sModule ??= await import('@kubernetes/client-node');
+  return k8sModule;
+}
+
+/** Open a Kubernetes datastore (loads the client on first use). */
+export async function createKubernetesDatastore(opts: KubernetesDatastoreOptions = {}): Promise<KubernetesDatastore> {
+  return new KubernetesDatastore(opts, await loadKubernetesClient());
+}
+
+function loadKubeConfig(lib: K8sModule, path: string | undefined): KubeConfig {
+  const kc = new lib.KubeConfig();
   try {
     if (path) kc.loadFromFile(path);
     else kc.loadFromDefault();
@@ -110,10 +115,22 @@ export class KubernetesDatastore implements Datastore {
   private readonly log: Logger;
   private readonly watchers = new Set<Watcher>();
 
-  constructor(opts: KubernetesDatastoreOptions = {}) {
-    this.kc = loadKubeConfig(opts.kubeconfig);
+  private readonly lib: K8sModule;
+
+  /**
+   * Prefer createKubernetesDatastore(). `lib` is the loaded client (loadKubernetesClient()); it may be
+   * omitted once the client has been loaded (the package is ESM-only, so it cannot be required here).
+   */
+  constructor(opts: KubernetesDatastoreOptions = {}, lib: K8sModule | undefined = k8sModule) {
+    if (!lib) {
+      throw new DatastoreError('KubernetesClientNotLoaded', 'the Kubernetes client is not loaded', {
+        hint: 'open the store with `await createKubernetesDatastore(opts)` (or openDatastore)',
+      });
+    }
+    this.lib = lib;
+    this.kc = loadKubeConfig(lib, opts.kubeconfig);
     this.server = this.kc.getCurrentCluster()?.server ?? '';
-    this.api = this.kc.makeApiClient(CustomObjectsApi);
+    this.api = this.kc.makeApiClient(lib.CustomObjectsApi);
     this.timeoutMs = opts.requestTimeoutMs ?? 10000;
     this.log = opts.logger ?? silentLogger();
   }
@@ -308,13 +325,33 @@ export class KubernetesDatastore implements Datastore {
           }
           resolve(outcome);
         };
-        new Watch(this.kc)
-          .watch(path, params, onLine, onDone)
-          .then((c) => {
-            abortStream = c;
-            if (ac.signal.aborted) c.abort();
+        // client-node's Watch resolves only once the response has started; bound that wait.
+        let connected = false;
+        let gaveUp = false;
+        const watchdog = setTimeout(() => {
+          if (connected) return;
+          gaveUp = true;
+          outcome = 'failed';
+          emit({ type: 'ERROR', error: new UnavailableError(this.server, new Error(`watch ${info.plural}: no response within ${this.timeoutMs} ms`)) });
+          resolve(outcome);
+        }, this.timeoutMs);
+        new this.lib.Watch(this.kc)
+          .watch(path, params, (type: string, obj: K8sObject) => {
+            if (!gaveUp) onLine(type, obj);
+          }, (err: unknown) => {
+            clearTimeout(watchdog);
+            if (!gaveUp) onDone(err);
           })
-          .catch(onDone);
+          .then((c) => {
+            connected = true;
+            clearTimeout(watchdog);
+            if (gaveUp || ac.signal.aborted) c.abort();
+            else abortStream = c;
+          })
+          .catch((err: unknown) => {
+            clearTimeout(watchdog);
+            if (!gaveUp) onDone(err);
+          });
       });
 
     const loop = async (): Promise<void> => {

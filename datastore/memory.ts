@@ -19,20 +19,11 @@ import {
   rev,
   stampCreate,
 } from './common.js';
+import { FaultPlan, type FaultOp, type FaultSpec } from './faults.js';
 import type { Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
 import { AlreadyExistsError, ConflictError, NotFoundError } from './types.js';
 
-export type FaultOp = 'get' | 'list' | 'create' | 'update' | 'delete';
-
-export interface FaultSpec {
-  op: FaultOp;
-  /** Only operations on this kind (any name/alias); omitted = every kind. */
-  kind?: string;
-  /** How many matching operations fail (default 1). */
-  count?: number;
-  /** The error to throw; default ConflictError (update/delete), UnavailableError-like otherwise. */
-  error?: (kind: string, name: string) => Error;
-}
+export type { FaultOp, FaultSpec } from './faults.js';
 
 interface Entry {
   obj: Resource;
@@ -68,7 +59,8 @@ export class MemoryDatastore implements Datastore {
   private compactedAt = 0n;
   private readonly historyLimit: number;
   private readonly watchers = new Set<MemWatch>();
-  private faults: Array<Required<Omit<FaultSpec, 'kind' | 'error'>> & Pick<FaultSpec, 'kind' | 'error'>> = [];
+  /** Pending injected faults (see datastore/faults.ts). */
+  readonly faults = new FaultPlan();
   private closed = false;
   private suspended = false;
 
@@ -76,13 +68,13 @@ export class MemoryDatastore implements Datastore {
     this.historyLimit = opts.historyLimit ?? 10000;
   }
 
-  /** Make the next `count` matching operations throw (test hook). */
+  /** Make the next `count` matching operations fail or run a hook first (test hook; see faults.ts). */
   injectFault(spec: FaultSpec): void {
-    this.faults.push({ op: spec.op, kind: spec.kind, count: spec.count ?? 1, error: spec.error });
+    this.faults.inject(spec);
   }
 
   clearFaults(): void {
-    this.faults = [];
+    this.faults.clear();
   }
 
   /** Drop the change history up to the current revision; watchers behind it will relist (test hook). */
@@ -110,13 +102,8 @@ export class MemoryDatastore implements Datastore {
     return this.revision.toString();
   }
 
-  private checkFault(op: FaultOp, info: KindInfo, name: string): void {
-    const f = this.faults.find((x) => x.op === op && (x.kind === undefined || resolveKind(x.kind) === info));
-    if (!f) return;
-    f.count--;
-    if (f.count <= 0) this.faults.splice(this.faults.indexOf(f), 1);
-    if (f.error) throw f.error(info.kind, name);
-    throw new ConflictError(info.kind, name, `injected fault on ${op}`);
+  private checkFault(op: FaultOp, info: KindInfo, name: string): Promise<void> {
+    return this.faults.apply(op, info.kind, name);
   }
 
   private table(info: KindInfo): Map<string, Entry> {
@@ -142,7 +129,7 @@ export class MemoryDatastore implements Datastore {
 
   async get<T extends Resource = Resource>(kind: string, name: string, namespace?: string): Promise<T> {
     const info = resolveKind(kind);
-    this.checkFault('get', info, name);
+    await this.checkFault('get', info, name);
     const e = this.table(info).get(objectKey(info, name, namespace));
     if (!e) throw new NotFoundError(info.kind, name);
     return structuredClone(e.obj) as T;
@@ -150,7 +137,7 @@ export class MemoryDatastore implements Datastore {
 
   async list<T extends Resource = Resource>(kind: string, opts?: ListOptions): Promise<ListResult<T>> {
     const info = resolveKind(kind);
-    this.checkFault('list', info, '');
+    await this.checkFault('list', info, '');
     const f = listFilter(info, opts);
     const items = [...this.table(info).values()].map((e) => e.obj).filter(f).sort(compareByKey);
     return { items: structuredClone(items) as T[], revision: this.revision.toString() };
@@ -158,7 +145,7 @@ export class MemoryDatastore implements Datastore {
 
   async create<T extends Resource>(obj: T): Promise<T> {
     const { info, obj: o } = normalizeForWrite(obj);
-    this.checkFault('create', info, o.metadata.name);
+    await this.checkFault('create', info, o.metadata.name);
     const t = this.table(info);
     const key = keyOf(info, o);
     if (t.has(key)) throw new AlreadyExistsError(info.kind, o.metadata.name);
@@ -172,7 +159,7 @@ export class MemoryDatastore implements Datastore {
 
   async update<T extends Resource>(obj: T): Promise<T> {
     const { info, obj: o } = normalizeForWrite(obj);
-    this.checkFault('update', info, o.metadata.name);
+    await this.checkFault('update', info, o.metadata.name);
     const t = this.table(info);
     const key = keyOf(info, o);
     const e = t.get(key);
@@ -195,7 +182,7 @@ export class MemoryDatastore implements Datastore {
 
   async delete<T extends Resource = Resource>(kind: string, name: string, opts?: DeleteOptions): Promise<T> {
     const info = resolveKind(kind);
-    this.checkFault('delete', info, name);
+    await this.checkFault('delete', info, name);
     const t = this.table(info);
     const key = objectKey(info, name, opts?.namespace);
     const e = t.get(key);

@@ -45,6 +45,8 @@ export interface WatchOptions extends ListOptions {
    * existing object as ADDED, then SYNCED, then changes. When the revision is compacted/expired
    * (etcd compaction, Kubernetes 410 Gone) the watcher relists and emits only the differences against
    * what it already delivered, so consumers never lose or duplicate an event.
+   * With a revision no SYNCED is sent at the start (the caller's list is the initial state); one
+   * follows every relist. Objects entering/leaving the labelSelector arrive as ADDED/DELETED.
    */
   revision?: string;
 }

@@ -371,6 +371,41 @@ export function datastoreContract(name: string, factory: HarnessFactory, opts: {
     );
 
     withStore(
+      'random writes with repeated connection cuts and compactions: the replayed watch equals the store',
+      async ({ ds, writer, faults }) => {
+        const f = faults as WatchFaults;
+        let seed = 12345;
+        const rnd = (n: number): number => {
+          seed = (seed * 1103515245 + 12345) % 2147483648;
+          return seed % n;
+        };
+        const log = new EventLog().start(ds, 'IPPool');
+        try {
+          await log.waitForCount('SYNCED', 1);
+          for (let round = 0; round < 4; round++) {
+            if (round > 0) await f.cutWatches();
+            for (let i = 0; i < 12; i++) {
+              const name = `soak-${rnd(6)}`;
+              const existing = await writer.get('IPPool', name).catch(() => undefined);
+              if (!existing) await writer.create(pool(name, `10.${100 + rnd(100)}.0.0/16`, { r: String(round) }));
+              else if (rnd(3) === 0) await writer.delete('IPPool', name);
+              else await writer.update({ ...existing, metadata: { ...existing.metadata, labels: { r: String(round), i: String(i) } } });
+            }
+            if (round === 2) await f.compact();
+            if (round > 0) await f.restoreWatches();
+            // a marker write tells us when the watcher has caught up
+            await writer.create(pool(`mark-${round}`, `10.${round}.0.0/16`));
+            await log.waitFor((evs) => evs.some((e) => e.type === 'ADDED' && e.object.metadata.name === `mark-${round}`), `ADDED mark-${round}`);
+            assert.deepEqual(replay(log.events), await stateOf(writer, 'IPPool'), `round ${round}`);
+          }
+        } finally {
+          await log.stop();
+        }
+      },
+      { needsFaults: true },
+    );
+
+    withStore(
       'watch relists after compaction and emits only the differences',
       async ({ ds, writer, faults }) => {
         const f = faults as WatchFaults;

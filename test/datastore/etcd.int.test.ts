@@ -1,7 +1,7 @@
 /** The contract suite and etcd-specific faults against a real etcd started by the test. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { EtcdDatastore } from '../../datastore/etcd.js';
+import { createEtcdDatastore } from '../../datastore/etcd.js';
 import { UnavailableError } from '../../datastore/types.js';
 import { datastoreContract, EventLog, pool, replay } from './contract.js';
 import { etcdMissing, freePort, startEtcd, startTcpProxy, type EtcdHarness, type TcpProxy } from './etcd-harness.js';
@@ -26,10 +26,10 @@ datastoreContract(
     const e = etcd as EtcdHarness;
     const p = proxy as TcpProxy;
     p.restore();
-    const writer = new EtcdDatastore({ endpoints: [e.endpoint] });
+    const writer = await createEtcdDatastore({ endpoints: [e.endpoint] });
     // fresh store: remove everything a previous test left
     await writer.wipe();
-    const ds = new EtcdDatastore({ endpoints: [p.endpoint] });
+    const ds = await createEtcdDatastore({ endpoints: [p.endpoint] });
     return {
       ds,
       writer,
@@ -50,7 +50,7 @@ datastoreContract(
 test('etcd: unreachable endpoint rejects with UnavailableError naming it', { skip: missing }, async () => {
   const port = await freePort(23790, 23799);
   const endpoint = `http://127.0.0.1:${port}`;
-  const ds = new EtcdDatastore({ endpoints: [endpoint], requestTimeoutMs: 2000 });
+  const ds = await createEtcdDatastore({ endpoints: [endpoint], requestTimeoutMs: 2000 });
   try {
     for (const op of [() => ds.get('IPPool', 'x'), () => ds.list('IPPool'), () => ds.create(pool('x', '10.0.0.0/8'))]) {
       await assert.rejects(op(), (e: unknown) => e instanceof UnavailableError && e.message.includes(endpoint) && e.code === 'Unavailable');
@@ -62,7 +62,7 @@ test('etcd: unreachable endpoint rejects with UnavailableError naming it', { ski
 
 test('etcd: unroutable endpoint rejects with UnavailableError instead of hanging', { skip: missing }, async () => {
   // 192.0.2.0/24 is TEST-NET-1: never routed; the connect attempt hangs until the request bound.
-  const ds = new EtcdDatastore({ endpoints: ['http://192.0.2.1:2379'], requestTimeoutMs: 1000 });
+  const ds = await createEtcdDatastore({ endpoints: ['http://192.0.2.1:2379'], requestTimeoutMs: 1000 });
   try {
     await assert.rejects(ds.get('IPPool', 'x'), (e: unknown) => e instanceof UnavailableError && e.message.includes('192.0.2.1:2379'));
   } finally {
@@ -72,7 +72,7 @@ test('etcd: unroutable endpoint rejects with UnavailableError instead of hanging
 
 test('etcd: keys follow the documented layout, values carry no resourceVersion', { skip: missing }, async () => {
   const e = etcd as EtcdHarness;
-  const ds = new EtcdDatastore({ endpoints: [e.endpoint] });
+  const ds = await createEtcdDatastore({ endpoints: [e.endpoint] });
   try {
     const c = ds.rawClient;
     await ds.wipe();
@@ -93,8 +93,8 @@ test('etcd: watch survives an etcd restart without losing or duplicating events'
   const e = etcd as EtcdHarness;
   const p = proxy as TcpProxy;
   p.restore();
-  const writer = new EtcdDatastore({ endpoints: [e.endpoint] });
-  const ds = new EtcdDatastore({ endpoints: [p.endpoint] });
+  const writer = await createEtcdDatastore({ endpoints: [e.endpoint] });
+  const ds = await createEtcdDatastore({ endpoints: [p.endpoint] });
   const log = new EventLog();
   try {
     await writer.wipe();
@@ -117,4 +117,16 @@ test('etcd: watch survives an etcd restart without losing or duplicating events'
     await ds.close();
     await writer.close();
   }
+});
+
+test('etcd: a watch on an unreachable endpoint reports ERROR events and keeps retrying', { skip: missing }, async (t) => {
+  const port = await freePort(23790, 23799);
+  const ds = await createEtcdDatastore({ endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 500 });
+  const log = new EventLog().start(ds, 'IPPool');
+  t.after(async () => {
+    await log.stop();
+    await ds.close();
+  });
+  await log.waitForCount('ERROR', 2);
+  assert.ok(log.events.every((e) => e.type === 'ERROR' && e.error instanceof UnavailableError));
 });

@@ -2,29 +2,18 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { KINDS } from '../../api/kinds.js';
-import { KUBERNETES_API_CALLS, KubernetesDatastore } from '../../datastore/kubernetes.js';
+import { KUBERNETES_API_CALLS, createKubernetesDatastore } from '../../datastore/kubernetes.js';
 import { DatastoreConfigError, UnavailableError } from '../../datastore/types.js';
-import { startK8sTestServer, writeKubeconfig, type K8sTestServer } from '../k8s-server/server.js';
+import { startK8sDatastore, startK8sTestServer, writeKubeconfig, type K8sDatastoreHarness, type K8sTestServerOptions } from '../k8s-server/harness.js';
 import { freePort } from './etcd-harness.js';
 import { datastoreContract, EventLog, pool, replay } from './contract.js';
 
-async function setup(opts: Parameters<typeof startK8sTestServer>[0] = {}): Promise<{ srv: K8sTestServer; ds: KubernetesDatastore; cleanup(): Promise<void> }> {
-  const srv = await startK8sTestServer({ bookmarkIntervalMs: 200, ...opts });
-  const dir = await mkdtemp(join(tmpdir(), 'tabby-kube-'));
-  const kubeconfig = await writeKubeconfig(join(dir, 'kubeconfig'), srv);
-  const ds = new KubernetesDatastore({ kubeconfig });
-  return {
-    srv,
-    ds,
-    cleanup: async () => {
-      await ds.close();
-      await srv.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+async function setup(opts: K8sTestServerOptions = {}): Promise<K8sDatastoreHarness> {
+  return startK8sDatastore({ bookmarkIntervalMs: 200, ...opts });
 }
 
 datastoreContract('kubernetes (test API server)', async () => {
@@ -109,19 +98,41 @@ test('kubernetes: a watch whose resourceVersion expired (410) relists', async (t
   }
 });
 
+test('kubernetes: an HTTP 410 answer to a watch also relists', async (t) => {
+  const { srv, ds, cleanup } = await setup({ expiredAs: 'status' });
+  t.after(cleanup);
+  const a = await ds.create(pool('h1', '10.1.0.0/16'));
+  await ds.create(pool('h2', '10.2.0.0/16'));
+  const log = new EventLog().start(ds, 'IPPool');
+  try {
+    await log.waitForCount('SYNCED', 1);
+    srv.breakWatches();
+    await ds.update({ ...a, metadata: { ...a.metadata, labels: { x: '1' } } });
+    await ds.delete('IPPool', 'h2');
+    await ds.create(pool('h3', '10.3.0.0/16'));
+    srv.compact();
+    srv.restoreWatches();
+    await log.waitForCount('SYNCED', 2);
+    const after = log.summary().slice(3);
+    assert.deepEqual(after.sort(), ['ADDED h3', 'DELETED h2', 'MODIFIED h1', 'SYNCED'].sort());
+  } finally {
+    await log.stop();
+  }
+});
+
 test('kubernetes: unreachable API server rejects with UnavailableError naming it', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tabby-kube-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const port = await freePort(23790, 23799);
   const url = `http://127.0.0.1:${port}`;
-  const ds = new KubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url, token: 'x' }), requestTimeoutMs: 3000 });
+  const ds = await createKubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url, token: 'x' }), requestTimeoutMs: 3000 });
   await assert.rejects(ds.get('IPPool', 'x'), (e: unknown) => e instanceof UnavailableError && e.message.includes(url));
   await assert.rejects(ds.list('IPPool'), UnavailableError);
   await ds.close();
 });
 
-test('kubernetes: unreadable kubeconfig is a DatastoreConfigError with a hint', () => {
-  assert.throws(() => new KubernetesDatastore({ kubeconfig: '/nonexistent/kubeconfig' }), (e: unknown) => e instanceof DatastoreConfigError && /KUBECONFIG/.test(e.hint ?? ''));
+test('kubernetes: unreadable kubeconfig is a DatastoreConfigError with a hint', async () => {
+  await assert.rejects(createKubernetesDatastore({ kubeconfig: '/nonexistent/kubeconfig' }), (e: unknown) => e instanceof DatastoreConfigError && /KUBECONFIG/.test(e.hint ?? ''));
 });
 
 test('kubernetes: wrong credentials are a typed Unauthorized error', async (t) => {
@@ -131,6 +142,33 @@ test('kubernetes: wrong credentials are a typed Unauthorized error', async (t) =
     await srv.close();
     await rm(dir, { recursive: true, force: true });
   });
-  const ds = new KubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url: srv.url, token: 'wrong' }) });
+  const ds = await createKubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url: srv.url, token: 'wrong' }) });
   await assert.rejects(ds.get('IPPool', 'x'), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'Unauthorized');
+});
+
+test('kubernetes: a server that accepts but never answers gives UnavailableError and watch ERROR events, not a hang', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tabby-kube-'));
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+  });
+  const port = await freePort(23790, 23799);
+  await new Promise<void>((r) => silent.listen(port, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${port}`;
+  const ds = await createKubernetesDatastore({ kubeconfig: await writeKubeconfig(join(dir, 'kc'), { url, token: 'x' }), requestTimeoutMs: 500 });
+  const log = new EventLog();
+  t.after(async () => {
+    await log.stop();
+    await ds.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+    await rm(dir, { recursive: true, force: true });
+  });
+  await assert.rejects(ds.get('IPPool', 'x'), (e: unknown) => e instanceof UnavailableError && e.message.includes(url));
+  log.start(ds, 'IPPool');
+  await log.waitForCount('ERROR', 2);
+  const errs = log.events.filter((e) => e.type === 'ERROR');
+  assert.ok(errs.every((e) => e.type === 'ERROR' && e.error instanceof UnavailableError));
+  assert.equal(log.summary().length, 0, 'no data events from a silent server');
 });

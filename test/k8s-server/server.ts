@@ -68,6 +68,11 @@ export interface K8sTestServerOptions {
   bookmarkIntervalMs?: number;
   /** Bearer token clients must send (default "tabby-test-token"); null = no authentication. */
   token?: string | null;
+  /**
+   * How an expired watch resourceVersion is reported: "event" (default; 200 + ERROR event with a 410
+   * Status, as kube-apiserver does) or "status" (an HTTP 410 response, as some proxies/older servers do).
+   */
+  expiredAs?: 'event' | 'status';
   /** Host to listen on (default 127.0.0.1); port is random unless given. */
   port?: number;
 }
@@ -238,6 +243,10 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
       if (watchesBroken) {
         req.socket.destroy();
         return;
+      }
+      const fromRv = url.searchParams.get('resourceVersion');
+      if (opts.expiredAs === 'status' && fromRv && fromRv !== '0' && Number(fromRv) < oldestResumable) {
+        return send(res, 410, status(410, 'Expired', `too old resource version: ${fromRv} (${oldestResumable})`));
       }
       // watch
       res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { withFaults } from '../../datastore/faults.js';
+import { MemoryDatastore } from '../../datastore/memory.js';
+import { ConflictError, UnavailableError } from '../../datastore/types.js';
+import { pool } from './contract.js';
+
+test('withFaults: a ConflictError storm on one kind, then normal service', async () => {
+  const ds = withFaults(new MemoryDatastore());
+  const v1 = await ds.create(pool('p', '10.0.0.0/16'));
+  ds.injectFault({ op: 'update', kind: 'ippools', count: 3 });
+  let conflicts = 0;
+  let cur = v1;
+  for (;;) {
+    try {
+      cur = await ds.update({ ...cur, metadata: { ...cur.metadata, labels: { done: 'yes' } } });
+      break;
+    } catch (err) {
+      assert.ok(err instanceof ConflictError);
+      conflicts++;
+      cur = await ds.get('IPPool', 'p');
+    }
+  }
+  assert.equal(conflicts, 3);
+  assert.equal(ds.faults.hits, 3);
+  assert.equal(ds.faults.pending, 0);
+  assert.deepEqual((await ds.get('IPPool', 'p')).metadata.labels, { done: 'yes' });
+});
+
+test('withFaults: a before-hook makes a concurrent writer win the CAS for real', async () => {
+  const ds = withFaults(new MemoryDatastore());
+  const v1 = await ds.create(pool('q', '10.1.0.0/16'));
+  ds.injectFault({
+    op: 'update',
+    name: 'q',
+    before: async () => {
+      const now = await ds.inner.get('IPPool', 'q');
+      await ds.inner.update({ ...now, metadata: { ...now.metadata, labels: { by: 'other' } } });
+    },
+  });
+  await assert.rejects(ds.update({ ...v1, metadata: { ...v1.metadata, labels: { by: 'me' } } }), ConflictError);
+  assert.deepEqual((await ds.get('IPPool', 'q')).metadata.labels, { by: 'other' });
+});
+
+test('withFaults: reads fail as Unavailable by default, filters by kind and name', async () => {
+  const ds = withFaults(new MemoryDatastore());
+  await ds.create(pool('r', '10.2.0.0/16'));
+  ds.injectFault({ op: 'get', kind: 'BGPPeer' });
+  ds.injectFault({ op: 'list', count: 2 });
+  assert.equal((await ds.get('IPPool', 'r')).metadata.name, 'r');
+  await assert.rejects(ds.list('IPPool'), UnavailableError);
+  await assert.rejects(ds.list('BGPPeer'), UnavailableError);
+  assert.equal((await ds.list('IPPool')).items.length, 1);
+  await assert.rejects(ds.get('BGPPeer', 'x'), UnavailableError);
+  ds.injectFault({ op: 'delete' });
+  ds.clearFaults();
+  await ds.delete('IPPool', 'r');
+});
