@@ -158,7 +158,7 @@ test('real tabby-ipam processes: parallel ADD on 3 nodes, DEL all, crash leak fo
     ipam: { type: 'tabby-ipam', run_dir: join(dir, 'run') },
   });
   const NODES = ['proc-a', 'proc-b', 'proc-c'];
-  const PER = 6;
+  const PER = 4;
   const runs = await Promise.all(
     NODES.flatMap((node) => Array.from({ length: PER }, (_, i) => runPlugin(conf(node), { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `${node}-c${i}` }).then((r) => ({ node, r })))),
   );
