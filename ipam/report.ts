@@ -213,6 +213,26 @@ export function workloadEndpointOwners(ds: Datastore, networkName = 'k8s-pod-net
   };
 }
 
+/** The pod annotation the CNI plugin stamps with the sandbox (CNI) container ID (Calico's name). */
+export const POD_CONTAINER_ID_ANNOTATION = 'cni.projectcalico.org/containerID';
+
+/**
+ * Owners on a Kubernetes cluster, from pods (as listed by any Kubernetes client) and node names:
+ * a pod's `cni.projectcalico.org/containerID` annotation names the live handle.
+ */
+export function podOwners(
+  pods: ReadonlyArray<{ metadata?: { annotations?: Record<string, string> | undefined } }>,
+  nodes: Iterable<string>,
+  networkName = 'k8s-pod-network',
+): Owners {
+  const handles = new Set<string>();
+  for (const p of pods) {
+    const cid = p.metadata?.annotations?.[POD_CONTAINER_ID_ANNOTATION];
+    if (cid) handles.add(`${networkName}.${cid}`);
+  }
+  return { handles, nodes: new Set(nodes) };
+}
+
 export interface LeakedIp {
   ip: string;
   block: string;

@@ -12,6 +12,7 @@ import {
   formatG5,
   ipInfo,
   loadSnapshot,
+  podOwners,
   releaseFromReport,
   releaseIp,
   showRows,
@@ -124,4 +125,10 @@ test('release --ip and configure', async () => {
   ]);
   await assert.rejects(configureIpam(ipam, {}), (e) => isIpamError(e, 'InvalidArgument'));
   await assert.rejects(configureIpam(ipam, { strictAffinity: false }), (e) => isIpamError(e, 'InvalidConfig'));
+});
+
+test('pod owner source: the containerID annotation names the live handle', () => {
+  const o = podOwners([{ metadata: { annotations: { 'cni.projectcalico.org/containerID': 'abc' } } }, { metadata: {} }], ['n1']);
+  assert.deepEqual([...o.handles], ['k8s-pod-network.abc']);
+  assert.deepEqual([...o.nodes], ['n1']);
 });
