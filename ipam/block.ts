@@ -33,6 +33,21 @@ function sameSecondary(a: Record<string, string> | null | undefined, b: Record<s
   return ea.length === Object.keys(eb).length && ea.every(([k, v]) => eb[k] === v);
 }
 
+/** Read-only questions about a block spec, without the copy an AllocationBlock makes. */
+export function freeCount(spec: IPAMBlockSpec): number {
+  return spec.unallocated.length;
+}
+
+export function isEmptyBlock(spec: IPAMBlockSpec): boolean {
+  return spec.allocations.every((a) => a === null);
+}
+
+/** `host:<node>` affinity → node name; undefined for unaffine or virtual blocks. */
+export function hostOf(spec: IPAMBlockSpec): string | undefined {
+  const a = spec.affinity;
+  return a?.startsWith('host:') ? a.slice(5) : undefined;
+}
+
 export interface Released {
   /** handle → number of addresses released from this block. */
   byHandle: Map<string, number>;
@@ -69,13 +84,11 @@ export class AllocationBlock {
   }
 
   isEmpty(): boolean {
-    return this.spec.allocations.every((a) => a === null);
+    return isEmptyBlock(this.spec);
   }
 
-  /** `host:<node>` affinity → node name; undefined for unaffine or virtual blocks. */
   hostAffinity(): string | undefined {
-    const a = this.spec.affinity;
-    return a?.startsWith('host:') ? a.slice(5) : undefined;
+    return hostOf(this.spec);
   }
 
   ordinalOf(ip: string): number {

@@ -14,7 +14,7 @@
  */
 import { ConflictError, AlreadyExistsError, NotFoundError, type Datastore } from '../datastore/types.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { AllocationBlock, newBlockSpec } from './block.js';
+import { AllocationBlock, freeCount, hostOf, isEmptyBlock, newBlockSpec } from './block.js';
 import { type Family, cidrContains, cidrWithin, enclosingCidr, formatCidr, formatIp, parseCidr, parseIp } from './cidr.js';
 import { IpamError } from './errors.js';
 import { withHostLock } from './lock.js';
@@ -239,7 +239,7 @@ export class Ipam {
     for (const [i, aff] of mine.entries()) {
       if (out.length >= num) break;
       const block = await this.blockFromAffinity(host, aff, prefetched[i]);
-      if (!block || new AllocationBlock(block.spec).numFree() === 0) continue;
+      if (!block || freeCount(block.spec) === 0) continue;
       record(await this.assignFromBlock(block.spec.cidr, num - out.length, handle, attrs, host, block), block.spec.cidr);
     }
 
@@ -278,7 +278,7 @@ export class Ipam {
     );
     for (const b of blocks) {
       if (out.length >= num) break;
-      if (new AllocationBlock(b.spec).numFree() === 0) continue;
+      if (freeCount(b.spec) === 0) continue;
       record(await this.assignFromBlock(b.spec.cidr, num - out.length, handle, attrs, undefined, b), b.spec.cidr);
     }
     if (out.length >= num) return out;
@@ -299,7 +299,7 @@ export class Ipam {
     for (const aff of affinities) {
       if (inPools(aff.spec.cidr) || aff.spec.state !== 'confirmed') continue;
       const block = await this.store.getBlock(aff.spec.cidr);
-      if (!block || !new AllocationBlock(block.spec).isEmpty()) continue;
+      if (!block || !isEmptyBlock(block.spec)) continue;
       try {
         await this.releaseAffinityUnlocked(host, aff.spec.cidr, { requireEmpty: true });
       } catch (err) {
@@ -364,8 +364,8 @@ export class Ipam {
     for (const b of existing.values()) {
       const c = parseCidr(b.spec.cidr);
       if (!pools.some((p) => cidrWithin(c, p.cidr))) continue;
-      const owner = new AllocationBlock(b.spec).hostAffinity();
-      if (owner === undefined || owner === host || !new AllocationBlock(b.spec).isEmpty()) continue;
+      const owner = hostOf(b.spec);
+      if (owner === undefined || owner === host || !isEmptyBlock(b.spec)) continue;
       const claimed = b.spec.affinityClaimTime ? Date.parse(b.spec.affinityClaimTime) : 0;
       if (claimed > cutoff) continue;
       try {
@@ -648,7 +648,7 @@ export class Ipam {
         await this.store.deleteAffinity(aff);
         return;
       }
-      const empty = new AllocationBlock(block.spec).isEmpty();
+      const empty = isEmptyBlock(block.spec);
       if (opts.requireEmpty && !empty) throw new IpamError('InvalidArgument', `block ${cidr} is not empty`);
       if (opts.sequenceNumber !== undefined && block.spec.sequenceNumber !== opts.sequenceNumber) {
         throw new IpamError('InvalidArgument', `block ${cidr} changed since it was read (sequence ${block.spec.sequenceNumber})`);

@@ -22,7 +22,7 @@
  * `problems` = leaked + outside pools + handles without IPs + count mismatches + affinity problems.
  */
 import type { Datastore } from '../datastore/types.js';
-import { AllocationBlock } from './block.js';
+import { AllocationBlock, hostOf } from './block.js';
 import { cidrContains, cidrSize, cidrWithin, parseCidr, parseIp } from './cidr.js';
 import { IpamError } from './errors.js';
 import type { Ipam } from './ipam.js';
@@ -342,7 +342,7 @@ export function checkIpam(s: IpamSnapshot, owners: Owners | undefined, now: Date
     else if (a.spec.state !== 'confirmed' && a.spec.state !== '') affinityProblems.push({ ...base, problem: 'affinity-not-confirmed' });
   }
   for (const b of s.blocks) {
-    const host = new AllocationBlock(b.spec).hostAffinity();
+    const host = hostOf(b.spec);
     if (host !== undefined && !affByKey.has(`${host} ${b.spec.cidr}`)) {
       affinityProblems.push({ cidr: b.spec.cidr, node: host, blockAffinity: b.spec.affinity ?? null, affinityState: null, problem: 'block-without-affinity' });
     }
