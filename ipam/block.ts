@@ -8,7 +8,7 @@
  */
 import { type Cidr, type Family, cidrContains, cidrSize, formatIp, parseCidr, parseIp } from './cidr.js';
 import { IpamError } from './errors.js';
-import type { AllocationAttribute, IPAMBlockSpec } from './types.js';
+import type { AllocationAttribute, IPAMBlockSpec } from '../api/types.js';
 
 /** A fresh block spec: every ordinal free, FIFO in ascending order. */
 export function newBlockSpec(cidr: Cidr, affinity: string | null, claimTime: string | null, sequenceNumber: number): IPAMBlockSpec {
@@ -16,7 +16,7 @@ export function newBlockSpec(cidr: Cidr, affinity: string | null, claimTime: str
   return {
     cidr: `${formatIp(cidr.family, cidr.base)}/${cidr.prefix}`,
     affinity,
-    affinityClaimTime: claimTime,
+    ...(claimTime === null ? {} : { affinityClaimTime: claimTime }),
     allocations: new Array<number | null>(n).fill(null),
     unallocated: Array.from({ length: n }, (_, i) => i),
     attributes: [],
@@ -27,7 +27,7 @@ export function newBlockSpec(cidr: Cidr, affinity: string | null, claimTime: str
   };
 }
 
-function sameSecondary(a: Record<string, string> | null | undefined, b: Record<string, string> | null | undefined): boolean {
+function sameSecondary(a: Record<string, string> | undefined, b: Record<string, string> | null): boolean {
   const ea = Object.entries(a ?? {});
   const eb = b ?? {};
   return ea.length === Object.keys(eb).length && ea.every(([k, v]) => eb[k] === v);
@@ -120,7 +120,10 @@ export class AllocationBlock {
   private attributeIndex(handleId: string | null, secondary: Record<string, string> | null): number {
     const idx = this.spec.attributes.findIndex((a) => (a.handle_id ?? null) === handleId && sameSecondary(a.secondary, secondary));
     if (idx >= 0) return idx;
-    this.spec.attributes.push({ handle_id: handleId, secondary });
+    const attr: AllocationAttribute = {};
+    if (handleId !== null) attr.handle_id = handleId;
+    if (secondary !== null) attr.secondary = { ...secondary };
+    this.spec.attributes.push(attr);
     return this.spec.attributes.length - 1;
   }
 

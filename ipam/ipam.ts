@@ -19,9 +19,10 @@ import { type Family, cidrContains, cidrWithin, enclosingCidr, formatCidr, forma
 import { IpamError } from './errors.js';
 import { withHostLock } from './lock.js';
 import { blockOrder, seededShuffle } from './order.js';
-import { type IntendedUse, type PoolInfo, type SelectorMatcher, poolFor, poolInfo, selectPools, simpleSelectorMatcher } from './pools.js';
-import { DEFAULT_IPAM_CONFIG, IpamStore } from './rw.js';
-import { DEFAULT_MAX_BLOCKS_PER_HOST, type BlockAffinity, type IPAMBlock, type IPAMConfigurationSpec } from './types.js';
+import { type IntendedUse, type PoolInfo, type SelectorMatcher, calicoSelectorMatcher, poolFor, poolInfo, selectPools } from './pools.js';
+import { IpamStore } from './rw.js';
+import { DEFAULT_MAX_BLOCKS_PER_HOST, IPAMCONFIG_DEFAULTS } from '../api/defaults.js';
+import type { BlockAffinity, IPAMBlock, IPAMConfigurationSpec } from '../api/types.js';
 
 export const DATASTORE_RETRIES = 100;
 /** Calico `EmptyBlockMinReclaimAge`. */
@@ -37,7 +38,7 @@ export interface IpamOptions {
   lockTimeoutMs?: number;
   retries?: number;
   reclaimAgeMs?: number;
-  /** Calico selector engine for pool nodeSelectors; defaults to the small built-in one. */
+  /** Selector engine for pool nodeSelectors; defaults to the api's Calico selector parser. */
   matchSelector?: SelectorMatcher;
   /** Fault-injection seam for tests: runs after the handle write, before the block write. */
   afterHandleWrite?: (handleId: string, cidr: string) => void | Promise<void>;
@@ -113,7 +114,7 @@ export class Ipam {
     this.now = opts.clock ?? Date.now;
     this.retries = opts.retries ?? DATASTORE_RETRIES;
     this.reclaimAgeMs = opts.reclaimAgeMs ?? EMPTY_BLOCK_MIN_RECLAIM_AGE_MS;
-    this.match = opts.matchSelector ?? simpleSelectorMatcher;
+    this.match = opts.matchSelector ?? calicoSelectorMatcher;
     this.afterHandleWrite = opts.afterHandleWrite;
     this.lockOpts = {};
     if (opts.runDir !== undefined) this.lockOpts.runDir = opts.runDir;
@@ -135,7 +136,7 @@ export class Ipam {
   async setConfig(patch: Partial<IPAMConfigurationSpec>): Promise<IPAMConfigurationSpec> {
     return this.casLoop('IPAMConfiguration default', async () => {
       const prev = await this.store.getConfigObject();
-      const next: IPAMConfigurationSpec = { ...DEFAULT_IPAM_CONFIG, ...(prev?.spec ?? {}), ...patch };
+      const next: IPAMConfigurationSpec = { ...IPAMCONFIG_DEFAULTS, ...(prev?.spec ?? {}), ...patch };
       if (!next.strictAffinity && !next.autoAllocateBlocks) {
         throw new IpamError('InvalidConfig', 'strictAffinity=false with autoAllocateBlocks=false would leave no way to get an address', {
           hint: 'enable one of them',
@@ -636,7 +637,7 @@ export class Ipam {
       const block = await this.store.getBlock(cidr);
       if (!aff) {
         if (block && block.spec.affinity === `host:${host}`) {
-          await this.store.updateBlock(block, { ...block.spec, affinity: null, affinityClaimTime: null });
+          await this.store.updateBlock(block, { ...block.spec, affinity: null, affinityClaimTime: undefined });
         }
         return;
       }
@@ -655,7 +656,7 @@ export class Ipam {
       }
       const pending = aff.spec.state === 'pendingDeletion' ? aff : await this.store.updateAffinity(aff, { ...aff.spec, state: 'pendingDeletion' });
       if (empty) await this.store.deleteBlock(block);
-      else await this.store.updateBlock(block, { ...block.spec, affinity: null, affinityClaimTime: null });
+      else await this.store.updateBlock(block, { ...block.spec, affinity: null, affinityClaimTime: undefined });
       await this.store.deleteAffinity(pending);
     });
   }

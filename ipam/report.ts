@@ -28,7 +28,7 @@ import { IpamError } from './errors.js';
 import type { Ipam } from './ipam.js';
 import { type PoolInfo, poolInfo } from './pools.js';
 import { IpamStore } from './rw.js';
-import type { AllocationAttribute, BlockAffinity, IPAMBlock, IPAMConfigurationSpec, IPAMHandle } from './types.js';
+import type { AllocationAttribute, BlockAffinity, IPAMBlock, IPAMConfigurationSpec, IPAMHandle } from '../api/types.js';
 
 export interface IpamSnapshot {
   pools: PoolInfo[];

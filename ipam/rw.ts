@@ -7,25 +7,22 @@
 import { API_VERSION_CRD_V1, API_VERSION_V3 } from '../api/meta.js';
 import type { Resource } from '../api/meta.js';
 import { NotFoundError, type Datastore } from '../datastore/types.js';
-import { affinityName, blockName, handleObjectName } from './names.js';
-import {
-  IPAM_CONFIG_NAME,
-  type BlockAffinity,
-  type BlockAffinitySpec,
-  type IPAMBlock,
-  type IPAMBlockSpec,
-  type IPAMConfiguration,
-  type IPAMConfigurationSpec,
-  type IPAMHandle,
-  type IPAMHandleSpec,
-  type IPPool,
-} from './types.js';
+import { IPAMCONFIG_DEFAULTS } from '../api/defaults.js';
+import { affinityName, blockName, handleObjectName } from '../api/names.js';
+import type {
+  BlockAffinity,
+  BlockAffinitySpec,
+  IPAMBlock,
+  IPAMBlockSpec,
+  IPAMConfiguration,
+  IPAMConfigurationSpec,
+  IPAMHandle,
+  IPAMHandleSpec,
+  IPPool,
+} from '../api/types.js';
 
-export const DEFAULT_IPAM_CONFIG: Readonly<IPAMConfigurationSpec> = Object.freeze({
-  strictAffinity: false,
-  autoAllocateBlocks: true,
-  maxBlocksPerHost: 0,
-});
+/** The IPAMConfiguration singleton's name. */
+export const IPAM_CONFIG_NAME = 'default';
 
 async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   try {
@@ -36,7 +33,7 @@ async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-function envelope<K extends string, S>(kind: K, apiVersion: string, name: string, spec: S): Resource<K, S> {
+function envelope<K extends string, S>(kind: K, apiVersion: string, name: string, spec: S): Resource<K, S, never> {
   return { apiVersion, kind, metadata: { name }, spec };
 }
 
@@ -123,7 +120,7 @@ export class IpamStore {
   // ---- configuration, pools, nodes
   async getConfig(): Promise<IPAMConfigurationSpec> {
     const c = await orUndefined(this.ds.get<IPAMConfiguration>('IPAMConfiguration', IPAM_CONFIG_NAME));
-    return { ...DEFAULT_IPAM_CONFIG, ...(c?.spec ?? {}) };
+    return { ...IPAMCONFIG_DEFAULTS, ...(c?.spec ?? {}) };
   }
 
   async getConfigObject(): Promise<IPAMConfiguration | undefined> {

@@ -19,7 +19,7 @@ import {
   usageCell,
   workloadEndpointOwners,
 } from '../../ipam/report.js';
-import type { IPAMHandle } from '../../ipam/types.js';
+import type { IPAMHandle } from '../../api/types.js';
 import { addNode, addPool } from './fixtures.js';
 
 async function cluster() {

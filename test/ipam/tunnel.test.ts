@@ -4,7 +4,7 @@ import { MemoryDatastore } from '../../datastore/memory.js';
 import { Ipam } from '../../ipam/ipam.js';
 import { ensureTunnelAddress, releaseTunnelAddress, tunnelHandle } from '../../ipam/tunnel.js';
 import { checkIpam, loadSnapshot } from '../../ipam/report.js';
-import type { IPAMBlock } from '../../ipam/types.js';
+import type { IPAMBlock } from '../../api/types.js';
 import { addNode, addPool } from './fixtures.js';
 
 test('tunnel address: first ordinal of the node block, stable, re-made when its pool goes away', async () => {
