@@ -248,19 +248,15 @@ export class Ipam {
     const perRequest = args.maxBlocksPerHost ?? 0;
     const global = cfg.maxBlocksPerHost ?? 0;
     const limit = global > 0 && perRequest > 0 ? Math.min(global, perRequest) : global || perRequest || DEFAULT_MAX_BLOCKS_PER_HOST;
-    let owned = affinities.length;
+    let owned = mine.length;
     let limitHit = false;
-    let exhaustedClaims = false;
     while (out.length < num && cfg.autoAllocateBlocks) {
       if (owned >= limit) {
         limitHit = true;
         break;
       }
       const block = await this.claimNewBlock(host, pools);
-      if (!block) {
-        exhaustedClaims = true;
-        break;
-      }
+      if (!block) break;
       owned++;
       record(await this.assignFromBlock(block.spec.cidr, num - out.length, handle, attrs, host, block), block.spec.cidr);
     }
@@ -283,7 +279,7 @@ export class Ipam {
       record(await this.assignFromBlock(b.spec.cidr, num - out.length, handle, attrs, undefined, b), b.spec.cidr);
     }
     if (out.length >= num) return out;
-    if (limitHit && !exhaustedClaims) throw blockLimitError(host, limit);
+    if (limitHit) throw blockLimitError(host, limit);
     throw new IpamError('Exhausted', `No IPs available in pools: [${pools.map((p) => p.cidrText).join(' ')}]`, {
       hint: 'add an IP pool or release unused addresses (tabbyctl ipam check)',
     });
@@ -319,6 +315,10 @@ export class Ipam {
     const cidr = aff.spec.cidr;
     let block = prefetched;
     if (!block) {
+      // Re-read the affinity: it may have been released (reclaimed) since we listed it, and
+      // recreating the block then would resurrect a block without an affinity.
+      const current = await this.store.getAffinity(host, cidr);
+      if (!current || current.spec.state === 'pendingDeletion') return undefined;
       try {
         block = await this.store.createBlock(newBlockSpec(parseCidr(cidr), `host:${host}`, new Date(this.now()).toISOString(), this.initialSequence()));
       } catch (err) {
