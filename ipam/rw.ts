@@ -21,6 +21,16 @@ import type {
   IPPool,
 } from '../api/types.js';
 
+/**
+ * The next block sequence number. Blocks written by Calico start at UnixNano (≈1.8e18), beyond
+ * 2^53, where `+ 1` is lost in a double: step by the spacing of doubles there so the number still
+ * changes on every write.
+ */
+export function nextSequence(n: number): number {
+  if (n + 1 !== n) return n + 1;
+  return n + 2 ** (Math.floor(Math.log2(n)) - 52);
+}
+
 /** The IPAMConfiguration singleton's name. */
 export const IPAM_CONFIG_NAME = 'default';
 
@@ -57,7 +67,7 @@ export class IpamStore {
 
   /** CAS write of a new spec over `prev`; bumps sequenceNumber. */
   updateBlock(prev: IPAMBlock, spec: IPAMBlockSpec): Promise<IPAMBlock> {
-    const next: IPAMBlockSpec = { ...spec, sequenceNumber: (prev.spec.sequenceNumber ?? 0) + 1 };
+    const next: IPAMBlockSpec = { ...spec, sequenceNumber: nextSequence(prev.spec.sequenceNumber ?? 0) };
     return this.ds.update<IPAMBlock>({ ...prev, metadata: { ...prev.metadata }, spec: next });
   }
 
