@@ -4,7 +4,7 @@
 // Bundles keep npm packages external (they resolve from node_modules at run time), so an
 // executable only pays for the modules it actually imports.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,25 +17,31 @@ export const entries = {
   'tabby-bgp': 'bgp/daemon-main.ts',
 };
 
+rmSync(join(root, 'dist/bin/chunks'), { recursive: true, force: true }); // chunk names carry hashes: drop stale ones
 mkdirSync(join(root, 'dist/bin'), { recursive: true });
 const started = Date.now();
-await Promise.all(
-  Object.entries(entries).map(async ([name, entry]) => {
-    await build({
-      entryPoints: [join(root, entry)],
-      outfile: join(root, 'dist/bin', `${name}.mjs`),
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      packages: 'external',
-      sourcemap: 'linked',
-      logLevel: 'warning',
-      banner: { js: "import { createRequire as __tabbyCreateRequire } from 'node:module'; const require = __tabbyCreateRequire(import.meta.url);" },
-    });
-    const launcher = join(root, 'bin', name);
-    if (!existsSync(launcher)) throw new Error(`missing launcher ${launcher}`);
-    chmodSync(launcher, 0o755);
-  }),
-);
+// One build with code splitting: a dynamic `import()` (e.g. the datastore backend chosen at run
+// time) becomes its own chunk, so its npm packages load only when that import runs. Without
+// splitting esbuild hoists every external package of every lazy module to the top of the bundle.
+await build({
+  entryPoints: Object.fromEntries(Object.entries(entries).map(([name, entry]) => [name, join(root, entry)])),
+  outdir: join(root, 'dist/bin'),
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
+  splitting: true,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  banner: { js: "import { createRequire as __tabbyCreateRequire } from 'node:module'; const require = __tabbyCreateRequire(import.meta.url);" },
+});
+for (const name of Object.keys(entries)) {
+  const launcher = join(root, 'bin', name);
+  if (!existsSync(launcher)) throw new Error(`missing launcher ${launcher}`);
+  chmodSync(launcher, 0o755);
+}
 console.log(`built ${Object.keys(entries).length} executables into dist/bin in ${Date.now() - started} ms`);
