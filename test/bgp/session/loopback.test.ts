@@ -18,13 +18,13 @@ interface Side {
 let nextPort = 17900;
 
 async function side(addr: string, peer: string, peerPort: number, myPort: number, cfg: LocalConfig, extra: Partial<SessionOptions> = {}): Promise<Side> {
-  let session: Session | undefined;
+  const ref: { session?: Session } = {};
   const listener = new BgpListener((s: Socket) => {
-    if (session && normalize(s.remoteAddress ?? '') === peer) session.acceptIncoming(s);
+    if (ref.session && normalize(s.remoteAddress ?? '') === peer) ref.session.acceptIncoming(s);
     else s.destroy();
   });
   await listener.listen(addr, myPort);
-  session = new Session({
+  const session = new Session({
     config: cfg,
     peerAddress: peer,
     connectRetryTime: 1,
@@ -32,6 +32,7 @@ async function side(addr: string, peer: string, peerPort: number, myPort: number
     connect: () => connectPeer({ host: peer, port: peerPort, localAddress: addr, timeoutMs: 1000 }),
     ...extra,
   });
+  ref.session = session;
   return { session, listener };
 }
 
