@@ -8,9 +8,10 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../lib/log.js';
 import { silentLogger } from '../../lib/log.js';
 import { TabbyError, errorMessage } from '../../lib/errors.js';
-import { BgpError, MessageFramer, decodeMessage, notificationName, type AttrNote, type NotificationMessage, type RouteRefreshMessage, type UpdateMessage } from '../codec/index.js';
+import { BgpError, MessageFramer, decodeMessage, maxMessageLength, notificationName, type AttrNote, type NotificationMessage, type RouteRefreshMessage, type UpdateMessage } from '../codec/index.js';
 import { BgpFsm, type BgpState, type FsmAction, type FsmEvent, type StateReason, type TimerName } from './fsm.js';
 import { resolveCollision, type LocalConfig, type Negotiated } from './negotiate.js';
+import type { Family } from '../types.js';
 
 /** The slice of net.Socket a session needs (tests can pass a stream pair). */
 export interface BgpSocket {
@@ -149,8 +150,11 @@ export class Session extends EventEmitter<SessionEvents> {
     this.dispatch(this.primary, { type: 'ManualStart' });
   }
 
-  /** Close with Cease (Administrative Shutdown by default, RFC 9003 message optional). */
-  stop(opts: { subcode?: number; shutdownMessage?: string } = {}): void {
+  /**
+   * Close with Cease (Administrative Shutdown by default, RFC 9003 message optional). For the
+   * max-prefix limit use `{ subcode: CeaseSub.MAX_PREFIXES, data: maxPrefixData(family, limit) }`.
+   */
+  stop(opts: { subcode?: number; shutdownMessage?: string; data?: Uint8Array } = {}): void {
     if (this.secondary) this.dispatch(this.secondary, { type: 'ManualStop', ...opts });
     this.dispatch(this.primary, { type: 'ManualStop', ...opts });
   }
@@ -365,6 +369,8 @@ export class Session extends EventEmitter<SessionEvents> {
         if (c === this.primary) this.emit('established', a.negotiated);
         return;
       case 'openReceived':
+        // RFC 8654: larger messages are accepted once both sides announced extended messages.
+        c.framer.maxLength = maxMessageLength(c.fsm.negotiated?.decode);
         return;
       case 'update':
         this.emit('update', { update: a.update, treatAsWithdraw: a.treatAsWithdraw, notes: a.notes });
@@ -409,4 +415,13 @@ export class SessionDownError extends TabbyError {
   constructor(peer: string) {
     super('BGP_SESSION_DOWN', `session to ${peer} is not Established`, { hint: 'wait for the Established event before sending routes' });
   }
+}
+
+/** NOTIFICATION data for Cease / Maximum Number of Prefixes Reached (RFC 4486 §4): AFI, SAFI, limit. */
+export function maxPrefixData(family: Family, limit: number): Uint8Array {
+  const d = new Uint8Array(7);
+  d[1] = family === 'ipv4-unicast' ? 1 : 2;
+  d[2] = 1;
+  new DataView(d.buffer).setUint32(3, limit);
+  return d;
 }

@@ -81,3 +81,20 @@ test('MD5: wrong password → status "no answer (MD5 key mismatch or filtered)",
   assert.equal(established, false);
   assert.ok(!text().includes(PASSWORD) && !text().includes('another-password'), 'passwords must never be logged');
 });
+
+test('GTSM: both sides with ttl security → connects; against a plain listener → no answer', { skip: needRoot() ?? false }, async (t) => {
+  const got: Socket[] = [];
+  const l = new BgpListener((s: Socket) => got.push(s));
+  await l.listen('127.0.0.1', 17924);
+  t.after(async () => {
+    for (const s of got) s.destroy();
+    await l.close();
+  });
+  l.setPeerTtlSecurity('127.0.0.2', 1);
+  const s = await connectPeer({ host: '127.0.0.1', port: 17924, localAddress: '127.0.0.2', ttlSecurityHops: 1, timeoutMs: 2000 });
+  s.destroy();
+  const plain = new BgpListener((x: Socket) => x.destroy());
+  await plain.listen('127.0.0.1', 17925);
+  t.after(() => plain.close());
+  await assert.rejects(connectPeer({ host: '127.0.0.1', port: 17925, localAddress: '127.0.0.2', ttlSecurityHops: 1, timeoutMs: 700 }), /no answer/);
+});
