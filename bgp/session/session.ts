@@ -177,8 +177,8 @@ export class Session extends EventEmitter<SessionEvents> {
       socket.destroy();
       return;
     }
-    if (st === 'Idle' || st === 'Connect' || st === 'Active') {
-      // Use the incoming connection: drop any outgoing attempt.
+    if (st === 'Idle' || ((st === 'Connect' || st === 'Active') && !p.connecting)) {
+      // No connection of our own: use the incoming one.
       if (st === 'Idle') this.dispatch(p, { type: 'ManualStart' });
       p.attempt++;
       p.connecting = false;
@@ -188,7 +188,8 @@ export class Session extends EventEmitter<SessionEvents> {
       this.dispatch(p, { type: 'TcpConnectionConfirmed' });
       return;
     }
-    // OpenSent / OpenConfirm: run a second FSM on the incoming connection.
+    // Our own connect is under way, or in OpenSent / OpenConfirm: run a second FSM on the
+    // incoming connection until the peer's OPEN lets us resolve the collision.
     const c = this.newConn(false, true);
     this.secondary = c;
     this.attach(c, socket);
@@ -290,11 +291,13 @@ export class Session extends EventEmitter<SessionEvents> {
       this.secondary = undefined;
       return;
     }
-    if (p.fsm.state === 'Idle' || p.fsm.state === 'Connect' || p.fsm.state === 'Active') {
-      // The primary lost its connection: the incoming one takes over.
+    if (p.fsm.state === 'Idle' || ((p.fsm.state === 'Connect' || p.fsm.state === 'Active') && !p.connecting)) {
+      // The primary has no connection (its connect failed): the incoming one takes over.
       this.promote(s);
       return;
     }
+    // RFC 4271 §6.8: only connections in OpenSent/OpenConfirm take part; wait for our connect.
+    if (p.fsm.state !== 'OpenSent' && p.fsm.state !== 'OpenConfirm') return;
     const open = s.fsm.peerOpen ?? p.fsm.peerOpen;
     if (!open) return;
     const cfg = this.opts.config;
@@ -315,10 +318,17 @@ export class Session extends EventEmitter<SessionEvents> {
     const old = this.primary;
     for (const h of old.timers.values()) this.clock.clearTimeout(h);
     old.timers.clear();
+    old.attempt++;
+    old.connecting = false;
+    if (old.socket) this.detach(old);
     this.secondary = undefined;
     this.primary = s;
     // the promoted connection takes over restart duty
-    s.outbound = false;
+    s.fsm.adopt(this.opts.passive ?? false);
+    if (s.fsm.state !== old.fsm.state) {
+      this.since = this.clock.now();
+      this.emit('state', { from: old.fsm.state, to: s.fsm.state, reason: 'collision', detail: 'continuing on the connection the peer opened' });
+    }
   }
 
   private perform(c: Conn, a: FsmAction): void {
