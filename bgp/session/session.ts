@@ -92,6 +92,8 @@ interface Conn {
   connecting: boolean;
   /** Bumped on every new connect so a late connect result is recognised and dropped. */
   attempt: number;
+  /** Writers waiting for 'drain'; woken when the connection goes away too. */
+  drainWaiters: Array<() => void>;
 }
 
 export class Session extends EventEmitter<SessionEvents> {
@@ -124,7 +126,7 @@ export class Session extends EventEmitter<SessionEvents> {
       ...(o.maxIdleHoldTime !== undefined ? { maxIdleHoldTime: o.maxIdleHoldTime } : {}),
       autoRestart: outbound,
     });
-    return { fsm, outbound, socket: undefined, framer: new MessageFramer(), timers: new Map(), connecting: false, attempt: 0 };
+    return { fsm, outbound, socket: undefined, framer: new MessageFramer(), timers: new Map(), connecting: false, attempt: 0, drainWaiters: [] };
   }
 
   get state(): BgpState {
@@ -212,7 +214,13 @@ export class Session extends EventEmitter<SessionEvents> {
         full = !s.write(m) || full;
         this.messagesOut++;
       }
-      if (full) await new Promise<void>((r) => s.once('drain', () => r()));
+      if (full) {
+        await new Promise<void>((r) => {
+          c.drainWaiters.push(r);
+          s.once('drain', () => r());
+        });
+        if (c.socket !== s) throw new SessionDownError(this.opts.peerAddress);
+      }
       else await new Promise<void>((r) => setImmediate(r));
     }
   }
@@ -232,9 +240,11 @@ export class Session extends EventEmitter<SessionEvents> {
     c.framer = new MessageFramer();
     socket.on('data', (chunk) => this.onData(c, chunk));
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    socket.on('drain', () => (c.drainWaiters = []));
     socket.on('close', () => {
       if (c.socket !== socket) return;
       c.socket = undefined;
+      for (const w of c.drainWaiters.splice(0)) w();
       this.dispatch(c, { type: 'TcpConnectionFails', detail: 'connection closed by the peer' });
     });
   }
@@ -242,6 +252,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private detach(c: Conn): void {
     const s = c.socket;
     c.socket = undefined;
+    for (const w of c.drainWaiters.splice(0)) w();
     if (!s) return;
     s.removeAllListeners('data');
     s.removeAllListeners('close');

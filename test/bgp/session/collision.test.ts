@@ -80,3 +80,21 @@ test('our connect fails while an incoming connection waits → the incoming one 
   assert.equal(session.state, 'Established');
   session.stop();
 });
+
+test('sendUpdates does not hang when the session drops while waiting for drain', async () => {
+  const { session, outbound, resolveConnect } = setup('10.0.0.1');
+  resolveConnect();
+  await new Promise((r) => setImmediate(r));
+  outbound.emit('data', peerOpen);
+  outbound.emit('data', Buffer.from(encodeKeepalive()));
+  assert.equal(session.state, 'Established');
+  outbound.write = (b: Uint8Array): boolean => {
+    outbound.written.push(b);
+    return false; // socket buffer always full
+  };
+  const p = session.sendUpdates([encodeKeepalive(), encodeKeepalive()]);
+  await new Promise((r) => setImmediate(r));
+  outbound.emit('close');
+  await assert.rejects(p, /not Established/);
+  session.stop();
+});
