@@ -40,14 +40,22 @@ export function netnsWithTemp(t: After, ns: string): string {
   return dir;
 }
 
-/** Start a daemon inside the namespace; killed (SIGKILL) when the test ends. Returns its output so far. */
-export function daemon(t: After, ns: string, argv: string[]): { proc: ChildProcess; log: () => string } {
-  const proc = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Start a daemon inside the namespace (`ip netns exec` execs it, so the pid is the daemon's).
+ * When the test ends it gets SIGTERM (so it can reap its own helpers), then SIGKILL after 3 s.
+ */
+export function daemon(t: After, ns: string, argv: string[], env?: NodeJS.ProcessEnv): { proc: ChildProcess; log: () => string } {
+  const proc = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let log = '';
   proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  t.after(() => {
-    proc.kill('SIGKILL');
+  t.after(async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
   });
   return { proc, log: () => log };
 }
