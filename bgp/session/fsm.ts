@@ -113,6 +113,10 @@ export class BgpFsm {
     this.started = true;
   }
 
+  setConfig(config: LocalConfig): void {
+    this.opts.config = config;
+  }
+
   get config(): LocalConfig {
     return this.opts.config;
   }

@@ -107,7 +107,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly clock: Clock;
   private readonly log: Logger;
 
-  constructor(private readonly opts: SessionOptions) {
+  constructor(private opts: SessionOptions) {
     super();
     this.clock = opts.clock ?? realClock;
     this.log = (opts.logger ?? silentLogger()).child({ peer: opts.peerAddress });
@@ -302,9 +302,11 @@ export class Session extends EventEmitter<SessionEvents> {
       this.secondary = undefined;
       return;
     }
-    if (p.fsm.state === 'Idle' || ((p.fsm.state === 'Connect' || p.fsm.state === 'Active') && !p.connecting)) {
-      // The primary has no connection (its connect failed): the incoming one takes over.
-      this.promote(s);
+    const ps = p.fsm.state;
+    if (ps === 'Idle' || ps === 'Connect' || ps === 'Active') {
+      // Our side has no connection yet. If our connect failed, or the peer's OPEN already arrived
+      // on its connection, there is nothing to collide with: continue on the peer's connection.
+      if (!p.connecting || s.fsm.peerOpen) this.promote(s);
       return;
     }
     // RFC 4271 §6.8: only connections in OpenSent/OpenConfirm take part; wait for our connect.
@@ -323,6 +325,13 @@ export class Session extends EventEmitter<SessionEvents> {
     } else {
       this.dispatch(s, { type: 'CollisionLost' });
     }
+  }
+
+  /** Replace the local configuration used for OPENs from now on (e.g. clear the GR R bit after a restart). */
+  setConfig(config: LocalConfig): void {
+    this.opts.config = config;
+    this.primary.fsm.setConfig(config);
+    this.secondary?.fsm.setConfig(config);
   }
 
   private promote(s: Conn): void {

@@ -98,3 +98,28 @@ test('sendUpdates does not hang when the session drops while waiting for drain',
   await assert.rejects(p, /not Established/);
   session.stop();
 });
+
+test("the peer's OPEN arrives on its connection while our connect is pending → continue on it, drop our late connection", async () => {
+  const { session, outbound, resolveConnect } = setup('10.0.0.200');
+  const incoming = new FakeSocket();
+  session.acceptIncoming(incoming as unknown as BgpSocket);
+  incoming.emit('data', peerOpen);
+  assert.equal(session.state, 'OpenConfirm');
+  resolveConnect();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(outbound.destroyed, true, 'the late outgoing connection is dropped');
+  assert.deepEqual(kinds(outbound), []);
+  incoming.emit('data', Buffer.from(encodeKeepalive()));
+  assert.equal(session.state, 'Established');
+  session.stop();
+});
+
+test('setConfig changes the next OPEN (GR restarting bit cleared after a restart)', async () => {
+  const { session, outbound, resolveConnect } = setup('10.0.0.1');
+  session.setConfig({ localAs: 64512, routerId: '10.0.0.1', peerAs: 64512, gracefulRestart: { restartTime: 90, restarting: false } });
+  resolveConnect();
+  await new Promise((r) => setImmediate(r));
+  const open = decodeMessage(outbound.written[0]!).message;
+  assert.ok(open.type === 'open' && open.capabilities.some((c) => c.kind === 'graceful-restart' && c.restartTime === 90 && !c.restarting));
+  session.stop();
+});
