@@ -286,6 +286,8 @@ export class Session extends EventEmitter<SessionEvents> {
       }
       this.dispatch(c, ev);
     }
+    const bad = c.framer.failed;
+    if (bad && c.socket !== undefined) this.dispatch(c, { type: 'DecodeError', error: bad });
   }
 
   private dispatch(c: Conn, ev: FsmEvent): void {
