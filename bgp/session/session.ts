@@ -25,6 +25,7 @@ export interface BgpSocket {
   removeAllListeners(ev?: string): this;
   once(ev: 'drain', fn: () => void): this;
   readonly writableLength?: number;
+  readonly bytesWritten?: number;
   readonly destroyed?: boolean;
 }
 
@@ -54,6 +55,11 @@ export interface SessionOptions {
   logger?: Logger;
   /** UPDATE messages written per batch before yielding to the event loop. Default 64. */
   writeBatch?: number;
+  /**
+   * RFC 9687 send hold time in seconds: close with NOTIFICATION 8 when our output makes no
+   * progress for this long. Default max(480, 2 × negotiated hold); 0 disables.
+   */
+  sendHoldTime?: number;
 }
 
 export interface StateChange {
@@ -94,6 +100,8 @@ interface Conn {
   attempt: number;
   /** Writers waiting for 'drain'; woken when the connection goes away too. */
   drainWaiters: Array<() => void>;
+  /** RFC 9687 progress check while Established. */
+  sendHoldTimer: unknown;
 }
 
 export class Session extends EventEmitter<SessionEvents> {
@@ -126,7 +134,7 @@ export class Session extends EventEmitter<SessionEvents> {
       ...(o.maxIdleHoldTime !== undefined ? { maxIdleHoldTime: o.maxIdleHoldTime } : {}),
       autoRestart: outbound,
     });
-    return { fsm, outbound, socket: undefined, framer: new MessageFramer(), timers: new Map(), connecting: false, attempt: 0, drainWaiters: [] };
+    return { fsm, outbound, socket: undefined, framer: new MessageFramer(), timers: new Map(), connecting: false, attempt: 0, drainWaiters: [], sendHoldTimer: undefined };
   }
 
   get state(): BgpState {
@@ -244,6 +252,8 @@ export class Session extends EventEmitter<SessionEvents> {
     socket.on('close', () => {
       if (c.socket !== socket) return;
       c.socket = undefined;
+      if (c.sendHoldTimer !== undefined) this.clock.clearTimeout(c.sendHoldTimer);
+      c.sendHoldTimer = undefined;
       for (const w of c.drainWaiters.splice(0)) w();
       this.dispatch(c, { type: 'TcpConnectionFails', detail: 'connection closed by the peer' });
     });
@@ -252,6 +262,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private detach(c: Conn): void {
     const s = c.socket;
     c.socket = undefined;
+    if (c.sendHoldTimer !== undefined) this.clock.clearTimeout(c.sendHoldTimer);
+    c.sendHoldTimer = undefined;
     for (const w of c.drainWaiters.splice(0)) w();
     if (!s) return;
     s.removeAllListeners('data');
@@ -398,6 +410,7 @@ export class Session extends EventEmitter<SessionEvents> {
         this.emit('state', a.detail === undefined ? { from: a.from, to: a.to, reason: a.reason } : { from: a.from, to: a.to, reason: a.reason, detail: a.detail });
         return;
       case 'established':
+        this.armSendHold(c, a.negotiated.holdTime);
         if (c === this.primary) this.emit('established', a.negotiated);
         return;
       case 'openReceived':
@@ -415,6 +428,32 @@ export class Session extends EventEmitter<SessionEvents> {
         this.emit('notificationReceived', a.notification);
         return;
     }
+  }
+
+  /**
+   * RFC 9687: while Established, check every 1/8 of the send hold time whether bytes queued for
+   * the peer moved. No movement for the whole send hold time → SendHoldTimerExpired.
+   */
+  private armSendHold(c: Conn, holdTime: number): void {
+    const limit = (this.opts.sendHoldTime ?? Math.max(480, 2 * holdTime)) * 1000;
+    if (limit <= 0) return;
+    const socket = c.socket;
+    let lastBytes = socket?.bytesWritten ?? 0;
+    let progressAt = this.clock.now();
+    const check = (): void => {
+      if (c.socket !== socket || !socket || c.fsm.state !== 'Established') return;
+      const now = this.clock.now();
+      const bytes = socket.bytesWritten ?? 0;
+      if ((socket.writableLength ?? 0) === 0 || bytes !== lastBytes) {
+        lastBytes = bytes;
+        progressAt = now;
+      } else if (now - progressAt >= limit) {
+        this.dispatch(c, { type: 'SendHoldTimerExpired' });
+        return;
+      }
+      c.sendHoldTimer = this.clock.setTimeout(check, Math.max(1000, limit / 8));
+    };
+    c.sendHoldTimer = this.clock.setTimeout(check, Math.max(1000, limit / 8));
   }
 
   private connect(c: Conn): void {
