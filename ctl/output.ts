@@ -216,9 +216,9 @@ export function listOf(items: Resource[], kind?: string, resourceVersion?: strin
   return { apiVersion: API_VERSION_V3, kind: kind ? `${kind}List` : 'List', metadata, items };
 }
 
-/** YAML with keys sorted at every level (calicoctl marshals through JSON then YAML). */
+/** YAML with keys sorted at every level and unindented sequences (calicoctl marshals through JSON then go-yaml). */
 export function formatYaml(v: Printable): string {
-  return stringify(sortKeys(v), { lineWidth: 0 });
+  return stringify(sortKeys(v), { lineWidth: 0, indentSeq: false });
 }
 
 function envelopeOrder(v: unknown): unknown {
