@@ -19,7 +19,7 @@ export {
 } from './defaults.js';
 export { ValidationError, validatePoolOverlap, validateResource, validateUpdate, parsePeerIP } from './validate.js';
 export { parseSelector, SelectorError, type Selector, type SelectorNode } from './selector.js';
-export { affinityName, blockCidrFromName, blockName, handleObjectName, NameError } from './names.js';
+export { affinityName, blockCidrFromName, blockName, handleObjectName, NameError, workloadEndpointName } from './names.js';
 export { schemaFor, objectSchema, type KindSchemas, type Schema } from './schemas.js';
 export { crdFileName, crdObject, renderCrds } from './crd.js';
 export {
@@ -34,3 +34,4 @@ export {
   type IPAddress,
   type ParsedCidr,
 } from './net.js';
+export { columnsFor, tableRows, type Column, type ColumnContext, type ColumnSet } from './columns.js';

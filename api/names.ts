@@ -50,3 +50,14 @@ export function affinityName(node: string, cidr: string): string {
 export function handleObjectName(handleID: string): string {
   return handleID.toLowerCase();
 }
+
+/** Calico escapes `-` inside each segment of a WorkloadEndpoint name as `--`. */
+const escapeSegment = (s: string): string => s.replace(/-/g, '--');
+
+/**
+ * WorkloadEndpoint name as Calico computes it for Kubernetes pods: `<node>-k8s-<pod>-<endpoint>`, each
+ * segment with `-` doubled, e.g. (`node-1`, `nginx-abc`, `eth0`) → `node--1-k8s-nginx--abc-eth0`.
+ */
+export function workloadEndpointName(node: string, pod: string, endpoint: string, orchestrator = 'k8s'): string {
+  return [node, orchestrator, pod, endpoint].map(escapeSegment).join('-');
+}

@@ -310,13 +310,15 @@ export class EtcdDatastore implements Datastore {
         const w = this.client.watch().prefix(prefix).withPreviousKV().startRevision(state.resumeFrom().toString()).watcher();
         current = w;
         let done = false;
+        const onAbort = (): void => finish(new Error('stopped'));
         const finish = (err: Error): void => {
           if (done) return;
           done = true;
+          ac.signal.removeEventListener('abort', onAbort);
           if (current === w) current = undefined;
           resolve(err);
         };
-        ac.signal.addEventListener('abort', () => finish(new Error('stopped')), { once: true });
+        ac.signal.addEventListener('abort', onAbort, { once: true });
         w.on('connected', () => {
           attempt = 0;
         });
@@ -381,7 +383,12 @@ export class EtcdDatastore implements Datastore {
         const w = current;
         ac.abort();
         this.watchers.delete(handle);
-        if (w) await Promise.race([w.cancel().catch(() => undefined), sleep(2000)]);
+        if (w) {
+          // etcd3's cancel waits for the server's answer; do not wait forever when it is gone.
+          const bound = new AbortController();
+          await Promise.race([w.cancel().catch(() => undefined), sleep(2000, bound.signal)]);
+          bound.abort();
+        }
       },
     };
     this.watchers.add(handle);

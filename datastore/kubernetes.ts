@@ -335,6 +335,14 @@ export class KubernetesDatastore implements Datastore {
           emit({ type: 'ERROR', error: new UnavailableError(this.server, new Error(`watch ${info.plural}: no response within ${this.timeoutMs} ms`)) });
           resolve(outcome);
         }, this.timeoutMs);
+        ac.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(watchdog);
+            resolve(outcome);
+          },
+          { once: true },
+        );
         new this.lib.Watch(this.kc)
           .watch(path, params, (type: string, obj: K8sObject) => {
             if (!gaveUp) onLine(type, obj);
@@ -357,6 +365,7 @@ export class KubernetesDatastore implements Datastore {
     const loop = async (): Promise<void> => {
       let needList = true;
       let started = false;
+      let goneStreak = 0;
       while (!ac.signal.aborted) {
         try {
           if (needList) {
@@ -373,7 +382,9 @@ export class KubernetesDatastore implements Datastore {
           if (outcome === 'gone') {
             this.log.info({ kind: info.kind }, 'watch resourceVersion expired (410); relisting');
             needList = true;
-            continue;
+            if (goneStreak++ === 0) continue; // relist at once the first time, back off if it repeats
+          } else {
+            goneStreak = 0;
           }
           if (outcome === 'closed' && lines > 0) continue; // normal server-side timeout: resume at once
         } catch (err) {

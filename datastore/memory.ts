@@ -27,7 +27,6 @@ export type { FaultOp, FaultSpec } from './faults.js';
 
 interface Entry {
   obj: Resource;
-  createRev: bigint;
 }
 
 interface LogRecord {
@@ -43,6 +42,7 @@ interface MemWatch {
   deliver(r: LogRecord): void;
   /** Catch up from the watcher's last revision (replay history, or relist when compacted). */
   catchUp(): void;
+  stop(): void;
 }
 
 export interface MemoryDatastoreOptions {
@@ -61,7 +61,6 @@ export class MemoryDatastore implements Datastore {
   private readonly watchers = new Set<MemWatch>();
   /** Pending injected faults (see datastore/faults.ts). */
   readonly faults = new FaultPlan();
-  private closed = false;
   private suspended = false;
 
   constructor(opts: MemoryDatastoreOptions = {}) {
@@ -118,7 +117,8 @@ export class MemoryDatastore implements Datastore {
   private record(info: KindInfo, key: string, prev: Resource | undefined, cur: Resource | undefined): void {
     const r: LogRecord = { rev: this.revision, plural: info.plural, key, prev, cur };
     this.log.push(r);
-    if (this.log.length > this.historyLimit) {
+    // Trim in batches (keeps between historyLimit and 2×historyLimit records) so writes stay O(1).
+    if (this.log.length > 2 * this.historyLimit) {
       const dropped = this.log.splice(0, this.log.length - this.historyLimit);
       const last = dropped[dropped.length - 1];
       if (last) this.compactedAt = last.rev;
@@ -152,7 +152,7 @@ export class MemoryDatastore implements Datastore {
     stampCreate(o);
     this.revision++;
     o.metadata.resourceVersion = this.revision.toString();
-    t.set(key, { obj: o, createRev: this.revision });
+    t.set(key, { obj: o });
     this.record(info, key, undefined, o);
     return structuredClone(o);
   }
@@ -175,7 +175,7 @@ export class MemoryDatastore implements Datastore {
     this.revision++;
     o.metadata.resourceVersion = this.revision.toString();
     const prev = e.obj;
-    t.set(key, { obj: o, createRev: e.createRev });
+    t.set(key, { obj: o });
     this.record(info, key, prev, o);
     return structuredClone(o);
   }
@@ -241,6 +241,10 @@ export class MemoryDatastore implements Datastore {
       catchUp: () => {
         if (started) setImmediate(catchUp);
       },
+      stop: () => {
+        stopped = true;
+        this.watchers.delete(w);
+      },
     };
     this.watchers.add(w);
     setImmediate(() => {
@@ -255,10 +259,7 @@ export class MemoryDatastore implements Datastore {
       catchUp();
     });
     return {
-      stop: async () => {
-        stopped = true;
-        this.watchers.delete(w);
-      },
+      stop: async () => w.stop(),
     };
   }
 
@@ -267,12 +268,8 @@ export class MemoryDatastore implements Datastore {
     state.resync(all, this.revision);
   }
 
+  /** Stops delivery to every watcher; the data stays usable (tests may share one store). */
   async close(): Promise<void> {
-    this.closed = true;
-    this.watchers.clear();
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
+    for (const w of [...this.watchers]) w.stop();
   }
 }

@@ -102,6 +102,12 @@ export async function startEtcd(opts: EtcdHarnessOptions = {}): Promise<EtcdHarn
     for (const k of Object.keys(env)) if (k.startsWith('ETCD_')) delete env[k];
     const p = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'], env });
     proc = p;
+    // If the test process dies without cleanup, do not leave etcd behind.
+    const onExit = (): void => {
+      p.kill('SIGKILL');
+    };
+    process.once('exit', onExit);
+    p.once('exit', () => process.removeListener('exit', onExit));
     p.stderr?.on('data', (d: Buffer) => {
       errText = (errText + d.toString()).slice(-2000);
     });

@@ -32,7 +32,7 @@ test('memory: injected faults fail the next N matching operations, then stop', a
 });
 
 test('memory: watch from a compacted revision relists', async () => {
-  const ds = new MemoryDatastore({ historyLimit: 2 });
+  const ds = new MemoryDatastore({ historyLimit: 1 });
   await ds.create(pool('a', '10.0.0.0/16'));
   const r = await ds.list('IPPool');
   await ds.create(pool('b', '10.1.0.0/16'));
