@@ -1,11 +1,13 @@
 /**
  * Pure output formatters for tabbyctl: calicoctl-style tables (Go tabwriter with minwidth 5,
  * padding 3, space padding; the last column is not padded), YAML (keys sorted, as calicoctl's
- * JSON→YAML conversion prints them) and JSON, plus the per-kind column sets of `get`.
+ * JSON→YAML conversion prints them) and JSON. Column sets come from api/columns.ts.
  */
 import { stringify } from 'yaml';
 import type { Resource } from '../api/meta.js';
 import { API_VERSION_V3 } from '../api/meta.js';
+import { columnsFor as apiColumnsFor } from '../api/columns.js';
+import type { Column, ColumnContext, ColumnSet } from '../api/columns.js';
 
 const MIN_WIDTH = 5;
 const PADDING = 3;
@@ -27,21 +29,7 @@ export function formatTable(headers: readonly string[], rows: ReadonlyArray<read
   return lines.join('\n') + '\n';
 }
 
-/** A `get` column: its header and how to read the cell from a resource. */
-export interface Column {
-  header: string;
-  value: (obj: Resource, ctx: ColumnContext) => string;
-}
-
-/** Cluster facts some cells need (e.g. the global AS number shown as `(64512)` for nodes that inherit it). */
-export interface ColumnContext {
-  globalASNumber?: number | string;
-}
-
-export interface ColumnSet {
-  default: readonly Column[];
-  wide: readonly Column[];
-}
+export type { Column, ColumnContext, ColumnSet };
 
 type Obj = Record<string, unknown>;
 
@@ -54,92 +42,21 @@ function field(obj: unknown, path: string): unknown {
   return cur;
 }
 
-/** Cell text of a value: empty for unset, scalars as Go's template would print them. */
-export function cell(v: unknown): string {
-  if (v === undefined || v === null) return '';
-  if (Array.isArray(v)) return v.map(cell).join(',');
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
-}
-
-function col(header: string, path: string, fallback?: string): Column {
+function col(header: string, path: string, fallback = ''): Column {
   return {
     header,
     value: (o) => {
       const v = field(o, path);
-      return v === undefined || v === null || v === '' ? (fallback ?? '') : cell(v);
+      if (v === undefined || v === null || v === '') return fallback;
+      return typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : Array.isArray(v) ? v.join(',') : String(v);
     },
   };
 }
 
 const NAME = col('NAME', 'metadata.name');
 
-const bgpPeerNode: Column = {
-  header: 'NODE',
-  value: (o) => cell(field(o, 'spec.node') || field(o, 'spec.nodeSelector') || '(global)'),
-};
-const bgpPeerIP: Column = {
-  header: 'PEERIP',
-  value: (o) => cell(field(o, 'spec.peerIP') || field(o, 'spec.peerSelector')),
-};
-const nodeASN: Column = {
-  header: 'ASN',
-  value: (o, ctx) => {
-    const own = field(o, 'spec.bgp.asNumber');
-    if (own !== undefined && own !== null && own !== '') return cell(own);
-    if (field(o, 'spec.bgp') === undefined) return '';
-    return `(${cell(ctx.globalASNumber ?? 64512)})`;
-  },
-};
-
-const sets: Record<string, ColumnSet> = {
-  IPPool: {
-    default: [NAME, col('CIDR', 'spec.cidr'), col('SELECTOR', 'spec.nodeSelector', 'all()')],
-    wide: [
-      NAME,
-      col('CIDR', 'spec.cidr'),
-      col('NAT', 'spec.natOutgoing', 'false'),
-      col('IPIPMODE', 'spec.ipipMode', 'Never'),
-      col('VXLANMODE', 'spec.vxlanMode', 'Never'),
-      col('DISABLED', 'spec.disabled', 'false'),
-      col('DISABLEBGPEXPORT', 'spec.disableBGPExport', 'false'),
-      col('SELECTOR', 'spec.nodeSelector', 'all()'),
-    ],
-  },
-  BGPPeer: {
-    default: [NAME, bgpPeerIP, bgpPeerNode, col('ASN', 'spec.asNumber')],
-    wide: [NAME, bgpPeerIP, bgpPeerNode, col('ASN', 'spec.asNumber')],
-  },
-  Node: {
-    default: [NAME],
-    wide: [NAME, nodeASN, col('IPV4', 'spec.bgp.ipv4Address'), col('IPV6', 'spec.bgp.ipv6Address')],
-  },
-  BGPConfiguration: {
-    default: [NAME, col('LOGSEVERITY', 'spec.logSeverityScreen'), col('MESHENABLED', 'spec.nodeToNodeMeshEnabled'), col('ASNUMBER', 'spec.asNumber')],
-    wide: [NAME, col('LOGSEVERITY', 'spec.logSeverityScreen'), col('MESHENABLED', 'spec.nodeToNodeMeshEnabled'), col('ASNUMBER', 'spec.asNumber')],
-  },
-  IPAMConfiguration: {
-    default: [NAME, col('STRICTAFFINITY', 'spec.strictAffinity'), col('AUTOALLOCATEBLOCKS', 'spec.autoAllocateBlocks')],
-    wide: [
-      NAME,
-      col('STRICTAFFINITY', 'spec.strictAffinity'),
-      col('AUTOALLOCATEBLOCKS', 'spec.autoAllocateBlocks'),
-      col('MAXBLOCKSPERHOST', 'spec.maxBlocksPerHost'),
-    ],
-  },
-  WorkloadEndpoint: {
-    default: [col('WORKLOAD', 'spec.workload'), col('NODE', 'spec.node'), col('NETWORKS', 'spec.ipNetworks'), col('INTERFACE', 'spec.interfaceName')],
-    wide: [
-      NAME,
-      col('WORKLOAD', 'spec.workload'),
-      col('NODE', 'spec.node'),
-      col('NETWORKS', 'spec.ipNetworks'),
-      col('INTERFACE', 'spec.interfaceName'),
-      col('PROFILES', 'spec.profiles'),
-      col('NATS', 'spec.ipNATs'),
-    ],
-  },
-  // Kinds calicoctl cannot list; tabby shows their identifying fields.
+/** Kinds calicoctl cannot list (IPAM storage, node status); tabby shows their identifying fields. */
+const EXTRA: Record<string, ColumnSet> = {
   IPAMBlock: {
     default: [NAME, col('CIDR', 'spec.cidr'), col('AFFINITY', 'spec.affinity')],
     wide: [NAME, col('CIDR', 'spec.cidr'), col('AFFINITY', 'spec.affinity'), col('SEQUENCENUMBER', 'spec.sequenceNumber')],
@@ -158,11 +75,9 @@ const sets: Record<string, ColumnSet> = {
   },
 };
 
-const nameOnly: ColumnSet = { default: [NAME], wide: [NAME] };
-
-/** The default and wide column sets of a kind (NAME only for kinds calicoctl prints that way). */
+/** The default and wide column sets of a kind: calicoctl's (api/columns.ts) plus tabby's extra kinds. */
 export function columnsFor(kind: string): ColumnSet {
-  return sets[kind] ?? nameOnly;
+  return EXTRA[kind] ?? apiColumnsFor(kind);
 }
 
 /** Columns named in `custom-columns=A,B` picked from the kind's wide set (plus its default set). */
@@ -216,9 +131,9 @@ export function listOf(items: Resource[], kind?: string, resourceVersion?: strin
   return { apiVersion: API_VERSION_V3, kind: kind ? `${kind}List` : 'List', metadata, items };
 }
 
-/** YAML with keys sorted at every level (calicoctl marshals through JSON then YAML). */
+/** YAML with keys sorted at every level and unindented sequences (calicoctl marshals through JSON then go-yaml). */
 export function formatYaml(v: Printable): string {
-  return stringify(sortKeys(v), { lineWidth: 0 });
+  return stringify(sortKeys(v), { lineWidth: 0, indentSeq: false });
 }
 
 function envelopeOrder(v: unknown): unknown {

@@ -8,7 +8,8 @@ import type { Datastore } from '../datastore/types.js';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../datastore/types.js';
 import { errorMessage } from '../lib/errors.js';
 import { CtlError } from './context.js';
-import { ValidationError, applyDefaults, validatePoolOverlap, validateResource, validateUpdate } from './placeholders.js';
+import type { IPPool } from '../api/types.js';
+import { ValidationError, validatePoolOverlap, validateResource, validateUpdate } from '../api/validate.js';
 
 /** How many times apply/label/patch re-read and retry after losing a compare-and-swap race. */
 export const CAS_ATTEMPTS = 5;
@@ -19,21 +20,21 @@ export function reason(e: unknown): string {
   return errorMessage(e);
 }
 
-/** Defaults + schema/semantic validation of a manifest object; returns the object to store. */
+/** Defaults + schema/semantic validation of a manifest object; returns a new object to store. */
 export function prepare(obj: Resource): Resource {
-  const copy = structuredClone(obj);
-  const withDefaults = applyDefaults(copy);
-  return validateResource(withDefaults);
+  return validateResource(obj);
+}
+
+/** Pools in `pools` must not overlap `obj` (when it is a pool); the pool's own name is skipped. */
+export function checkPoolOverlap(obj: Resource, pools: readonly Resource[]): void {
+  if (obj.kind === 'IPPool') validatePoolOverlap(obj as IPPool, pools as readonly IPPool[]);
 }
 
 /** Pools must not overlap other pools (excluding the pool's own previous version). */
 async function checkOverlap(ds: Datastore, obj: Resource): Promise<void> {
   if (obj.kind !== 'IPPool') return;
   const { items } = await ds.list('IPPool');
-  validatePoolOverlap(
-    obj,
-    items.filter((p) => p.metadata.name !== obj.metadata.name),
-  );
+  checkPoolOverlap(obj, items);
 }
 
 /** Keep the identity the store gave the object (uid, creation time) when replacing its content. */
@@ -78,9 +79,9 @@ export async function createResource(ds: Datastore, obj: Resource, opts: { skipE
 async function updateFrom(ds: Datastore, next: Resource, current: Resource): Promise<void> {
   const merged = carryIdentity(current, next);
   if (next.metadata.resourceVersion) merged.metadata.resourceVersion = next.metadata.resourceVersion;
-  validateUpdate(current, merged);
-  await checkOverlap(ds, merged);
-  await ds.update(merged);
+  const checked = validateUpdate(current, merged);
+  await checkOverlap(ds, checked);
+  await ds.update(checked);
 }
 
 export async function replaceResource(ds: Datastore, obj: Resource): Promise<void> {
@@ -154,9 +155,9 @@ export async function modifyResource(
     const next = prepare(change(structuredClone(current)));
     next.metadata.resourceVersion = current.metadata.resourceVersion;
     try {
-      validateUpdate(current, next);
-      await checkOverlap(ds, next);
-      return await ds.update(next);
+      const checked = validateUpdate(current, next);
+      await checkOverlap(ds, checked);
+      return await ds.update(checked);
     } catch (e) {
       if (!(e instanceof ConflictError) || attempt >= CAS_ATTEMPTS) throw e;
     }

@@ -46,7 +46,7 @@ async function columnContext(ds: Datastore, kind: string, wide: boolean): Promis
   try {
     const cfg = await ds.get('BGPConfiguration', 'default');
     const asn = (cfg.spec as { asNumber?: number } | undefined)?.asNumber;
-    return asn === undefined ? {} : { globalASNumber: asn };
+    return asn === undefined ? {} : { defaultASNumber: asn };
   } catch (e) {
     if (e instanceof NotFoundError) return {};
     throw e;

@@ -15,7 +15,20 @@ interface LabelArgs extends GlobalArgs {
   namespace?: string;
 }
 
-/** Split `key=value`; with remove, the argument is the bare key. */
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Kubernetes label key syntax: `[prefix/]name`, prefix a DNS subdomain (≤253), name ≤63 alphanumerics, `-_.`. */
+export function labelKeyProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return `label key prefix '${prefix}' must be a DNS subdomain`;
+  if (!LABEL_NAME.test(name)) return `label key '${key}' must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`;
+  return undefined;
+}
+
+/** Split `key=value`; with remove, the argument is the bare key. Key and value follow Kubernetes label syntax. */
 export function parseLabelArg(arg: string, remove: boolean): { key: string; value?: string } {
   if (remove) {
     if (arg === '' || arg.includes('=')) throw new CtlError(`invalid label key '${arg}'`, 'with --remove give only the key');
@@ -23,7 +36,14 @@ export function parseLabelArg(arg: string, remove: boolean): { key: string; valu
   }
   const eq = arg.indexOf('=');
   if (eq <= 0) throw new CtlError(`invalid label '${arg}'`, 'use key=value');
-  return { key: arg.slice(0, eq), value: arg.slice(eq + 1) };
+  const key = arg.slice(0, eq);
+  const value = arg.slice(eq + 1);
+  const bad = labelKeyProblem(key);
+  if (bad) throw new CtlError(bad);
+  if (value !== '' && !LABEL_NAME.test(value)) {
+    throw new CtlError(`label value '${value}' must be empty or at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`);
+  }
+  return { key, value };
 }
 
 export const labelCommand: CommandFactory = (s) =>

@@ -1,8 +1,7 @@
 /** `tabbyctl validate -f <file>`: check manifests without touching a datastore. */
 import type { Argv } from 'yargs';
 import type { Resource } from '../../api/meta.js';
-import { validatePoolOverlap } from '../placeholders.js';
-import { prepare } from '../resources.js';
+import { checkPoolOverlap, prepare } from '../resources.js';
 import type { CommandFactory, FileArgs, GlobalArgs } from './common.js';
 import { defineCommand, fileOption, readManifest, runDocuments } from './common.js';
 
@@ -18,10 +17,8 @@ export const validateCommand: CommandFactory = (s) =>
       const pools: Resource[] = [];
       return runDocuments(ctx, docs, 'validated', async (obj) => {
         const r = prepare(obj);
-        if (r.kind === 'IPPool') {
-          validatePoolOverlap(r, pools.filter((p) => p.metadata.name !== r.metadata.name));
-          pools.push(r);
-        }
+        checkPoolOverlap(r, pools);
+        if (r.kind === 'IPPool') pools.push(r);
       });
     }),
   });

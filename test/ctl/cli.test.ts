@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Resource } from '../../api/meta.js';
 import { MemoryDatastore } from '../../datastore/memory.js';
 import { NotFoundError, UnavailableError } from '../../datastore/types.js';
+import { parseLabelArg } from '../../ctl/commands/label.js';
 import { ctl, poolYaml } from './harness.js';
 
 async function withFile(content: string, fn: (path: string) => Promise<void>): Promise<void> {
@@ -252,4 +253,18 @@ test('namespaced kinds: default namespace, -n, and -A with a NAMESPACE column', 
     all.stdout.trimEnd().split('\n').map((l) => l.split(/\s+/)[0]),
     ['NAMESPACE', 'default', 'kube-system'],
   );
+});
+
+test('label keys and values follow Kubernetes label syntax', async () => {
+  assert.deepEqual(parseLabelArg('example.com/zone=west-1', false), { key: 'example.com/zone', value: 'west-1' });
+  assert.deepEqual(parseLabelArg('empty=', false), { key: 'empty', value: '' });
+  assert.throws(() => parseLabelArg('bad key=x', false), /label key 'bad key'/);
+  assert.throws(() => parseLabelArg('Bad_Prefix/k=x', false), /prefix 'Bad_Prefix' must be a DNS subdomain/);
+  assert.throws(() => parseLabelArg('k=-x', false), /label value '-x'/);
+  assert.throws(() => parseLabelArg('novalue', false), /invalid label 'novalue'/);
+  const ds = new MemoryDatastore();
+  await ctl(ds, ['apply', '-f', '-'], poolYaml('p', '10.120.0.0/16'));
+  const r = await ctl(ds, ['label', 'ippool', 'p', 'bad key=x']);
+  assert.equal(r.code, 1);
+  assert.equal((await ds.get('IPPool', 'p')).metadata.labels, undefined);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
+import { applyDefaults } from '../../api/defaults.js';
 import type { Resource } from '../../api/meta.js';
 import {
   columnsFor,
@@ -47,7 +48,7 @@ test('ippool default and wide column sets as calicoctl', () => {
     set.wide.map((c) => c.header),
     ['NAME', 'CIDR', 'NAT', 'IPIPMODE', 'VXLANMODE', 'DISABLED', 'DISABLEBGPEXPORT', 'SELECTOR'],
   );
-  const row = formatResourceTable([pool('p', { cidr: '10.0.0.0/16' })], set.wide).split('\n')[1] ?? '';
+  const row = formatResourceTable([applyDefaults(pool('p', { cidr: '10.0.0.0/16' }))], set.wide).split('\n')[1] ?? '';
   assert.deepEqual(row.split(/\s+/), ['p', '10.0.0.0/16', 'false', 'Never', 'Never', 'false', 'false', 'all()']);
 });
 
@@ -61,13 +62,13 @@ test('bgppeer NODE shows node, nodeSelector or (global); node ASN shows inherite
   assert.deepEqual(lines[0]?.split(/\s+/), ['NAME', 'PEERIP', 'NODE', 'ASN']);
   assert.match(lines[1] ?? '', /^g\s+192\.0\.2\.1\s+\(global\)\s+64600$/);
   assert.match(lines[2] ?? '', /^n\s+192\.0\.2\.2\s+node-1\s+64601$/);
-  assert.match(lines[3] ?? '', /^s\s+rr == "true"\s+all\(\)$/);
+  assert.match(lines[3] ?? '', /^s\s+all\(\)$/);
 
   const nodes: Resource[] = [
     { apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'a' }, spec: { bgp: { ipv4Address: '10.0.0.1/24' } } },
     { apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'b' }, spec: { bgp: { ipv4Address: '10.0.0.2/24', asNumber: 65001 } } },
   ];
-  const nl = formatResourceTable(nodes, columnsFor('Node').wide, { globalASNumber: 64512 }).trimEnd().split('\n');
+  const nl = formatResourceTable(nodes, columnsFor('Node').wide, { defaultASNumber: 64512 }).trimEnd().split('\n');
   assert.deepEqual(nl[0]?.split(/\s+/), ['NAME', 'ASN', 'IPV4', 'IPV6']);
   assert.match(nl[1] ?? '', /^a\s+\(64512\)\s+10\.0\.0\.1\/24$/);
   assert.match(nl[2] ?? '', /^b\s+65001\s+10\.0\.0\.2\/24$/);
