@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { firstReason, needCommand, needRoot } from '../lib/skip.js';
 import { hostVethName } from '../../cni/plugin/names.js';
-import { buildOnce, cniDir, inNs, netnsAdd, netnsDel, runChain, runPlugin } from './helpers.js';
+import { type PluginRun, buildOnce, cniDir, inNs, netnsAdd, netnsDel, runChain, runPlugin } from './helpers.js';
 
 const skip = firstReason(needRoot(), needCommand('nsenter', 'util-linux'), existsSync('/usr/lib/cni/host-local') ? undefined : 'needs /usr/lib/cni/host-local (containernetworking-plugins)');
 let seq = 0;
@@ -149,7 +149,7 @@ test('bad input: spec codes, named problem, nothing left behind', { skip }, asyn
   const n = await node(t);
   const p = n.pod('bad');
   const c = n.conf();
-  const cases: Array<[number, RegExp, Promise<import('./helpers.js').PluginRun>]> = [
+  const cases: Array<[number, RegExp, Promise<PluginRun>]> = [
     [6, /decode/, runPlugin({ plugin: 'tabby', command: 'ADD', conf: 'x{', containerId: 'c', netns: p.path, cniPath: n.d.bin, nodeNs: n.nodeNs })],
     [1, /incompatible CNI version 0\.9\.9/, n.call('ADD', p, { ...c, cniVersion: '0.9.9' })],
     [4, /CNI_NETNS/, n.call('ADD', p, c, { netns: '' })],
