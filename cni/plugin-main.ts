@@ -20,7 +20,11 @@ function fileLogger(file: string, level: string): Logger {
 
 const code = await runCni(
   tabbyHandlers({
-    dataplane: async () => new (await import('./plugin/dataplane-ip.js')).IprouteDataplane(),
+    // netlink (default) or iproute2 (TABBY_CNI_DATAPLANE=iproute, a fallback and a bench baseline).
+    dataplane: async () =>
+      process.env.TABBY_CNI_DATAPLANE === 'iproute'
+        ? new (await import('./plugin/dataplane-ip.js')).IprouteDataplane()
+        : new (await import('./plugin/dataplane-netlink.js')).NetlinkDataplane(),
     delegate: execDelegate,
     openDatastore: async (conf, log) => {
       const { openDatastore, configFromCniNetConf } = await import('../datastore/index.js');
