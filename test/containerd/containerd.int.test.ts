@@ -10,7 +10,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { EtcdDatastore } from '../../datastore/etcd.js';
+import { loadSnapshot, showRows } from '../../ipam/report.js';
+import type { WorkloadEndpoint } from '../../cni/plugin/wep.js';
 import { buildOnce } from '../cni/helpers.js';
+import { etcdMissing, startEtcd } from '../datastore/etcd-harness.js';
 import { buildBusyboxImage, containerIp, containerdMissing, installCni, startContainerd } from './harness.js';
 
 const skip = containerdMissing() ?? (existsSync('/usr/lib/cni/host-local') ? undefined : 'needs /usr/lib/cni/host-local (containernetworking-plugins)');
@@ -79,4 +83,53 @@ test('ctr run --cni: two containers get tabby addresses, ping each other, exit r
   await waitFor('veths removed', () => caliLinks().filter((l) => !before.includes(l)).length === 0);
   assert.deepEqual(readdirSync(join(ipamDir, 'tcn-ctr-net')).filter((f) => /^\d/.test(f)), []);
   assert.doesNotMatch(execFileSync('ip', ['route'], { encoding: 'utf8' }), /10\.97\.0\./);
+});
+
+test('ctr run --cni end to end with tabby-ipam on etcd: pool addresses, WorkloadEndpoints, ipam back to 0', { skip: skip ?? etcdMissing(), timeout: 180_000 }, async (t) => {
+  buildOnce();
+  const work = await mkdtemp(join(tmpdir(), 'tcn-ctr-'));
+  t.after(() => rm(work, { recursive: true, force: true }));
+  const etcd = await startEtcd({ clientPorts: [23880, 23889], peerPorts: [23890, 23899] });
+  t.after(() => etcd.stop());
+  const admin = new EtcdDatastore({ endpoints: [etcd.endpoint] });
+  t.after(() => admin.close());
+  await admin.create({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'tcn-pool' }, spec: { cidr: '10.96.0.0/24', blockSize: 28, nodeSelector: 'all()' } });
+  const before = caliLinks();
+  const cd = await startContainerd();
+  t.after(() => cd.stop());
+  await cd.ctr(['images', 'import', await buildBusyboxImage(work)]);
+  const cni = await installCni({
+    cniVersion: '1.0.0',
+    name: 'k8s-pod-network',
+    plugins: [
+      {
+        type: 'tabby',
+        log_file_path: join(work, 'cni.log'),
+        lib_dir: join(work, 'lib'),
+        nodename: 'tcn-node',
+        datastore_type: 'etcdv3',
+        etcd_endpoints: etcd.endpoint,
+        ipam: { type: 'tabby-ipam', run_dir: join(work, 'run') },
+      },
+    ],
+  });
+  t.after(() => cni.restore());
+  const a = cd.runDetached('tcn-e2e-a', ['sleep', '60']);
+  await cd.waitRunning('tcn-e2e-a');
+  const ipA = await containerIp(cd, 'tcn-e2e-a');
+  assert.match(ipA, /^10\.96\.0\.\d+$/, 'address from the IPPool');
+  const weps = await admin.list<WorkloadEndpoint>('WorkloadEndpoint');
+  assert.equal(weps.items.length, 1);
+  assert.equal(weps.items[0]?.spec.node, 'tcn-node');
+  assert.deepEqual(weps.items[0]?.spec.ipNetworks, [`${ipA}/32`]);
+  assert.match(weps.items[0]?.spec.containerID ?? '', /tcn-e2e-a$/, 'ctr passes <namespace>-<id> as the container id');
+  const pingOut = await cd.ctr(['run', '--rm', '--cni', 'docker.io/tabby/busybox:test', 'tcn-e2e-b', 'ping', '-c', '2', '-W', '3', ipA], { timeoutMs: 30_000 });
+  assert.match(pingOut, /2 packets received/);
+  await cd.ctr(['tasks', 'kill', '-s', 'KILL', 'tcn-e2e-a']);
+  await new Promise<void>((r) => (a.exitCode !== null ? r() : a.once('exit', () => r())));
+  await waitFor('veths removed', () => caliLinks().filter((l) => !before.includes(l)).length === 0);
+  const snap = await loadSnapshot(admin);
+  for (const row of showRows(snap)) assert.equal(row.inUse, 0, `${row.cidr} still has ${row.inUse} in use`);
+  assert.equal(snap.handles.length, 0);
+  assert.equal((await admin.list('WorkloadEndpoint')).items.length, 0);
 });
