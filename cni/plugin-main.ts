@@ -1,22 +1,14 @@
 /**
- * tabby: the CNI plugin executable. stdout carries only the CNI result or error JSON; logs go to
+ * tabby: the CNI plugin executable. stdout carries only the CNI result or error JSON; logs (pino line format) go to
  * `log_file_path` (default /var/log/tabby/cni.log). Heavy modules (datastore clients) load lazily.
  */
 import { hostname } from 'node:os';
-import { createLogger, type Logger } from '../lib/log.js';
 import { execDelegate } from './plugin/exec.js';
+import { fileLog } from './plugin/filelog.js';
 import { tabbyHandlers } from './plugin/handlers.js';
 import { readStdin } from './protocol/env.js';
 import { CniCode, CniError } from './protocol/errors.js';
 import { runCni } from './protocol/run.js';
-
-function fileLogger(file: string, level: string): Logger {
-  try {
-    return createLogger({ name: 'tabby', file, level });
-  } catch {
-    return createLogger({ name: 'tabby', level });
-  }
-}
 
 const code = await runCni(
   tabbyHandlers({
@@ -26,11 +18,17 @@ const code = await runCni(
         ? new (await import('./plugin/dataplane-ip.js')).IprouteDataplane()
         : new (await import('./plugin/dataplane-netlink.js')).NetlinkDataplane(),
     delegate: execDelegate,
-    openDatastore: async (conf, log) => {
-      const { openDatastore, configFromCniNetConf } = await import('../datastore/index.js');
-      return openDatastore(configFromCniNetConf(conf, process.env), { logger: log });
+    openDatastore: async (conf, cfg) => {
+      const [{ openDatastore, configFromCniNetConf }, { createLogger }] = await Promise.all([import('../datastore/index.js'), import('../lib/log.js')]);
+      let logger;
+      try {
+        logger = createLogger({ name: 'tabby', file: cfg.logFile, level: cfg.logLevel });
+      } catch {
+        logger = createLogger({ name: 'tabby', level: cfg.logLevel });
+      }
+      return openDatastore(configFromCniNetConf(conf, process.env), { logger });
     },
-    logger: (cfg) => fileLogger(cfg.logFile, cfg.logLevel),
+    logger: (cfg) => fileLog({ name: 'tabby', file: cfg.logFile, level: cfg.logLevel }),
     env: process.env,
     hostname: hostname(),
   }),

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Datastore } from '../../datastore/types.js';
-import type { Logger } from '../../lib/log.js';
+import type { CniLog } from './filelog.js';
 import type { CniEnv } from '../protocol/env.js';
 import { CniCode, CniError } from '../protocol/errors.js';
 import type { CniHandlers, NetConf } from '../protocol/run.js';
@@ -32,8 +32,9 @@ export type Delegate = (type: string, command: string, stdin: string, env: NodeJ
 export interface HandlerDeps {
   dataplane: () => Promise<PodDataplane>;
   delegate: Delegate;
-  openDatastore: (conf: NetConf, log: Logger) => Promise<Datastore>;
-  logger: (cfg: PluginConfig) => Logger;
+  /** Opens the configured datastore (the caller makes its own pino logger: that path loads heavy clients anyway). */
+  openDatastore: (conf: NetConf, cfg: PluginConfig) => Promise<Datastore>;
+  logger: (cfg: PluginConfig) => CniLog;
   env: NodeJS.ProcessEnv;
   hostname: string;
 }
@@ -85,7 +86,7 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
   const ipamEnv = (env: CniEnv) => ({ ...deps.env, CNI_CONTAINERID: env.containerId, CNI_NETNS: env.netns, CNI_IFNAME: env.ifname, CNI_PATH: env.path.join(':') });
 
   /** GC and STATUS exist from spec 1.1.0 on: ask the IPAM plugin first, skip it when it is older. */
-  async function delegateNew(cfg: PluginConfig, command: 'GC' | 'STATUS', conf: NetConf, env: CniEnv, log: Logger): Promise<void> {
+  async function delegateNew(cfg: PluginConfig, command: 'GC' | 'STATUS', conf: NetConf, env: CniEnv, log: CniLog): Promise<void> {
     const info = (await deps.delegate(cfg.ipamType, 'VERSION', JSON.stringify({ cniVersion: cfg.cniVersion }), ipamEnv(env), env.path)) as { supportedVersions?: unknown } | undefined;
     const versions = Array.isArray(info?.supportedVersions) ? (info.supportedVersions as unknown[]) : [];
     if (!versions.includes(cfg.cniVersion)) {
@@ -95,10 +96,10 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
     await deps.delegate(cfg.ipamType, command, JSON.stringify(conf), ipamEnv(env), env.path);
   }
 
-  async function withDatastore<T>(conf: NetConf, log: Logger, fn: (ds: Datastore) => Promise<T>): Promise<T> {
+  async function withDatastore<T>(conf: NetConf, cfg: PluginConfig, fn: (ds: Datastore) => Promise<T>): Promise<T> {
     let ds: Datastore;
     try {
-      ds = await deps.openDatastore(conf, log);
+      ds = await deps.openDatastore(conf, cfg);
     } catch (err) {
       if (err instanceof CniError) throw err;
       throw new CniError(CniCode.TryAgainLater, `datastore: ${(err as Error).message}`);
@@ -170,7 +171,7 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
             mac: params.containerMac,
             ipNetworks: (result.ips ?? []).map((x) => x.address),
           });
-          await withDatastore(conf, log, async (ds) => {
+          await withDatastore(conf, cfg, async (ds) => {
             try {
               await ds.create(wep);
             } catch (err) {
@@ -204,7 +205,7 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
       await deps.delegate(cfg.ipamType, 'DEL', JSON.stringify(conf), ipamEnv(env), env.path);
       if (cfg.datastoreConfigured) {
         const wep = buildWep({ node: cfg.nodename, args: env.args, containerId: env.containerId, ifname: env.ifname, hostIf, mac: '', ipNetworks: [] });
-        await withDatastore(conf, log, async (ds) => {
+        await withDatastore(conf, cfg, async (ds) => {
           try {
             const cur = await ds.get<typeof wep>(wep.kind, wep.metadata.name, wep.metadata.namespace);
             if (cur.spec.containerID === env.containerId) await ds.delete(wep.kind, wep.metadata.name, { namespace: wep.metadata.namespace ?? 'default' });
@@ -248,7 +249,7 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
     async status(env, conf) {
       const { cfg, log } = setup(conf);
       if (cfg.datastoreConfigured) {
-        await withDatastore(conf, log, async (ds) => {
+        await withDatastore(conf, cfg, async (ds) => {
           try {
             await ds.get('Node', cfg.nodename);
           } catch (err) {

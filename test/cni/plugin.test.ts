@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { silentLogger } from '../../lib/log.js';
+import { silentLog } from '../../cni/plugin/filelog.js';
 import { MemoryDatastore } from '../../datastore/memory.js';
 import { checkIfname, parseMtu, pluginConfig, resolveMtu } from '../../cni/plugin/config.js';
 import { type ObservedPod, type PodDataplane, type SetupParams, checkPod, hostSysctls } from '../../cni/plugin/dataplane.js';
@@ -199,7 +199,7 @@ async function harness(t: { after: (fn: () => Promise<void>) => void }) {
     dataplane: () => Promise.resolve(dp),
     delegate,
     openDatastore: () => Promise.resolve({ ...ds, type: ds.type, get: ds.get.bind(ds), list: ds.list.bind(ds), create: ds.create.bind(ds), update: ds.update.bind(ds), delete: ds.delete.bind(ds), watch: ds.watch.bind(ds), close: () => Promise.resolve() }),
-    logger: () => silentLogger(),
+    logger: () => silentLog(),
     env: {},
     hostname: 'node-a',
   });
@@ -291,10 +291,31 @@ test('handlers: bad input gets the spec codes and touches nothing', async (t) =>
 
 test('runCni: malformed JSON is error 6 and VERSION lists 0.3.0–1.1.0', async () => {
   let out = '';
-  const handlers = tabbyHandlers({ dataplane: () => Promise.reject(new Error('unused')), delegate: () => Promise.reject(new Error('unused')), openDatastore: () => Promise.reject(new Error('unused')), logger: () => silentLogger(), env: {}, hostname: 'h' });
+  const handlers = tabbyHandlers({ dataplane: () => Promise.reject(new Error('unused')), delegate: () => Promise.reject(new Error('unused')), openDatastore: () => Promise.reject(new Error('unused')), logger: () => silentLog(), env: {}, hostname: 'h' });
   const run = runCni;
   assert.equal(await run(handlers, { env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c', CNI_NETNS: '/x', CNI_IFNAME: 'eth0', CNI_PATH: '/p' }, stdin: () => Promise.resolve('{not json'), stdout: (s) => { out = s; } }), 1);
   assert.equal((JSON.parse(out) as { code: number }).code, CniCode.DecodeFailure);
   await run(handlers, { env: { CNI_COMMAND: 'VERSION' }, stdin: () => Promise.resolve(''), stdout: (s) => { out = s; } });
   assert.deepEqual((JSON.parse(out) as { supportedVersions: string[] }).supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
+});
+
+test('file log: pino line format, level filter, errors serialized, never stdout', async (t) => {
+  const { fileLog } = await import('../../cni/plugin/filelog.js');
+  const { readFileSync } = await import('node:fs');
+  const dir = await mkdtemp(join(tmpdir(), 'tcn-log-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'sub/cni.log');
+  const log = fileLog({ name: 'tabby', file, level: 'info' });
+  log.debug({ a: 1 }, 'hidden');
+  log.info({ containerId: 'c1' }, 'pod network added');
+  log.error({ err: new Error('boom') }, 'failed');
+  const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(lines.length, 2);
+  assert.equal(lines[0]?.level, 30);
+  assert.equal(lines[0]?.name, 'tabby');
+  assert.equal(lines[0]?.msg, 'pod network added');
+  assert.equal(lines[0]?.containerId, 'c1');
+  assert.equal(typeof lines[0]?.time, 'number');
+  assert.equal(lines[1]?.level, 50);
+  assert.equal((lines[1]?.err as { message: string }).message, 'boom');
 });
