@@ -24,7 +24,6 @@ export const TABBY_CNI_CODES = {
   NoAddresses: 110,
   CheckFailed: 111,
   Dataplane: 112,
-  Datastore: 113,
 } as const;
 
 export type Delegate = (type: string, command: string, stdin: string, env: NodeJS.ProcessEnv, cniPath: string[]) => Promise<unknown>;
