@@ -210,3 +210,24 @@ test('conflist: tabby first, then Debian portmap and bandwidth get a correct pre
   assert.doesNotMatch(inNs(n.nodeNs, ['iptables-save', '-t', 'nat']), /18080/);
   assert.doesNotMatch(inNs(n.nodeNs, ['ip', 'link']), /cali|bwp/);
 });
+
+test('dual stack: /32 + /128, IPv6 default via the host veth link-local, pods ping6 each other', { skip }, async (t) => {
+  const n = await node(t);
+  inNs(n.nodeNs, ['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+  const c = n.conf({ ipam: { type: 'host-local', ranges: [[{ subnet: '10.98.1.0/24' }], [{ subnet: 'fd00:98::/64' }]], dataDir: join(n.d.dir, 'ipam') } });
+  const a = n.pod('v6a');
+  const b = n.pod('v6b');
+  const ra = await n.call('ADD', a, c);
+  const rb = await n.call('ADD', b, c);
+  assert.equal(ra.code + rb.code, 0, ra.raw + rb.raw);
+  const v6 = (r: typeof ra) => ((r.out?.ips as Array<{ address: string }>).find((x) => x.address.includes(':'))?.address ?? '').split('/')[0] ?? '';
+  assert.match(inNs(a.ns, ['ip', '-6', 'addr', 'show', 'dev', 'eth0']), new RegExp(`${v6(ra)}/128`));
+  assert.match(inNs(a.ns, ['ip', '-6', 'route']), /default via fe80::ecee:eeff:feee:eeee dev eth0/);
+  inNs(a.ns, ['ping', '-6', '-c', '1', '-W', '3', v6(rb)]);
+  inNs(a.ns, ['ping', '-c', '1', '-W', '2', podIp(rb.out)]);
+  const chk = await n.call('CHECK', a, { ...c, prevResult: ra.out });
+  assert.equal(chk.code, 0, chk.raw);
+  assert.equal((await n.call('DEL', a, c)).code, 0);
+  assert.equal((await n.call('DEL', b, c)).code, 0);
+  assert.doesNotMatch(inNs(n.nodeNs, ['ip', '-6', 'route']), /fd00:98::/);
+});

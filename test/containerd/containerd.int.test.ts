@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { EtcdDatastore } from '../../datastore/etcd.js';
 import { loadSnapshot, showRows } from '../../ipam/report.js';
 import type { WorkloadEndpoint } from '../../cni/plugin/wep.js';
-import { buildOnce } from '../cni/helpers.js';
+import { buildOnce, runPlugin } from '../cni/helpers.js';
 import { etcdMissing, startEtcd } from '../datastore/etcd-harness.js';
 import { buildBusyboxImage, containerIp, containerdMissing, installCni, startContainerd } from './harness.js';
 
@@ -114,6 +114,15 @@ test('ctr run --cni end to end with tabby-ipam on etcd: pool addresses, Workload
     ],
   });
   t.after(() => cni.restore());
+  // STATUS (1.1.0): not available until the node is registered, then OK (tabby-ipam answers too).
+  const statusConf = { ...JSON.parse(readFileSync(cni.confPath, 'utf8')).plugins[0], cniVersion: '1.1.0', name: 'k8s-pod-network' } as Record<string, unknown>;
+  const status = () => runPlugin({ plugin: 'tabby', command: 'STATUS', conf: statusConf, containerId: '', netns: '', cniPath: '/opt/cni/bin' });
+  const s1 = await status();
+  assert.equal(s1.out?.code, 50, s1.raw);
+  assert.match(String(s1.out?.msg), /node tcn-node is not registered/);
+  await admin.create({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'tcn-node' }, spec: {} });
+  const s2 = await status();
+  assert.equal(s2.code, 0, s2.raw);
   const a = cd.runDetached('tcn-e2e-a', ['sleep', '60']);
   await cd.waitRunning('tcn-e2e-a');
   const ipA = await containerIp(cd, 'tcn-e2e-a');
