@@ -231,3 +231,22 @@ test('dual stack: /32 + /128, IPv6 default via the host veth link-local, pods pi
   assert.equal((await n.call('DEL', b, c)).code, 0);
   assert.doesNotMatch(inNs(n.nodeNs, ['ip', '-6', 'route']), /fd00:98::/);
 });
+
+test('every spec version host-local speaks: ADD result shape, CHECK from 0.4.0, DEL', { skip }, async (t) => {
+  const n = await node(t);
+  for (const v of ['0.3.0', '0.3.1', '0.4.0', '1.0.0']) {
+    const p = n.pod(`v${v.replaceAll('.', '')}`);
+    const c = n.conf({ cniVersion: v });
+    const add = await n.call('ADD', p, c);
+    assert.equal(add.code, 0, add.raw);
+    assert.equal(add.out?.cniVersion, v);
+    const ip0 = (add.out?.ips as Array<Record<string, unknown>>)[0];
+    assert.equal(ip0?.version, v.startsWith('0.') ? '4' : undefined, `${v}: ips[].version`);
+    assert.equal(ip0?.interface, 1);
+    const chk = await n.call('CHECK', p, { ...c, prevResult: add.out });
+    if (v === '0.3.0' || v === '0.3.1') assert.equal(chk.out?.code, 1, `${v}: CHECK is not in this version`);
+    else assert.equal(chk.code, 0, chk.raw);
+    assert.equal((await n.call('DEL', p, c)).code, 0);
+  }
+  assert.deepEqual(n.ipamFiles(), []);
+});
