@@ -15,7 +15,7 @@ import type { CniHandlers, NetConf } from '../protocol/run.js';
 import { type PluginConfig, checkIfname, pluginConfig, resolveMtu } from './config.js';
 import { type PodDataplane, type SetupParams, checkPod } from './dataplane.js';
 import { HOST_IF_PREFIX, attachmentAlias, hostVethName, parseAttachmentAlias, randomMac } from './names.js';
-import { type PodIp, buildResult, normalizeResult, parseIpamResult, renderResult } from './result.js';
+import { type PodIp, buildResult, mergeWithPrev, normalizeResult, parseIpamResult, renderResult } from './result.js';
 import { buildWep } from './wep.js';
 
 /** tabby's own CNI error codes (100+). */
@@ -59,9 +59,11 @@ function needNetns(env: CniEnv): void {
 /** The pod's addresses, MAC and MTU recorded in a previous result (CHECK's prevResult, the ADD cache). */
 function wantFromResult(raw: Record<string, unknown>, env: CniEnv, hostIf: string, mtu: number, allowIpForwarding: boolean): SetupParams {
   const r = normalizeResult(raw);
-  const podIf = (r.interfaces ?? []).find((i) => i.name === env.ifname && i.sandbox);
+  const ifaces = r.interfaces ?? [];
+  const podIndex = ifaces.findIndex((i) => i.name === env.ifname && i.sandbox);
+  const podIf = ifaces[podIndex];
   if (!podIf) throw new CniError(TABBY_CNI_CODES.CheckFailed, `prevResult has no interface ${env.ifname} in a sandbox`);
-  const ips: PodIp[] = (r.ips ?? []).map((x) => {
+  const ips: PodIp[] = (r.ips ?? []).filter((x) => x.interface === undefined || x.interface === podIndex).map((x) => {
     const ip = x.address.split('/')[0] ?? '';
     return { ip, family: ip.includes(':') ? 6 : 4 };
   });
@@ -159,7 +161,10 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
           if (err instanceof CniError) throw err;
           throw new CniError(TABBY_CNI_CODES.Dataplane, `pod network setup failed: ${(err as Error).message}`);
         }
-        const result = buildResult({ hostIf, ifname: env.ifname, containerMac: params.containerMac, netns: env.netns, mtu, ips: ipam.ips }, ipam.dns);
+        const result = mergeWithPrev(
+          cfg.prevResult ? normalizeResult(cfg.prevResult) : undefined,
+          buildResult({ hostIf, ifname: env.ifname, containerMac: params.containerMac, netns: env.netns, mtu, ips: ipam.ips }, ipam.dns),
+        );
         if (cfg.datastoreConfigured) {
           const wep = buildWep({
             node: cfg.nodename,
@@ -168,7 +173,7 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
             ifname: env.ifname,
             hostIf,
             mac: params.containerMac,
-            ipNetworks: (result.ips ?? []).map((x) => x.address),
+            ipNetworks: ipam.ips.map((x) => `${x.ip}/${x.family === 4 ? 32 : 128}`),
           });
           await withDatastore(conf, cfg, async (ds) => {
             try {

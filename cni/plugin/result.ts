@@ -93,3 +93,16 @@ export function normalizeResult(raw: Record<string, unknown>): Omit<CniResult, '
     dns: raw.dns && typeof raw.dns === 'object' ? (raw.dns as CniResult['dns']) : {},
   };
 }
+
+/** When tabby is not first in a conflist: keep the earlier plugins' interfaces/IPs/routes and append ours. */
+export function mergeWithPrev(prev: Omit<CniResult, 'cniVersion'> | undefined, ours: Omit<CniResult, 'cniVersion'>): Omit<CniResult, 'cniVersion'> {
+  if (!prev) return ours;
+  const offset = prev.interfaces?.length ?? 0;
+  const dns = ours.dns && Object.keys(ours.dns).length > 0 ? ours.dns : (prev.dns ?? {});
+  return {
+    interfaces: [...(prev.interfaces ?? []), ...(ours.interfaces ?? [])],
+    ips: [...(prev.ips ?? []), ...(ours.ips ?? []).map((ip) => (ip.interface === undefined ? ip : { ...ip, interface: ip.interface + offset }))],
+    routes: [...(prev.routes ?? []), ...(ours.routes ?? [])],
+    dns,
+  };
+}

@@ -319,3 +319,14 @@ test('file log: pino line format, level filter, errors serialized, never stdout'
   assert.equal(lines[1]?.level, 50);
   assert.equal((lines[1]?.err as { message: string }).message, 'boom');
 });
+
+test('result: appended to an earlier plugin\'s prevResult with shifted interface indices', async () => {
+  const { mergeWithPrev } = await import('../../cni/plugin/result.js');
+  const ours = buildResult({ hostIf: 'cali1', ifname: 'eth1', containerMac: '02:00:00:00:00:01', netns: '/ns', mtu: 1500, ips: [{ family: 4, ip: '10.0.0.5' }] }, undefined);
+  const prev = normalizeResult({ cniVersion: '1.0.0', interfaces: [{ name: 'lo', sandbox: '/ns' }], ips: [{ address: '127.0.0.1/8', interface: 0 }], dns: { nameservers: ['10.0.0.10'] } });
+  const m = mergeWithPrev(prev, ours);
+  assert.deepEqual(m.interfaces?.map((i) => i.name), ['lo', 'cali1', 'eth1']);
+  assert.deepEqual(m.ips?.map((i) => [i.address, i.interface]), [['127.0.0.1/8', 0], ['10.0.0.5/32', 2]]);
+  assert.deepEqual(m.dns, { nameservers: ['10.0.0.10'] });
+  assert.equal(mergeWithPrev(undefined, ours), ours);
+});
