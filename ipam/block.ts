@@ -8,7 +8,7 @@
  */
 import { type Cidr, type Family, cidrContains, cidrSize, formatIp, parseCidr, parseIp } from './cidr.js';
 import { IpamError } from './errors.js';
-import type { AllocationAttribute, IPAMBlockSpec } from './types.js';
+import type { AllocationAttribute, IPAMBlockSpec } from '../api/types.js';
 
 /** A fresh block spec: every ordinal free, FIFO in ascending order. */
 export function newBlockSpec(cidr: Cidr, affinity: string | null, claimTime: string | null, sequenceNumber: number): IPAMBlockSpec {
@@ -16,7 +16,7 @@ export function newBlockSpec(cidr: Cidr, affinity: string | null, claimTime: str
   return {
     cidr: `${formatIp(cidr.family, cidr.base)}/${cidr.prefix}`,
     affinity,
-    affinityClaimTime: claimTime,
+    ...(claimTime === null ? {} : { affinityClaimTime: claimTime }),
     allocations: new Array<number | null>(n).fill(null),
     unallocated: Array.from({ length: n }, (_, i) => i),
     attributes: [],
@@ -27,10 +27,25 @@ export function newBlockSpec(cidr: Cidr, affinity: string | null, claimTime: str
   };
 }
 
-function sameSecondary(a: Record<string, string> | null | undefined, b: Record<string, string> | null | undefined): boolean {
+function sameSecondary(a: Record<string, string> | undefined, b: Record<string, string> | null): boolean {
   const ea = Object.entries(a ?? {});
   const eb = b ?? {};
   return ea.length === Object.keys(eb).length && ea.every(([k, v]) => eb[k] === v);
+}
+
+/** Read-only questions about a block spec, without the copy an AllocationBlock makes. */
+export function freeCount(spec: IPAMBlockSpec): number {
+  return spec.unallocated.length;
+}
+
+export function isEmptyBlock(spec: IPAMBlockSpec): boolean {
+  return spec.allocations.every((a) => a === null);
+}
+
+/** `host:<node>` affinity → node name; undefined for unaffine or virtual blocks. */
+export function hostOf(spec: IPAMBlockSpec): string | undefined {
+  const a = spec.affinity;
+  return a?.startsWith('host:') ? a.slice(5) : undefined;
 }
 
 export interface Released {
@@ -69,13 +84,11 @@ export class AllocationBlock {
   }
 
   isEmpty(): boolean {
-    return this.spec.allocations.every((a) => a === null);
+    return isEmptyBlock(this.spec);
   }
 
-  /** `host:<node>` affinity → node name; undefined for unaffine or virtual blocks. */
   hostAffinity(): string | undefined {
-    const a = this.spec.affinity;
-    return a?.startsWith('host:') ? a.slice(5) : undefined;
+    return hostOf(this.spec);
   }
 
   ordinalOf(ip: string): number {
@@ -107,7 +120,10 @@ export class AllocationBlock {
   private attributeIndex(handleId: string | null, secondary: Record<string, string> | null): number {
     const idx = this.spec.attributes.findIndex((a) => (a.handle_id ?? null) === handleId && sameSecondary(a.secondary, secondary));
     if (idx >= 0) return idx;
-    this.spec.attributes.push({ handle_id: handleId, secondary });
+    const attr: AllocationAttribute = {};
+    if (handleId !== null) attr.handle_id = handleId;
+    if (secondary !== null) attr.secondary = { ...secondary };
+    this.spec.attributes.push(attr);
     return this.spec.attributes.length - 1;
   }
 

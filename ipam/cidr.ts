@@ -3,6 +3,7 @@
  * families (an IPv6 /48 pool has 2^74 blocks of /122 — numbers must not lose precision).
  */
 import ipaddr from 'ipaddr.js';
+import { parseIP } from '../api/net.js';
 import { IpamError } from './errors.js';
 
 export type Family = 4 | 6;
@@ -22,12 +23,8 @@ export function familyBits(family: Family): number {
 
 /** Parse an address; throws IpamError InvalidAddress. */
 export function parseIp(s: string): { family: Family; value: bigint } {
-  let addr: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    addr = ipaddr.parse(s.trim());
-  } catch {
-    throw new IpamError('InvalidAddress', `${JSON.stringify(s)} is not an IP address`);
-  }
+  const addr = parseIP(s.trim());
+  if (!addr) throw new IpamError('InvalidAddress', `${JSON.stringify(s)} is not an IP address`);
   const bytes = addr.toByteArray();
   let value = 0n;
   for (const b of bytes) value = (value << 8n) | BigInt(b);
@@ -106,9 +103,4 @@ export function blockCount(pool: Cidr, blockSize: number): bigint {
 export function nthBlock(pool: Cidr, blockSize: number, i: bigint): Cidr {
   const size = 1n << BigInt(pool.bits - blockSize);
   return { family: pool.family, base: pool.base + i * size, prefix: blockSize, bits: pool.bits };
-}
-
-/** Calico's object name for a CIDR (`names.CIDRToName`): `10.244.1.0/26` → `10-244-1-0-26`. */
-export function cidrToName(cidr: string): string {
-  return cidr.replace(/[.:/]/g, '-');
 }

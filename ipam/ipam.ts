@@ -14,14 +14,15 @@
  */
 import { ConflictError, AlreadyExistsError, NotFoundError, type Datastore } from '../datastore/types.js';
 import { silentLogger, type Logger } from '../lib/log.js';
-import { AllocationBlock, newBlockSpec } from './block.js';
+import { AllocationBlock, freeCount, hostOf, isEmptyBlock, newBlockSpec } from './block.js';
 import { type Family, cidrContains, cidrWithin, enclosingCidr, formatCidr, formatIp, parseCidr, parseIp } from './cidr.js';
 import { IpamError } from './errors.js';
 import { withHostLock } from './lock.js';
 import { blockOrder, seededShuffle } from './order.js';
-import { type IntendedUse, type PoolInfo, type SelectorMatcher, poolFor, poolInfo, selectPools, simpleSelectorMatcher } from './pools.js';
-import { DEFAULT_IPAM_CONFIG, IpamStore } from './rw.js';
-import { DEFAULT_MAX_BLOCKS_PER_HOST, type BlockAffinity, type IPAMBlock, type IPAMConfigurationSpec } from './types.js';
+import { type IntendedUse, type PoolInfo, type SelectorMatcher, calicoSelectorMatcher, poolFor, poolInfo, selectPools } from './pools.js';
+import { IpamStore } from './rw.js';
+import { DEFAULT_MAX_BLOCKS_PER_HOST, IPAMCONFIG_DEFAULTS } from '../api/defaults.js';
+import type { BlockAffinity, IPAMBlock, IPAMConfigurationSpec } from '../api/types.js';
 
 export const DATASTORE_RETRIES = 100;
 /** Calico `EmptyBlockMinReclaimAge`. */
@@ -37,7 +38,7 @@ export interface IpamOptions {
   lockTimeoutMs?: number;
   retries?: number;
   reclaimAgeMs?: number;
-  /** Calico selector engine for pool nodeSelectors; defaults to the small built-in one. */
+  /** Selector engine for pool nodeSelectors; defaults to the api's Calico selector parser. */
   matchSelector?: SelectorMatcher;
   /** Fault-injection seam for tests: runs after the handle write, before the block write. */
   afterHandleWrite?: (handleId: string, cidr: string) => void | Promise<void>;
@@ -113,7 +114,7 @@ export class Ipam {
     this.now = opts.clock ?? Date.now;
     this.retries = opts.retries ?? DATASTORE_RETRIES;
     this.reclaimAgeMs = opts.reclaimAgeMs ?? EMPTY_BLOCK_MIN_RECLAIM_AGE_MS;
-    this.match = opts.matchSelector ?? simpleSelectorMatcher;
+    this.match = opts.matchSelector ?? calicoSelectorMatcher;
     this.afterHandleWrite = opts.afterHandleWrite;
     this.lockOpts = {};
     if (opts.runDir !== undefined) this.lockOpts.runDir = opts.runDir;
@@ -135,7 +136,7 @@ export class Ipam {
   async setConfig(patch: Partial<IPAMConfigurationSpec>): Promise<IPAMConfigurationSpec> {
     return this.casLoop('IPAMConfiguration default', async () => {
       const prev = await this.store.getConfigObject();
-      const next: IPAMConfigurationSpec = { ...DEFAULT_IPAM_CONFIG, ...(prev?.spec ?? {}), ...patch };
+      const next: IPAMConfigurationSpec = { ...IPAMCONFIG_DEFAULTS, ...(prev?.spec ?? {}), ...patch };
       if (!next.strictAffinity && !next.autoAllocateBlocks) {
         throw new IpamError('InvalidConfig', 'strictAffinity=false with autoAllocateBlocks=false would leave no way to get an address', {
           hint: 'enable one of them',
@@ -239,7 +240,7 @@ export class Ipam {
     for (const [i, aff] of mine.entries()) {
       if (out.length >= num) break;
       const block = await this.blockFromAffinity(host, aff, prefetched[i]);
-      if (!block || new AllocationBlock(block.spec).numFree() === 0) continue;
+      if (!block || freeCount(block.spec) === 0) continue;
       record(await this.assignFromBlock(block.spec.cidr, num - out.length, handle, attrs, host, block), block.spec.cidr);
     }
 
@@ -247,19 +248,15 @@ export class Ipam {
     const perRequest = args.maxBlocksPerHost ?? 0;
     const global = cfg.maxBlocksPerHost ?? 0;
     const limit = global > 0 && perRequest > 0 ? Math.min(global, perRequest) : global || perRequest || DEFAULT_MAX_BLOCKS_PER_HOST;
-    let owned = affinities.length;
+    let owned = mine.length;
     let limitHit = false;
-    let exhaustedClaims = false;
     while (out.length < num && cfg.autoAllocateBlocks) {
       if (owned >= limit) {
         limitHit = true;
         break;
       }
       const block = await this.claimNewBlock(host, pools);
-      if (!block) {
-        exhaustedClaims = true;
-        break;
-      }
+      if (!block) break;
       owned++;
       record(await this.assignFromBlock(block.spec.cidr, num - out.length, handle, attrs, host, block), block.spec.cidr);
     }
@@ -278,11 +275,11 @@ export class Ipam {
     );
     for (const b of blocks) {
       if (out.length >= num) break;
-      if (new AllocationBlock(b.spec).numFree() === 0) continue;
+      if (freeCount(b.spec) === 0) continue;
       record(await this.assignFromBlock(b.spec.cidr, num - out.length, handle, attrs, undefined, b), b.spec.cidr);
     }
     if (out.length >= num) return out;
-    if (limitHit && !exhaustedClaims) throw blockLimitError(host, limit);
+    if (limitHit) throw blockLimitError(host, limit);
     throw new IpamError('Exhausted', `No IPs available in pools: [${pools.map((p) => p.cidrText).join(' ')}]`, {
       hint: 'add an IP pool or release unused addresses (tabbyctl ipam check)',
     });
@@ -299,7 +296,7 @@ export class Ipam {
     for (const aff of affinities) {
       if (inPools(aff.spec.cidr) || aff.spec.state !== 'confirmed') continue;
       const block = await this.store.getBlock(aff.spec.cidr);
-      if (!block || !new AllocationBlock(block.spec).isEmpty()) continue;
+      if (!block || !isEmptyBlock(block.spec)) continue;
       try {
         await this.releaseAffinityUnlocked(host, aff.spec.cidr, { requireEmpty: true });
       } catch (err) {
@@ -318,6 +315,10 @@ export class Ipam {
     const cidr = aff.spec.cidr;
     let block = prefetched;
     if (!block) {
+      // Re-read the affinity: it may have been released (reclaimed) since we listed it, and
+      // recreating the block then would resurrect a block without an affinity.
+      const current = await this.store.getAffinity(host, cidr);
+      if (!current || current.spec.state === 'pendingDeletion') return undefined;
       try {
         block = await this.store.createBlock(newBlockSpec(parseCidr(cidr), `host:${host}`, new Date(this.now()).toISOString(), this.initialSequence()));
       } catch (err) {
@@ -364,8 +365,8 @@ export class Ipam {
     for (const b of existing.values()) {
       const c = parseCidr(b.spec.cidr);
       if (!pools.some((p) => cidrWithin(c, p.cidr))) continue;
-      const owner = new AllocationBlock(b.spec).hostAffinity();
-      if (owner === undefined || owner === host || !new AllocationBlock(b.spec).isEmpty()) continue;
+      const owner = hostOf(b.spec);
+      if (owner === undefined || owner === host || !isEmptyBlock(b.spec)) continue;
       const claimed = b.spec.affinityClaimTime ? Date.parse(b.spec.affinityClaimTime) : 0;
       if (claimed > cutoff) continue;
       try {
@@ -636,7 +637,7 @@ export class Ipam {
       const block = await this.store.getBlock(cidr);
       if (!aff) {
         if (block && block.spec.affinity === `host:${host}`) {
-          await this.store.updateBlock(block, { ...block.spec, affinity: null, affinityClaimTime: null });
+          await this.store.updateBlock(block, { ...block.spec, affinity: null, affinityClaimTime: undefined });
         }
         return;
       }
@@ -648,14 +649,14 @@ export class Ipam {
         await this.store.deleteAffinity(aff);
         return;
       }
-      const empty = new AllocationBlock(block.spec).isEmpty();
+      const empty = isEmptyBlock(block.spec);
       if (opts.requireEmpty && !empty) throw new IpamError('InvalidArgument', `block ${cidr} is not empty`);
       if (opts.sequenceNumber !== undefined && block.spec.sequenceNumber !== opts.sequenceNumber) {
         throw new IpamError('InvalidArgument', `block ${cidr} changed since it was read (sequence ${block.spec.sequenceNumber})`);
       }
       const pending = aff.spec.state === 'pendingDeletion' ? aff : await this.store.updateAffinity(aff, { ...aff.spec, state: 'pendingDeletion' });
       if (empty) await this.store.deleteBlock(block);
-      else await this.store.updateBlock(block, { ...block.spec, affinity: null, affinityClaimTime: null });
+      else await this.store.updateBlock(block, { ...block.spec, affinity: null, affinityClaimTime: undefined });
       await this.store.deleteAffinity(pending);
     });
   }

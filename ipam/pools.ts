@@ -1,9 +1,11 @@
 /**
  * Pool selection (Calico `determinePools`): pure functions over IPPool objects and node labels.
  */
+import { DEFAULT_BLOCK_SIZE_V4, DEFAULT_BLOCK_SIZE_V6, IPPOOL_DEFAULTS } from '../api/defaults.js';
+import { type Selector, parseSelector } from '../api/selector.js';
+import type { IPPool, IPPoolAllowedUse } from '../api/types.js';
 import { type Cidr, type Family, cidrContains, parseCidr } from './cidr.js';
 import { IpamError } from './errors.js';
-import type { AllowedUse, IPPool } from './types.js';
 
 export type IntendedUse = 'Workload' | 'Tunnel';
 
@@ -15,7 +17,7 @@ export interface PoolInfo {
   blockSize: number;
   disabled: boolean;
   nodeSelector: string;
-  allowedUses: AllowedUse[];
+  allowedUses: IPPoolAllowedUse[];
   manual: boolean;
 }
 
@@ -27,36 +29,28 @@ export function poolInfo(p: IPPool): PoolInfo {
     name: p.metadata.name,
     cidrText: p.spec.cidr,
     cidr,
-    blockSize: p.spec.blockSize ?? (cidr.family === 4 ? 26 : 122),
+    blockSize: p.spec.blockSize ?? (cidr.family === 4 ? DEFAULT_BLOCK_SIZE_V4 : DEFAULT_BLOCK_SIZE_V6),
     disabled: p.spec.disabled ?? false,
-    nodeSelector: p.spec.nodeSelector ?? 'all()',
-    allowedUses: p.spec.allowedUses ?? ['Workload', 'Tunnel'],
+    nodeSelector: p.spec.nodeSelector || IPPOOL_DEFAULTS.nodeSelector!,
+    allowedUses: p.spec.allowedUses?.length ? p.spec.allowedUses : [...IPPOOL_DEFAULTS.allowedUses!],
     manual: p.spec.assignmentMode === 'Manual',
   };
 }
 
-/**
- * A small selector evaluator for the forms pools use: `all()`, empty, and `&&`-joined terms
- * `k == 'v'`, `k != 'v'`, `has(k)`, `!has(k)`, `k in {'a','b'}`, `k not in {…}`. Pass the full
- * Calico selector engine as `matchSelector` to Ipam for anything richer.
- */
-export const simpleSelectorMatcher: SelectorMatcher = (selector, labels) => {
-  const s = selector.trim();
-  if (s === '' || s === 'all()') return true;
-  return s.split('&&').every((raw) => {
-    const term = raw.trim();
-    let m = /^(!?)has\(\s*([\w./-]+)\s*\)$/.exec(term);
-    if (m) return (m[2]! in labels) !== (m[1] === '!');
-    m = /^([\w./-]+)\s*(==|!=)\s*['"]([^'"]*)['"]$/.exec(term);
-    if (m) return (labels[m[1]!] === m[3]) === (m[2] === '==');
-    m = /^([\w./-]+)\s+(not\s+)?in\s*\{([^}]*)\}$/.exec(term);
-    if (m) {
-      const set = m[3]!.split(',').map((x) => x.trim().replace(/^['"]|['"]$/g, ''));
-      const v = labels[m[1]!];
-      return (v !== undefined && set.includes(v)) !== (m[2] !== undefined);
+const parsed = new Map<string, Selector>();
+
+/** Calico selector semantics (api/selector.ts), with parsed selectors cached by source text. */
+export const calicoSelectorMatcher: SelectorMatcher = (selector, labels) => {
+  let sel = parsed.get(selector);
+  if (!sel) {
+    try {
+      sel = parseSelector(selector);
+    } catch (err) {
+      throw new IpamError('InvalidConfig', `invalid pool nodeSelector ${JSON.stringify(selector)}`, { cause: err, hint: 'fix the IPPool nodeSelector' });
     }
-    throw new IpamError('InvalidConfig', `unsupported pool selector term ${JSON.stringify(term)}`);
-  });
+    parsed.set(selector, sel);
+  }
+  return sel.matches(labels);
 };
 
 /**

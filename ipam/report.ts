@@ -22,13 +22,13 @@
  * `problems` = leaked + outside pools + handles without IPs + count mismatches + affinity problems.
  */
 import type { Datastore } from '../datastore/types.js';
-import { AllocationBlock } from './block.js';
+import { AllocationBlock, hostOf } from './block.js';
 import { cidrContains, cidrSize, cidrWithin, parseCidr, parseIp } from './cidr.js';
 import { IpamError } from './errors.js';
 import type { Ipam } from './ipam.js';
 import { type PoolInfo, poolInfo } from './pools.js';
 import { IpamStore } from './rw.js';
-import type { AllocationAttribute, BlockAffinity, IPAMBlock, IPAMConfigurationSpec, IPAMHandle } from './types.js';
+import type { AllocationAttribute, BlockAffinity, IPAMBlock, IPAMConfigurationSpec, IPAMHandle } from '../api/types.js';
 
 export interface IpamSnapshot {
   pools: PoolInfo[];
@@ -213,6 +213,26 @@ export function workloadEndpointOwners(ds: Datastore, networkName = 'k8s-pod-net
   };
 }
 
+/** The pod annotation the CNI plugin stamps with the sandbox (CNI) container ID (Calico's name). */
+export const POD_CONTAINER_ID_ANNOTATION = 'cni.projectcalico.org/containerID';
+
+/**
+ * Owners on a Kubernetes cluster, from pods (as listed by any Kubernetes client) and node names:
+ * a pod's `cni.projectcalico.org/containerID` annotation names the live handle.
+ */
+export function podOwners(
+  pods: ReadonlyArray<{ metadata?: { annotations?: Record<string, string> | undefined } }>,
+  nodes: Iterable<string>,
+  networkName = 'k8s-pod-network',
+): Owners {
+  const handles = new Set<string>();
+  for (const p of pods) {
+    const cid = p.metadata?.annotations?.[POD_CONTAINER_ID_ANNOTATION];
+    if (cid) handles.add(`${networkName}.${cid}`);
+  }
+  return { handles, nodes: new Set(nodes) };
+}
+
 export interface LeakedIp {
   ip: string;
   block: string;
@@ -322,7 +342,7 @@ export function checkIpam(s: IpamSnapshot, owners: Owners | undefined, now: Date
     else if (a.spec.state !== 'confirmed' && a.spec.state !== '') affinityProblems.push({ ...base, problem: 'affinity-not-confirmed' });
   }
   for (const b of s.blocks) {
-    const host = new AllocationBlock(b.spec).hostAffinity();
+    const host = hostOf(b.spec);
     if (host !== undefined && !affByKey.has(`${host} ${b.spec.cidr}`)) {
       affinityProblems.push({ cidr: b.spec.cidr, node: host, blockAffinity: b.spec.affinity ?? null, affinityState: null, problem: 'block-without-affinity' });
     }

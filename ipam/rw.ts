@@ -7,25 +7,32 @@
 import { API_VERSION_CRD_V1, API_VERSION_V3 } from '../api/meta.js';
 import type { Resource } from '../api/meta.js';
 import { NotFoundError, type Datastore } from '../datastore/types.js';
-import { affinityName, blockName, handleObjectName } from './names.js';
-import {
-  IPAM_CONFIG_NAME,
-  type BlockAffinity,
-  type BlockAffinitySpec,
-  type IPAMBlock,
-  type IPAMBlockSpec,
-  type IPAMConfiguration,
-  type IPAMConfigurationSpec,
-  type IPAMHandle,
-  type IPAMHandleSpec,
-  type IPPool,
-} from './types.js';
+import { IPAMCONFIG_DEFAULTS } from '../api/defaults.js';
+import { affinityName, blockName, handleObjectName } from '../api/names.js';
+import type {
+  BlockAffinity,
+  BlockAffinitySpec,
+  IPAMBlock,
+  IPAMBlockSpec,
+  IPAMConfiguration,
+  IPAMConfigurationSpec,
+  IPAMHandle,
+  IPAMHandleSpec,
+  IPPool,
+} from '../api/types.js';
 
-export const DEFAULT_IPAM_CONFIG: Readonly<IPAMConfigurationSpec> = Object.freeze({
-  strictAffinity: false,
-  autoAllocateBlocks: true,
-  maxBlocksPerHost: 0,
-});
+/**
+ * The next block sequence number. Blocks written by Calico start at UnixNano (≈1.8e18), beyond
+ * 2^53, where `+ 1` is lost in a double: step by the spacing of doubles there so the number still
+ * changes on every write.
+ */
+export function nextSequence(n: number): number {
+  if (n + 1 !== n) return n + 1;
+  return n + 2 ** (Math.floor(Math.log2(n)) - 52);
+}
+
+/** The IPAMConfiguration singleton's name. */
+export const IPAM_CONFIG_NAME = 'default';
 
 async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   try {
@@ -36,7 +43,7 @@ async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-function envelope<K extends string, S>(kind: K, apiVersion: string, name: string, spec: S): Resource<K, S> {
+function envelope<K extends string, S>(kind: K, apiVersion: string, name: string, spec: S): Resource<K, S, never> {
   return { apiVersion, kind, metadata: { name }, spec };
 }
 
@@ -60,7 +67,7 @@ export class IpamStore {
 
   /** CAS write of a new spec over `prev`; bumps sequenceNumber. */
   updateBlock(prev: IPAMBlock, spec: IPAMBlockSpec): Promise<IPAMBlock> {
-    const next: IPAMBlockSpec = { ...spec, sequenceNumber: (prev.spec.sequenceNumber ?? 0) + 1 };
+    const next: IPAMBlockSpec = { ...spec, sequenceNumber: nextSequence(prev.spec.sequenceNumber ?? 0) };
     return this.ds.update<IPAMBlock>({ ...prev, metadata: { ...prev.metadata }, spec: next });
   }
 
@@ -123,7 +130,7 @@ export class IpamStore {
   // ---- configuration, pools, nodes
   async getConfig(): Promise<IPAMConfigurationSpec> {
     const c = await orUndefined(this.ds.get<IPAMConfiguration>('IPAMConfiguration', IPAM_CONFIG_NAME));
-    return { ...DEFAULT_IPAM_CONFIG, ...(c?.spec ?? {}) };
+    return { ...IPAMCONFIG_DEFAULTS, ...(c?.spec ?? {}) };
   }
 
   async getConfigObject(): Promise<IPAMConfiguration | undefined> {

@@ -4,7 +4,7 @@
 // Bundles keep npm packages external (they resolve from node_modules at run time), so an
 // executable only pays for the modules it actually imports.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +17,7 @@ export const entries = {
   'tabby-bgp': 'bgp/daemon-main.ts',
 };
 
+rmSync(join(root, 'dist/bin/chunks'), { recursive: true, force: true }); // chunk names carry hashes: drop stale ones
 mkdirSync(join(root, 'dist/bin'), { recursive: true });
 const started = Date.now();
 // One build with code splitting: a dynamic `import()` (e.g. the datastore backend chosen at run

@@ -1,6 +1,6 @@
 /** Shared setup for IPAM tests: pools, nodes and configuration written straight to a Datastore. */
 import type { Datastore } from '../../datastore/types.js';
-import type { IPPoolSpec } from '../../ipam/types.js';
+import type { IPPoolSpec } from '../../api/types.js';
 
 export async function addPool(ds: Datastore, name: string, spec: IPPoolSpec): Promise<void> {
   await ds.create({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name }, spec });

@@ -158,7 +158,7 @@ test('real tabby-ipam processes: parallel ADD on 3 nodes, DEL all, crash leak fo
     ipam: { type: 'tabby-ipam', run_dir: join(dir, 'run') },
   });
   const NODES = ['proc-a', 'proc-b', 'proc-c'];
-  const PER = 6;
+  const PER = 4;
   const runs = await Promise.all(
     NODES.flatMap((node) => Array.from({ length: PER }, (_, i) => runPlugin(conf(node), { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `${node}-c${i}` }).then((r) => ({ node, r })))),
   );
@@ -173,6 +173,8 @@ test('real tabby-ipam processes: parallel ADD on 3 nodes, DEL all, crash leak fo
     a.block = snap.blocks.find((b) => cidrContains(parseCidr(b.spec.cidr), family, value))!.spec.cidr;
   }
   assertInvariants(assigned, ['10.90.0.0/22'], new Map(snap.blocks.map((b) => [b.spec.cidr, b.spec.affinity])));
+  // The per-node flock serialises the node's parallel ADDs: the first claims a block, the others use it.
+  for (const node of NODES) assert.equal(snap.affinities.filter((x) => x.spec.node === node).length, 1, `${node} claimed more than one block`);
 
   // DEL everything in parallel; twice, to prove idempotence.
   for (let round = 0; round < 2; round++) {

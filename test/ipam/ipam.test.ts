@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { MemoryDatastore } from '../../datastore/memory.js';
 import { Ipam } from '../../ipam/ipam.js';
 import { isIpamError } from '../../ipam/errors.js';
-import type { BlockAffinity, IPAMBlock, IPAMHandle } from '../../ipam/types.js';
+import type { BlockAffinity, IPAMBlock, IPAMHandle } from '../../api/types.js';
 import { addNode, addPool } from './fixtures.js';
 
 async function setup(pools: Record<string, Parameters<typeof addPool>[2]> = { p4: { cidr: '10.244.0.0/24' } }) {

@@ -11,7 +11,7 @@ import { ipamHandlers, toCniError } from '../../cni/ipam/plugin.js';
 import { parseCniArgs, readStdin } from '../../cni/protocol/env.js';
 import { runCni } from '../../cni/protocol/run.js';
 import { resultForVersion } from '../../cni/protocol/version.js';
-import type { IPAMBlock, IPAMHandle } from '../../ipam/types.js';
+import type { IPAMBlock, IPAMHandle } from '../../api/types.js';
 import { addPool } from './fixtures.js';
 
 const runDir = mkdtempSync(join(tmpdir(), 'tabby-ipam-plugin-'));

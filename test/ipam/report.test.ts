@@ -12,13 +12,14 @@ import {
   formatG5,
   ipInfo,
   loadSnapshot,
+  podOwners,
   releaseFromReport,
   releaseIp,
   showRows,
   usageCell,
   workloadEndpointOwners,
 } from '../../ipam/report.js';
-import type { IPAMHandle } from '../../ipam/types.js';
+import type { IPAMHandle } from '../../api/types.js';
 import { addNode, addPool } from './fixtures.js';
 
 async function cluster() {
@@ -124,4 +125,21 @@ test('release --ip and configure', async () => {
   ]);
   await assert.rejects(configureIpam(ipam, {}), (e) => isIpamError(e, 'InvalidArgument'));
   await assert.rejects(configureIpam(ipam, { strictAffinity: false }), (e) => isIpamError(e, 'InvalidConfig'));
+});
+
+test('pod owner source: the containerID annotation names the live handle', () => {
+  const o = podOwners([{ metadata: { annotations: { 'cni.projectcalico.org/containerID': 'abc' } } }, { metadata: {} }], ['n1']);
+  assert.deepEqual([...o.handles], ['k8s-pod-network.abc']);
+  assert.deepEqual([...o.nodes], ['n1']);
+});
+
+test('check: addresses in a disabled (or deleted) pool are reported as outside active pools', async () => {
+  const { ds, ipam } = await cluster();
+  const a = await ipam.autoAssign({ num4: 2, handleId: 'k8s-pod-network.x', hostname: 'n1' });
+  const pool = (await ds.list('IPPool')).items.find((p) => p.metadata.name === 'p4')!;
+  await ds.update({ ...pool, spec: { ...(pool.spec as object), disabled: true } });
+  const r = checkIpam(await loadSnapshot(ds), { handles: new Set(['k8s-pod-network.x']), nodes: new Set() });
+  assert.deepEqual(r.ipsOutsidePools.map((x) => x.ip).sort(), a.ipv4.map((x) => x.ip).sort());
+  assert.equal(r.summary.activePools, 1);
+  assert.equal(r.summary.problems, 2);
 });
