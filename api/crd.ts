@@ -34,7 +34,7 @@ export function renderCrds(): Map<string, string> {
   const out = new Map<string, string>();
   const docs: string[] = [];
   for (const info of KINDS) {
-    const text = stringify(crdObject(info), { lineWidth: 0 });
+    const text = stringify(crdObject(info), { lineWidth: 0, aliasDuplicateObjects: false });
     out.set(crdFileName(info), `${HEADER}---\n${text}`);
     docs.push(`---\n${text}`);
   }

@@ -30,7 +30,7 @@ export function parseCidr(s: string): ParsedCidr | undefined {
   if (slash < 0) return undefined;
   const addr = parseIP(s.slice(0, slash));
   const p = s.slice(slash + 1);
-  if (!addr || !/^\d{1,3}$/.test(p)) return undefined;
+  if (!addr || !/^(0|[1-9]\d{0,2})$/.test(p)) return undefined;
   const prefix = Number(p);
   const family = addr.kind() === 'ipv4' ? 4 : 6;
   if (prefix > (family === 4 ? 32 : 128)) return undefined;

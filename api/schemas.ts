@@ -7,6 +7,7 @@
  * minLength, maxLength, nullable, anyOf, description, x-kubernetes-int-or-string.
  * ajv additionally rejects unknown fields (calicoctl decodes strictly); Kubernetes prunes them.
  */
+import { KINDS } from './kinds.js';
 import type { KindName } from './types.js';
 
 export interface Schema {
@@ -370,9 +371,10 @@ const SCHEMAS: Record<KindName, KindSchemas> = {
   WorkloadEndpoint: { spec: wepSpec, description: 'A pod network interface.' },
 };
 
-/** The spec (and status) schemas of a kind; throws for unknown kinds. */
+/** The spec (and status) schemas of a kind (v3 name, or v1 storage name like IPAMConfig); throws for unknown kinds. */
 export function schemaFor(kind: string): KindSchemas {
-  const s = (SCHEMAS as Record<string, KindSchemas | undefined>)[kind];
+  const v3 = KINDS.find((k) => k.v1Kind === kind)?.kind ?? kind;
+  const s = (SCHEMAS as Record<string, KindSchemas | undefined>)[v3];
   if (!s) throw new Error(`no schema for kind ${JSON.stringify(kind)}`);
   return s;
 }

@@ -13,6 +13,10 @@ test('crds/ is up to date with api/schemas.ts (run: node --import tsx scripts/ge
   for (const [name, text] of want) assert.equal(readFileSync(dir + name, 'utf8'), text, `crds/${name} is stale`);
 });
 
+test('CRD YAML is plain: no anchors or aliases for shared sub-schemas', () => {
+  for (const [name, text] of renderCrds()) assert.doesNotMatch(text, /: [&*]a\d+$/m, name);
+});
+
 test('one CRD per kind, group crd.projectcalico.org v1, Calico file names and scopes', () => {
   for (const k of KINDS) {
     const crd = parse(readFileSync(`${dir}crd.projectcalico.org_${k.plural}.yaml`, 'utf8'));
@@ -67,5 +71,6 @@ test('IPAM storage CRDs carry Calico v1 field names and types', () => {
   const handle = schemaFor('IPAMHandle').spec;
   assert.deepEqual(Object.keys(handle.properties ?? {}).sort(), ['block', 'deleted', 'handleID']);
   assert.equal((handle.properties?.block?.additionalProperties as Schema).type, 'integer');
+  assert.equal(schemaFor('IPAMConfig'), schemaFor('IPAMConfiguration'));
   assert.throws(() => schemaFor('Nope'), /no schema for kind "Nope"/);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { affinityName, blockCidrFromName, blockName, handleObjectName, NameError, workloadEndpointName } from '../../api/index.js';
+import { affinityName, blockCidrFromName, blockName, handleObjectName, NameError, parseCidr, workloadEndpointName } from '../../api/index.js';
 
 // [cidr as written, object name, canonical CIDR parsed back from the name]
 const BLOCKS: [string, string, string][] = [
@@ -59,4 +59,12 @@ test('handle object names are the lower-cased handle id', () => {
 test('workload endpoint names escape dashes as Calico does', () => {
   assert.equal(workloadEndpointName('node-1', 'nginx-7c5d-x2v9q', 'eth0'), 'node--1-k8s-nginx--7c5d--x2v9q-eth0');
   assert.equal(workloadEndpointName('n1', 'p', 'eth0'), 'n1-k8s-p-eth0');
+});
+
+test('CIDR parsing is strict', () => {
+  for (const bad of ['10.0.0.0/026', '10.0.0.0/33', '010.0.0.0/8', '10.0.0/24', '10.0.0.0/', 'fd00::/129', 'fe80::1%eth0/64', ' 10.0.0.0/8']) {
+    assert.equal(parseCidr(bad), undefined, bad);
+  }
+  assert.deepEqual(parseCidr('10.0.0.0/0')?.prefix, 0);
+  assert.equal(parseCidr('FD00::/8')?.family, 6);
 });
