@@ -1,23 +1,13 @@
 /** The WorkloadEndpoint tabby records per pod (projectcalico.org/v3 field names). Pure. */
-import type { Resource } from '../../api/meta.js';
 import { API_VERSION_V3 } from '../../api/meta.js';
+import type { WorkloadEndpoint } from '../../api/types.js';
 
-export interface WorkloadEndpointSpec {
-  orchestrator: string;
-  workload?: string;
-  node: string;
-  pod?: string;
-  containerID: string;
-  endpoint: string;
-  interfaceName: string;
-  mac: string;
-  ipNetworks: string[];
-  profiles?: string[];
-}
+export type { WorkloadEndpoint };
 
-export type WorkloadEndpoint = Resource<'WorkloadEndpoint', WorkloadEndpointSpec>;
-
-/** Calico's name: `<node>-<orchestrator>-<workload>-<endpoint>` with '-' in each part doubled. */
+/**
+ * Calico's name: `<node>-<orchestrator>-<workload>-<endpoint>` with '-' in each part doubled (same as
+ * api/names.ts workloadEndpointName, which is not imported here: it loads ipaddr.js at CNI startup).
+ */
 export function wepName(node: string, orchestrator: string, workload: string, endpoint: string): string {
   return [node, orchestrator, workload, endpoint].map((x) => x.replaceAll('-', '--')).join('-');
 }

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { workloadEndpointName } from '../../api/names.js';
 import { silentLog } from '../../cni/plugin/filelog.js';
 import { MemoryDatastore } from '../../datastore/memory.js';
 import { checkIfname, parseMtu, pluginConfig, resolveMtu } from '../../cni/plugin/config.js';
@@ -98,6 +99,7 @@ test('error JSON: spec code, msg, details', () => {
 
 test('workload endpoint: Calico name and fields', () => {
   assert.equal(wepName('node-1', 'k8s', 'my-pod', 'eth0'), 'node--1-k8s-my--pod-eth0');
+  assert.equal(wepName('node-1', 'k8s', 'my-pod', 'eth0'), workloadEndpointName('node-1', 'my-pod', 'eth0'));
   const w = buildWep({ node: 'n1', args: { K8S_POD_NAMESPACE: 'ns1', K8S_POD_NAME: 'p1' }, containerId: 'c1', ifname: 'eth0', hostIf: 'cali1', mac: 'm', ipNetworks: ['10.0.0.5/32'] });
   assert.equal(w.metadata.name, 'n1-k8s-p1-eth0');
   assert.equal(w.metadata.namespace, 'ns1');
