@@ -4,8 +4,8 @@
  * I/O is injected (dataplane, datastore opener, delegate exec) so unit tests run it in-process.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+// Sync fs on purpose: a short-lived CLI, and node:fs/promises would be one more module to load per exec.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Datastore } from '../../datastore/types.js';
 import type { CniLog } from './filelog.js';
@@ -42,9 +42,9 @@ function cachePath(cfg: PluginConfig, env: CniEnv): string {
   return join(cfg.libDir, 'cni-results', `${cfg.name}-${env.containerId}-${env.ifname}.json`);
 }
 
-async function readText(path: string): Promise<string | undefined> {
+function readText(path: string): string | undefined {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
@@ -121,20 +121,17 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
       const alias = attachmentAlias(env.containerId, env.ifname);
       const dp = await deps.dataplane();
       const cache = cachePath(cfg, env);
-      const cached = await readText(cache);
-      if (cached !== undefined) {
-        const link = await dp.hostLink(hostIf);
-        if (link?.alias === alias) {
-          log.info({ containerId: env.containerId, hostIf }, 'ADD retried: returning the existing result');
-          return renderResult(normalizeResult(JSON.parse(cached) as Record<string, unknown>), cfg.cniVersion);
-        }
+      const cached = readText(cache);
+      const existing = await dp.hostLink(hostIf);
+      if (cached !== undefined && existing?.alias === alias) {
+        log.info({ containerId: env.containerId, hostIf }, 'ADD retried: returning the existing result');
+        return renderResult(normalizeResult(JSON.parse(cached) as Record<string, unknown>), cfg.cniVersion);
       }
-      const stale = await dp.hostLink(hostIf);
-      if (stale) {
-        log.warn({ hostIf, owner: stale.alias }, 'deleting a stale host veth with our name');
+      if (existing) {
+        log.warn({ hostIf, owner: existing.alias }, 'deleting a stale host veth with our name');
         await dp.deleteLink(hostIf);
       }
-      const mtu = resolveMtu(cfg.mtu, await readText(join(cfg.libDir, 'mtu')));
+      const mtu = resolveMtu(cfg.mtu, readText(join(cfg.libDir, 'mtu')));
       const stdin = JSON.stringify(conf);
       const ipamRaw = await deps.delegate(cfg.ipamType, 'ADD', stdin, ipamEnv(env), env.path);
       let ipam;
@@ -185,15 +182,15 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
             }
           });
         }
-        await mkdir(join(cfg.libDir, 'cni-results'), { recursive: true });
-        await writeFile(cache, JSON.stringify(result));
+        mkdirSync(join(cfg.libDir, 'cni-results'), { recursive: true });
+        writeFileSync(cache, JSON.stringify(result));
         log.info({ containerId: env.containerId, hostIf, ips: result.ips?.map((x) => x.address), mtu }, 'pod network added');
         return renderResult(result, cfg.cniVersion);
       } catch (err) {
         log.error({ err, containerId: env.containerId }, 'ADD failed; releasing the veth and the IPAM allocation');
         await dp.deleteLink(hostIf).catch(() => undefined);
         await deps.delegate(cfg.ipamType, 'DEL', stdin, ipamEnv(env), env.path).catch((e: unknown) => log.error({ err: e }, 'IPAM release failed'));
-        await rm(cache, { force: true });
+        rmSync(cache, { force: true });
         throw err;
       }
     },
@@ -218,7 +215,7 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
           }
         });
       }
-      await rm(cachePath(cfg, env), { force: true });
+      rmSync(cachePath(cfg, env), { force: true });
       log.info({ containerId: env.containerId, hostIf }, 'pod network deleted');
     },
 
@@ -228,7 +225,7 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
       needNetns(env);
       if (!cfg.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, 'CHECK needs prevResult in the network configuration');
       const hostIf = hostVethName(env.args, env.containerId);
-      const want = wantFromResult(cfg.prevResult, env, hostIf, resolveMtu(cfg.mtu, await readText(join(cfg.libDir, 'mtu'))), cfg.allowIpForwarding);
+      const want = wantFromResult(cfg.prevResult, env, hostIf, resolveMtu(cfg.mtu, readText(join(cfg.libDir, 'mtu'))), cfg.allowIpForwarding);
       const dp = await deps.dataplane();
       const got = await dp.observe({ netns: env.netns, ifname: env.ifname, hostIf, v6: want.ips.some((x) => x.family === 6) });
       const problems = checkPod(want, got);
@@ -245,7 +242,7 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
         if (!owner || valid.has(`${owner.containerID}\0${owner.ifname}`)) continue;
         log.info({ hostIf: link.name, owner }, 'GC: removing a leftover pod veth');
         await dp.deleteLink(link.name);
-        await rm(join(cfg.libDir, 'cni-results', `${cfg.name}-${owner.containerID}-${owner.ifname}.json`), { force: true });
+        rmSync(join(cfg.libDir, 'cni-results', `${cfg.name}-${owner.containerID}-${owner.ifname}.json`), { force: true });
       }
       await delegateNew(cfg, 'GC', conf, env, log);
     },
