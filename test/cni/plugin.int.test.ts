@@ -149,17 +149,17 @@ test('bad input: spec codes, named problem, nothing left behind', { skip }, asyn
   const n = await node(t);
   const p = n.pod('bad');
   const c = n.conf();
-  const cases: Array<[number, RegExp, Promise<PluginRun>]> = [
-    [6, /decode/, runPlugin({ plugin: 'tabby', command: 'ADD', conf: 'x{', containerId: 'c', netns: p.path, cniPath: n.d.bin, nodeNs: n.nodeNs })],
-    [1, /incompatible CNI version 0\.9\.9/, n.call('ADD', p, { ...c, cniVersion: '0.9.9' })],
-    [4, /CNI_NETNS/, n.call('ADD', p, c, { netns: '' })],
-    [4, /CNI_CONTAINERID/, runPlugin({ plugin: 'tabby', command: 'ADD', conf: c, containerId: '', netns: p.path, cniPath: n.d.bin, nodeNs: n.nodeNs })],
-    [4, /longer than 15/, n.call('ADD', p, c, { ifname: 'eth0123456789012' })],
-    [4, /does not exist/, n.call('ADD', p, c, { netns: '/var/run/netns/tcn-missing-ns' })],
-    [7, /ipam/, n.call('ADD', p, { ...c, ipam: { type: 'no-such-ipam' } })],
+  const cases: Array<[number, RegExp, () => Promise<PluginRun>]> = [
+    [6, /decode/, () => runPlugin({ plugin: 'tabby', command: 'ADD', conf: 'x{', containerId: 'c', netns: p.path, cniPath: n.d.bin, nodeNs: n.nodeNs })],
+    [1, /incompatible CNI version 0\.9\.9/, () => n.call('ADD', p, { ...c, cniVersion: '0.9.9' })],
+    [4, /CNI_NETNS/, () => n.call('ADD', p, c, { netns: '' })],
+    [4, /CNI_CONTAINERID/, () => runPlugin({ plugin: 'tabby', command: 'ADD', conf: c, containerId: '', netns: p.path, cniPath: n.d.bin, nodeNs: n.nodeNs })],
+    [4, /longer than 15/, () => n.call('ADD', p, c, { ifname: 'eth0123456789012' })],
+    [4, /does not exist/, () => n.call('ADD', p, c, { netns: '/var/run/netns/tcn-missing-ns' })],
+    [7, /ipam/, () => n.call('ADD', p, { ...c, ipam: { type: 'no-such-ipam' } })],
   ];
-  for (const [code, msg, pr] of cases) {
-    const r = await pr;
+  for (const [code, msg, run] of cases) {
+    const r = await run();
     assert.equal(r.code, 1, r.raw);
     assert.equal(r.out?.code, code, r.raw);
     assert.match(String(r.out?.msg), msg);

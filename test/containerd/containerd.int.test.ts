@@ -37,10 +37,13 @@ async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Pro
 test('ctr run --cni: two containers get tabby addresses, ping each other, exit releases everything', { skip, timeout: 120_000 }, async (t) => {
   buildOnce();
   const work = await mkdtemp(join(tmpdir(), 'tcn-ctr-'));
-  t.after(() => rm(work, { recursive: true, force: true }));
+  const cleanups: Array<() => Promise<unknown>> = [() => rm(work, { recursive: true, force: true })];
+  t.after(async () => {
+    for (const c of cleanups.reverse()) await c().catch((err: unknown) => console.error('cleanup:', err));
+  });
   const before = caliLinks();
   const cd = await startContainerd();
-  t.after(() => cd.stop());
+  cleanups.push(() => cd.stop());
   const image = await buildBusyboxImage(work);
   await cd.ctr(['images', 'import', '--no-unpack=false', image]).catch(() => cd.ctr(['images', 'import', image]));
   const ipamDir = join(work, 'ipam');
@@ -58,7 +61,7 @@ test('ctr run --cni: two containers get tabby addresses, ping each other, exit r
       { type: 'portmap', snat: true, capabilities: { portMappings: true } },
     ],
   });
-  t.after(() => cni.restore());
+  cleanups.splice(1, 0, () => cni.restore()); // after containerd stopped: its DEL calls need the plugins
   const a = cd.runDetached('tcn-a', ['sleep', '60']);
   let aOut = '';
   a.stderr?.on('data', (b: Buffer) => (aOut += b.toString()));
@@ -88,15 +91,18 @@ test('ctr run --cni: two containers get tabby addresses, ping each other, exit r
 test('ctr run --cni end to end with tabby-ipam on etcd: pool addresses, WorkloadEndpoints, ipam back to 0', { skip: skip ?? etcdMissing(), timeout: 180_000 }, async (t) => {
   buildOnce();
   const work = await mkdtemp(join(tmpdir(), 'tcn-ctr-'));
-  t.after(() => rm(work, { recursive: true, force: true }));
+  const cleanups: Array<() => Promise<unknown>> = [() => rm(work, { recursive: true, force: true })];
+  t.after(async () => {
+    for (const c of cleanups.reverse()) await c().catch((err: unknown) => console.error('cleanup:', err));
+  });
   const etcd = await startEtcd({ clientPorts: [23880, 23889], peerPorts: [23890, 23899] });
-  t.after(() => etcd.stop());
+  cleanups.push(() => etcd.stop());
   const admin = new EtcdDatastore({ endpoints: [etcd.endpoint] });
-  t.after(() => admin.close());
+  cleanups.push(() => admin.close());
   await admin.create({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'tcn-pool' }, spec: { cidr: '10.96.0.0/24', blockSize: 28, nodeSelector: 'all()' } });
   const before = caliLinks();
   const cd = await startContainerd();
-  t.after(() => cd.stop());
+  cleanups.push(() => cd.stop());
   await cd.ctr(['images', 'import', await buildBusyboxImage(work)]);
   const cni = await installCni({
     cniVersion: '1.0.0',
@@ -113,7 +119,7 @@ test('ctr run --cni end to end with tabby-ipam on etcd: pool addresses, Workload
       },
     ],
   });
-  t.after(() => cni.restore());
+  cleanups.splice(1, 0, () => cni.restore()); // after containerd stopped: its DEL calls need the plugins
   // STATUS (1.1.0): not available until the node is registered, then OK (tabby-ipam answers too).
   const statusConf = { ...JSON.parse(readFileSync(cni.confPath, 'utf8')).plugins[0], cniVersion: '1.1.0', name: 'k8s-pod-network' } as Record<string, unknown>;
   const status = () => runPlugin({ plugin: 'tabby', command: 'STATUS', conf: statusConf, containerId: '', netns: '', cniPath: '/opt/cni/bin' });

@@ -125,12 +125,14 @@ export async function startContainerd(opts: { namespace?: string } = {}): Promis
   const ctr = (args: string[], o: { timeoutMs?: number } = {}) => exec('ctr', ['-a', socket, '-n', namespace, ...args], o.timeoutMs);
   const runs: ChildProcess[] = [];
   const stop = async () => {
-    for (const c of runs) if (c.exitCode === null) c.kill('SIGTERM');
     try {
+      // Kill the tasks first: each foreground `ctr run --rm --cni` then runs CNI DEL and exits.
       for (const line of (await ctr(['tasks', 'ls', '-q'], { timeoutMs: 5000 })).split('\n').filter(Boolean)) {
         await ctr(['tasks', 'kill', '-s', 'KILL', line]).catch(() => undefined);
       }
-      await new Promise((r) => setTimeout(r, 300));
+      const end = Date.now() + 10_000;
+      while (runs.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      for (const c of runs) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
       for (const line of (await ctr(['containers', 'ls', '-q'], { timeoutMs: 5000 })).split('\n').filter(Boolean)) {
         await ctr(['tasks', 'delete', '-f', line]).catch(() => undefined);
         await ctr(['containers', 'delete', line]).catch(() => undefined);
