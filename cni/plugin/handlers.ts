@@ -16,7 +16,7 @@ import { type PluginConfig, checkIfname, pluginConfig, resolveMtu } from './conf
 import { type PodDataplane, type SetupParams, checkPod } from './dataplane.js';
 import { HOST_IF_PREFIX, attachmentAlias, hostVethName, parseAttachmentAlias, randomMac } from './names.js';
 import { type PodIp, buildResult, mergeWithPrev, normalizeResult, parseIpamResult, renderResult } from './result.js';
-import { buildWep } from './wep.js';
+import { type WorkloadEndpoint, buildWep } from './wep.js';
 
 /** tabby's own CNI error codes (100+). */
 export const TABBY_CNI_CODES = {
@@ -243,6 +243,20 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
         log.info({ hostIf: link.name, owner }, 'GC: removing a leftover pod veth');
         await dp.deleteLink(link.name);
         rmSync(join(cfg.libDir, 'cni-results', `${cfg.name}-${owner.containerID}-${owner.ifname}.json`), { force: true });
+      }
+      if (cfg.datastoreConfigured) {
+        // WorkloadEndpoints of this node whose attachment is no longer valid.
+        await withDatastore(conf, cfg, async (ds) => {
+          const weps = await ds.list<WorkloadEndpoint>('WorkloadEndpoint');
+          for (const w of weps.items) {
+            const { node, containerID, endpoint } = w.spec;
+            if (node !== cfg.nodename || !containerID || valid.has(`${containerID}\0${endpoint ?? ''}`)) continue;
+            log.info({ wep: w.metadata.name, containerID }, 'GC: removing a leftover WorkloadEndpoint');
+            await ds.delete('WorkloadEndpoint', w.metadata.name, { namespace: w.metadata.namespace ?? 'default' }).catch((err: unknown) => {
+              if ((err as { code?: string }).code !== 'NotFound') throw err;
+            });
+          }
+        });
       }
       await delegateNew(cfg, 'GC', conf, env, log);
     },

@@ -11,7 +11,7 @@ import { type ObservedPod, type PodDataplane, type SetupParams, checkPod, hostSy
 import { type Delegate, tabbyHandlers } from '../../cni/plugin/handlers.js';
 import { attachmentAlias, hostVethName, parseAttachmentAlias, randomMac } from '../../cni/plugin/names.js';
 import { buildResult, normalizeResult, parseIpamResult, renderResult } from '../../cni/plugin/result.js';
-import { buildWep, wepName } from '../../cni/plugin/wep.js';
+import { type WorkloadEndpoint, buildWep, wepName } from '../../cni/plugin/wep.js';
 import { CniCode, CniError } from '../../cni/protocol/errors.js';
 import { parseNetConf } from '../../cni/protocol/env.js';
 import { runCni } from '../../cni/protocol/run.js';
@@ -265,6 +265,8 @@ test('handlers: GC removes attachments not in valid-attachments; DEL leaves anot
   assert.equal(g.code, 0, JSON.stringify(g.out));
   assert.deepEqual([...h.dp.links.keys()].sort(), ['cali-foreign', hostVethName({ K8S_POD_NAMESPACE: 'ns1', K8S_POD_NAME: 'keep' }, 'keep')].sort());
   assert.ok(!h.calls.includes('fake GC'), 'an IPAM plugin without 1.1.0 is not sent GC');
+  const weps = await h.ds.list<WorkloadEndpoint>('WorkloadEndpoint');
+  assert.deepEqual(weps.items.map((w) => w.spec.containerID), ['keep'], 'GC removed the WorkloadEndpoint of the gone attachment');
   // Same pod name, a new sandbox: DEL of the old container id keeps the new veth.
   await h.invoke('ADD', 'c-new', {}, { CNI_ARGS: 'K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web' });
   await h.invoke('DEL', 'c-old', {}, { CNI_ARGS: 'K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web' });

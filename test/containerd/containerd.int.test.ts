@@ -147,4 +147,19 @@ test('ctr run --cni end to end with tabby-ipam on etcd: pool addresses, Workload
   for (const row of showRows(snap)) assert.equal(row.inUse, 0, `${row.cidr} still has ${row.inUse} in use`);
   assert.equal(snap.handles.length, 0);
   assert.equal((await admin.list('WorkloadEndpoint')).items.length, 0);
+
+  // GC (1.1.0): a pod the runtime forgot (ADD without DEL) loses its veth, WEP and allocation.
+  const podNs = `tcn-gc-${process.pid}`;
+  execFileSync('ip', ['netns', 'add', podNs]);
+  cleanups.push(async () => execFileSync('ip', ['netns', 'del', podNs]));
+  const forgotten = await runPlugin({ plugin: 'tabby', command: 'ADD', conf: { ...statusConf, cniVersion: '1.0.0' }, containerId: 'tcn-forgotten', netns: `/var/run/netns/${podNs}`, cniPath: '/opt/cni/bin' });
+  assert.equal(forgotten.code, 0, forgotten.raw);
+  assert.equal(caliLinks().filter((l) => !before.includes(l)).length, 1);
+  assert.equal((await admin.list('WorkloadEndpoint')).items.length, 1);
+  const gc = await runPlugin({ plugin: 'tabby', command: 'GC', conf: { ...statusConf, 'cni.dev/valid-attachments': [] }, containerId: '', netns: '', cniPath: '/opt/cni/bin' });
+  assert.equal(gc.code, 0, gc.raw);
+  assert.equal(caliLinks().filter((l) => !before.includes(l)).length, 0);
+  assert.equal((await admin.list('WorkloadEndpoint')).items.length, 0);
+  const snap2 = await loadSnapshot(admin);
+  for (const row of showRows(snap2)) assert.equal(row.inUse, 0, `after GC ${row.cidr} still has ${row.inUse} in use`);
 });
