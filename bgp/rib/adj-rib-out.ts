@@ -176,6 +176,13 @@ export class UpdateGroup {
       for (const [id, e] of t.entries) yield { family: t.family, prefix: t.prefix, pathId: id, next: e, prev: undefined };
   }
 
+  /** Entries advertised to `peerId` (split horizon applied), keyed by prefix and path id. */
+  visibleTo(peerId: string): Map<string, Delta> {
+    const m = new Map<string, Delta>();
+    for (const d of this.dump()) if (d.next && d.next.sourceId !== peerId) m.set(`${d.prefix}#${d.pathId}`, d);
+    return m;
+  }
+
   /** Forget cached export attributes (local identity changed). */
   resetCache(): void {
     this.cache = new WeakMap();
@@ -230,6 +237,12 @@ function buildBatch(deltas: readonly Delta[], splitPeer: string | undefined): Ou
   return { announce: [...groups.values()], withdraw };
 }
 
+const FAMILIES: readonly Family[] = ['ipv4-unicast', 'ipv6-unicast'];
+
+function memberKey(peerId: string, family: Family): string {
+  return `${family}|${peerId}`;
+}
+
 export type OutListener = (peerId: string, batch: OutBatch) => void;
 
 export class AdjRibOut {
@@ -253,8 +266,8 @@ export class AdjRibOut {
     this.listeners.push(l);
   }
 
-  groupOf(peerId: string): UpdateGroup | undefined {
-    return this.peerGroup.get(peerId);
+  groupOf(peerId: string, family: Family): UpdateGroup | undefined {
+    return this.peerGroup.get(memberKey(peerId, family));
   }
 
   get groupCount(): number {
@@ -262,7 +275,9 @@ export class AdjRibOut {
   }
 
   advertisedTo(peerId: string): number {
-    return this.peerGroup.get(peerId)?.advertisedTo(peerId) ?? 0;
+    let n = 0;
+    for (const f of FAMILIES) n += this.peerGroup.get(memberKey(peerId, f))?.advertisedTo(peerId) ?? 0;
+    return n;
   }
 
   /**
@@ -270,35 +285,40 @@ export class AdjRibOut {
    * A new group computes its table from the Loc-RIB; joining an existing one reuses its table.
    */
   join(peerId: string, settings: GroupSettings): void {
-    this.leave(peerId);
+    // Moving between groups (settings changed): send only the difference.
+    const before = this.peerGroup.get(memberKey(peerId, settings.family))?.visibleTo(peerId);
+    this.leave(peerId, settings.family);
     const key = groupKey(settings);
     let g = this.groups.get(key);
-    const deltas: Delta[] = [];
     if (!g) {
       g = new UpdateGroup(key, settings, this.interner);
       this.groups.set(key, g);
-      for (const d of this.loc.destinations()) {
-        if (d.family !== settings.family) continue;
-        for (const dl of g.update(d.family, d.prefix, d, this.local, this.reflector)) deltas.push(dl);
-      }
-    } else {
-      for (const dl of g.dump()) deltas.push(dl);
+      for (const d of this.loc.destinations()) if (d.family === settings.family) g.update(d.family, d.prefix, d, this.local, this.reflector);
     }
     g.members.add(peerId);
-    this.peerGroup.set(peerId, g);
-    const b = buildBatch(deltas, peerId);
-    this.emit(peerId, b);
+    this.peerGroup.set(memberKey(peerId, settings.family), g);
+    const deltas: Delta[] = [];
+    const after = g.visibleTo(peerId);
+    for (const [k, e] of after) {
+      const prev = before?.get(k);
+      if (!prev || prev.next?.attrs !== e.next?.attrs) deltas.push(prev ? { ...e, prev: prev.next } : e);
+    }
+    if (before) for (const [k, e] of before) if (!after.has(k)) deltas.push({ ...e, next: undefined, prev: e.next });
+    this.emit(peerId, buildBatch(deltas, peerId));
   }
 
-  /** Remove a peer from its group (session down); the group goes when empty. */
-  leave(peerId: string): void {
-    const g = this.peerGroup.get(peerId);
-    if (!g) return;
-    this.peerGroup.delete(peerId);
-    g.members.delete(peerId);
-    if (g.members.size === 0) {
-      g.clear();
-      this.groups.delete(g.key);
+  /** Remove a peer from its group(s) (session down); a group goes when empty. */
+  leave(peerId: string, family?: Family): void {
+    for (const f of family ? [family] : FAMILIES) {
+      const mk = memberKey(peerId, f);
+      const g = this.peerGroup.get(mk);
+      if (!g) continue;
+      this.peerGroup.delete(mk);
+      g.members.delete(peerId);
+      if (g.members.size === 0) {
+        g.clear();
+        this.groups.delete(g.key);
+      }
     }
   }
 
