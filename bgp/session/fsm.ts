@@ -42,7 +42,7 @@ export type StateReason =
 
 export type FsmEvent =
   | { type: 'ManualStart' }
-  | { type: 'ManualStop'; subcode?: number; shutdownMessage?: string }
+  | { type: 'ManualStop'; subcode?: number; shutdownMessage?: string; data?: Uint8Array }
   | { type: 'TimerExpired'; timer: TimerName }
   /** The TCP connection is up (outgoing connect completed, or an incoming one was accepted). */
   | { type: 'TcpConnectionConfirmed' }
@@ -199,7 +199,7 @@ export class BgpFsm {
   }
 
   private manualStop(ev: Extract<FsmEvent, { type: 'ManualStop' }>, out: FsmAction[], notify: boolean): void {
-    if (notify) this.sendNotification(out, NotifCode.CEASE, ev.subcode ?? CeaseSub.ADMIN_SHUTDOWN, undefined, ev.shutdownMessage);
+    if (notify) this.sendNotification(out, NotifCode.CEASE, ev.subcode ?? CeaseSub.ADMIN_SHUTDOWN, ev.data, ev.shutdownMessage);
     this.connectRetryCounter = 0;
     this.toIdle(out, 'manual-stop', 'administratively stopped', false);
   }

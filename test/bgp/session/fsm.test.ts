@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BgpFsm, type FsmAction, type FsmEvent } from '../../../bgp/session/fsm.js';
+import { maxPrefixData } from '../../../bgp/session/session.js';
 import { buildOpen, negotiate, resolveCollision, type LocalConfig } from '../../../bgp/session/negotiate.js';
 import { AS_TRANS, BgpError, decodeMessage, type OpenMessage } from '../../../bgp/codec/index.js';
 
@@ -222,4 +223,14 @@ test('collision: higher BGP id keeps its own connection; equal ids → higher AS
   fsm.handle({ type: 'Message', message: peerOpen() });
   assert.deepEqual(sent(fsm.handle({ type: 'CollisionLost' })), ['notification 6/7']);
   assert.deepEqual(sent(toEstablished().handle({ type: 'CollisionLost' })), [], 'Established always wins');
+});
+
+test('max-prefix Cease 6/1 carries AFI, SAFI and the limit (RFC 4486)', () => {
+  const fsm = toEstablished();
+  const a = fsm.handle({ type: 'ManualStop', subcode: 1, data: maxPrefixData('ipv6-unicast', 1000) });
+  const s = a.find((x) => x.type === 'send');
+  assert.ok(s && s.type === 'send');
+  const m = decodeMessage(s.bytes).message;
+  assert.ok(m.type === 'notification' && m.code === 6 && m.subcode === 1);
+  assert.deepEqual([...m.data], [0, 2, 1, 0, 0, 0x03, 0xe8]);
 });
