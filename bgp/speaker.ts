@@ -145,7 +145,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   /** Close every session with Cease (administrative shutdown) and stop. */
   async stop(message = 'shutting down'): Promise<void> {
-    for (const rt of this.peers.values()) rt.transport.stop(CeaseSub.ADMIN_SHUTDOWN, message);
+    for (const rt of this.peers.values()) {
+      rt.transport.stop(CeaseSub.ADMIN_SHUTDOWN, message);
+      rt.transport.dispose?.();
+    }
     this.peers.clear();
     await this.rib.drain();
     this.started = false;
@@ -274,6 +277,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     if (!rt) return;
     this.peers.delete(id);
     rt.transport.stop(subcode);
+    rt.transport.dispose?.();
     this.out.leave(id);
     // Routes go through the normal down path (GR does not apply to a deliberate reset).
     this.gr.clear(id);

@@ -126,7 +126,7 @@ export function formatRoutes(routes: readonly RouteEntry[]): string {
   const rows = [['PREFIX', '', 'NEXT HOP', 'FROM', 'AS PATH', 'LPREF', 'MED', 'ORIGIN', 'COMMUNITIES', 'REASON']];
   for (const r of routes) {
     r.paths.forEach((p, i) => {
-      const mark = (p.best ? '*>' : p.multipath ? '*=' : ' ') + (p.stale ? ' S' : '');
+      const mark = (p.best ? '*>' : p.multipath ? '*=' : '  ') + (p.stale ? 'S' : '');
       rows.push([
         i === 0 ? r.prefix : '',
         mark,

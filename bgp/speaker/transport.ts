@@ -36,6 +36,8 @@ export interface PeerTransport {
   stop(subcode: number, message?: string): void;
   /** Send already encoded UPDATE messages (only while Established). */
   send(messages: readonly Uint8Array[]): void;
+  /** The peer is gone from the configuration: release what start() registered. */
+  dispose?(): void;
 }
 
 export type TransportFactory = (peer: PeerConfig, local: TransportLocal, handlers: TransportHandlers) => PeerTransport;
