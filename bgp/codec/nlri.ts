@@ -70,8 +70,41 @@ export function parsePrefix(prefix: string): { family: Family; bytes: Uint8Array
   return { family: v6 ? 'ipv6-unicast' : 'ipv4-unicast', bytes, len };
 }
 
+/** Fast path for "a.b.c.d/len": returns false when the text is not a plain IPv4 prefix. */
+function encodeV4Fast(w: Writer, prefix: string): boolean {
+  const oct = [0, 0, 0, 0];
+  let i = 0;
+  let k = 0;
+  let v = -1;
+  for (; i < prefix.length; i++) {
+    const c = prefix.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      v = (v < 0 ? 0 : v * 10) + (c - 48);
+      if (v > 255) return false;
+    } else if (c === 46 /* . */ && k < 3 && v >= 0) {
+      oct[k++] = v;
+      v = -1;
+    } else if (c === 47 /* / */ && k === 3 && v >= 0) {
+      oct[3] = v;
+      break;
+    } else return false;
+  }
+  if (i >= prefix.length) return false;
+  const len = Number(prefix.slice(i + 1));
+  if (!Number.isInteger(len) || len < 0 || len > 32) return false;
+  const nb = (len + 7) >> 3;
+  w.u8(len);
+  for (let j = 0; j < nb; j++) {
+    let b = oct[j] as number;
+    if (j === nb - 1 && len & 7) b &= (0xff << (8 - (len & 7))) & 0xff;
+    w.u8(b);
+  }
+  return true;
+}
+
 export function encodeNlri(w: Writer, n: Nlri, addPath: boolean): void {
   if (addPath) w.u32(n.pathId ?? 0);
+  if (encodeV4Fast(w, n.prefix)) return;
   const p = parsePrefix(n.prefix);
   const nb = (p.len + 7) >> 3;
   w.u8(p.len);

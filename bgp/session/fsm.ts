@@ -106,6 +106,13 @@ export class BgpFsm {
     this.idleHold = this.opts.idleHoldTime;
   }
 
+  /** This connection becomes the session's main one (after collision): restart after errors like the original. */
+  adopt(passive: boolean): void {
+    this.opts.passive = passive;
+    this.opts.autoRestart = true;
+    this.started = true;
+  }
+
   get config(): LocalConfig {
     return this.opts.config;
   }

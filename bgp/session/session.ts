@@ -92,6 +92,8 @@ interface Conn {
   connecting: boolean;
   /** Bumped on every new connect so a late connect result is recognised and dropped. */
   attempt: number;
+  /** Writers waiting for 'drain'; woken when the connection goes away too. */
+  drainWaiters: Array<() => void>;
 }
 
 export class Session extends EventEmitter<SessionEvents> {
@@ -124,7 +126,7 @@ export class Session extends EventEmitter<SessionEvents> {
       ...(o.maxIdleHoldTime !== undefined ? { maxIdleHoldTime: o.maxIdleHoldTime } : {}),
       autoRestart: outbound,
     });
-    return { fsm, outbound, socket: undefined, framer: new MessageFramer(), timers: new Map(), connecting: false, attempt: 0 };
+    return { fsm, outbound, socket: undefined, framer: new MessageFramer(), timers: new Map(), connecting: false, attempt: 0, drainWaiters: [] };
   }
 
   get state(): BgpState {
@@ -177,8 +179,8 @@ export class Session extends EventEmitter<SessionEvents> {
       socket.destroy();
       return;
     }
-    if (st === 'Idle' || st === 'Connect' || st === 'Active') {
-      // Use the incoming connection: drop any outgoing attempt.
+    if (st === 'Idle' || ((st === 'Connect' || st === 'Active') && !p.connecting)) {
+      // No connection of our own: use the incoming one.
       if (st === 'Idle') this.dispatch(p, { type: 'ManualStart' });
       p.attempt++;
       p.connecting = false;
@@ -188,7 +190,8 @@ export class Session extends EventEmitter<SessionEvents> {
       this.dispatch(p, { type: 'TcpConnectionConfirmed' });
       return;
     }
-    // OpenSent / OpenConfirm: run a second FSM on the incoming connection.
+    // Our own connect is under way, or in OpenSent / OpenConfirm: run a second FSM on the
+    // incoming connection until the peer's OPEN lets us resolve the collision.
     const c = this.newConn(false, true);
     this.secondary = c;
     this.attach(c, socket);
@@ -211,7 +214,13 @@ export class Session extends EventEmitter<SessionEvents> {
         full = !s.write(m) || full;
         this.messagesOut++;
       }
-      if (full) await new Promise<void>((r) => s.once('drain', () => r()));
+      if (full) {
+        await new Promise<void>((r) => {
+          c.drainWaiters.push(r);
+          s.once('drain', () => r());
+        });
+        if (c.socket !== s) throw new SessionDownError(this.opts.peerAddress);
+      }
       else await new Promise<void>((r) => setImmediate(r));
     }
   }
@@ -231,9 +240,11 @@ export class Session extends EventEmitter<SessionEvents> {
     c.framer = new MessageFramer();
     socket.on('data', (chunk) => this.onData(c, chunk));
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    socket.on('drain', () => (c.drainWaiters = []));
     socket.on('close', () => {
       if (c.socket !== socket) return;
       c.socket = undefined;
+      for (const w of c.drainWaiters.splice(0)) w();
       this.dispatch(c, { type: 'TcpConnectionFails', detail: 'connection closed by the peer' });
     });
   }
@@ -241,6 +252,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private detach(c: Conn): void {
     const s = c.socket;
     c.socket = undefined;
+    for (const w of c.drainWaiters.splice(0)) w();
     if (!s) return;
     s.removeAllListeners('data');
     s.removeAllListeners('close');
@@ -290,11 +302,13 @@ export class Session extends EventEmitter<SessionEvents> {
       this.secondary = undefined;
       return;
     }
-    if (p.fsm.state === 'Idle' || p.fsm.state === 'Connect' || p.fsm.state === 'Active') {
-      // The primary lost its connection: the incoming one takes over.
+    if (p.fsm.state === 'Idle' || ((p.fsm.state === 'Connect' || p.fsm.state === 'Active') && !p.connecting)) {
+      // The primary has no connection (its connect failed): the incoming one takes over.
       this.promote(s);
       return;
     }
+    // RFC 4271 §6.8: only connections in OpenSent/OpenConfirm take part; wait for our connect.
+    if (p.fsm.state !== 'OpenSent' && p.fsm.state !== 'OpenConfirm') return;
     const open = s.fsm.peerOpen ?? p.fsm.peerOpen;
     if (!open) return;
     const cfg = this.opts.config;
@@ -315,10 +329,17 @@ export class Session extends EventEmitter<SessionEvents> {
     const old = this.primary;
     for (const h of old.timers.values()) this.clock.clearTimeout(h);
     old.timers.clear();
+    old.attempt++;
+    old.connecting = false;
+    if (old.socket) this.detach(old);
     this.secondary = undefined;
     this.primary = s;
     // the promoted connection takes over restart duty
-    s.outbound = false;
+    s.fsm.adopt(this.opts.passive ?? false);
+    if (s.fsm.state !== old.fsm.state) {
+      this.since = this.clock.now();
+      this.emit('state', { from: old.fsm.state, to: s.fsm.state, reason: 'collision', detail: 'continuing on the connection the peer opened' });
+    }
   }
 
   private perform(c: Conn, a: FsmAction): void {

@@ -5,42 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { readFileSync, readdirSync } from 'node:fs';
-import { Session, buildOpen, type BgpSocket, type Clock } from '../../../bgp/session/index.js';
+import { Session, buildOpen, type BgpSocket } from '../../../bgp/session/index.js';
+import { FakeClock, FakeSocket } from './fakes.js';
 import { decodeMessage, encodeKeepalive, encodeOpen } from '../../../bgp/codec/index.js';
 import { sharedBgpData } from '../codec/data.js';
-
-class FakeSocket extends EventEmitter {
-  written: Uint8Array[] = [];
-  destroyed = false;
-  write(b: Uint8Array): boolean {
-    this.written.push(b);
-    return true;
-  }
-  end(): void {
-    this.destroyed = true;
-  }
-  destroy(): void {
-    this.destroyed = true;
-  }
-}
-
-class FakeClock implements Clock {
-  t = 0;
-  timers = new Map<number, { at: number; fn: () => void }>();
-  private id = 0;
-  setTimeout(fn: () => void, ms: number): unknown {
-    this.timers.set(++this.id, { at: this.t + ms, fn });
-    return this.id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers.delete(h as number);
-  }
-  now(): number {
-    return this.t;
-  }
-}
 
 const dir = sharedBgpData('fuzz');
 
