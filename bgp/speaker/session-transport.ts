@@ -72,7 +72,12 @@ class SessionTransport implements PeerTransport {
       logger: opts.logger ?? silentLogger(),
     };
     const retry = peer.connectRetryTime ?? opts.connectRetryTime;
-    if (retry !== undefined) sessionOpts.connectRetryTime = retry;
+    if (retry !== undefined) {
+      sessionOpts.connectRetryTime = retry;
+      // A connect attempt must end (and be reported, e.g. "MD5 key mismatch") before the
+      // connect-retry timer replaces it, or short retry times never show the cause.
+      connect.timeoutMs = Math.max(500, Math.min(5000, retry * 800));
+    }
     if (opts.idleHoldTime !== undefined) sessionOpts.idleHoldTime = opts.idleHoldTime;
     if (opts.clock) sessionOpts.clock = opts.clock;
     this.session = new Session(sessionOpts);
