@@ -42,7 +42,16 @@ export function makeLab(t: TestContext, name: string, net: number): Lab {
   const dir = mkdtempSync(path.join(tmpdir(), `tbr-${name}-`));
   const procs: ChildProcess[] = [];
   t.after(() => {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    // Each process leads its own group: kill the group so helpers they started (ExaBGP's
+    // announce script) go too.
+    for (const p of procs) {
+      if (p.pid === undefined) continue;
+      try {
+        process.kill(-p.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     tryDel(tabbyNs);
     tryDel(peerNs);
     rmSync(dir, { recursive: true, force: true });
@@ -65,7 +74,7 @@ export function makeLab(t: TestContext, name: string, net: number): Lab {
   const spawnIn = (ns: string, cmd: string, args: string[]) => {
     const env = { ...process.env };
     delete env.NODE_EXTRA_CA_CERTS;
-    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: root }) as ChildProcess & { output: () => string };
+    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: root, detached: true }) as ChildProcess & { output: () => string };
     let out = '';
     p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr?.on('data', (d: Buffer) => (out += d.toString()));
