@@ -17,6 +17,7 @@ import { EventEmitter } from 'node:events';
 import { buildEndOfRib, CeaseSub } from './codec/index.js';
 import type { UpdateMessage } from './codec/messages.js';
 import type { Negotiated } from './session/negotiate.js';
+import { maxPrefixData } from './session/session.js';
 import type { BgpState } from './session/fsm.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { errorMessage } from '../lib/errors.js';
@@ -456,7 +457,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     this.emit('warning', { peer: n.peerId, message });
     if (!rt) return;
     rt.lastError = message;
-    rt.transport.stop(CeaseSub.MAX_PREFIXES, message);
+    const family = rt.negotiated?.families[0] ?? familiesOf(rt.cfg)[0] ?? 'ipv4-unicast';
+    rt.transport.stop(CeaseSub.MAX_PREFIXES, message, maxPrefixData(family, n.limit));
   }
 
   private onRibChanges(changes: readonly DestChange[]): void {

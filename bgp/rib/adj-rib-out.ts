@@ -9,7 +9,7 @@
  */
 import type { Family, PathAttributes } from '../types.js';
 import type { AttrInterner } from './intern.js';
-import { destKey, type DestChange, type Destination, type LocRib } from './loc-rib.js';
+import { destKey, txId, type DestChange, type Destination, type LocRib } from './loc-rib.js';
 import type { Path } from './path.js';
 import { exportAttributes, mayExport, type ExportTarget, type LocalIdentity } from './rules.js';
 
@@ -123,8 +123,7 @@ export class UpdateGroup {
     if (this.settings.addPathTx) {
       for (const [pk, p] of d.paths) {
         const attrs = this.exportOne(p, local, reflector);
-        const id = d.txIds.get(pk);
-        if (attrs && id !== undefined) want.set(id, { attrs, sourceId: p.source.id });
+        if (attrs) want.set(txId(d, pk), { attrs, sourceId: p.source.id });
       }
     } else if (d.best) {
       const attrs = this.exportOne(d.best, local, reflector);

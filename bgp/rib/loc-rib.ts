@@ -13,8 +13,8 @@ export interface Destination {
   best: Path | undefined;
   reason: BestPathReason;
   multipath: Path[];
-  /** Local path ids for ADD-PATH transmission, stable while the path exists. */
-  readonly txIds: Map<string, number>;
+  /** Local path ids for ADD-PATH transmission, stable while the path exists (made on first use). */
+  txIds: Map<string, number> | undefined;
   nextTxId: number;
 }
 
@@ -29,6 +29,17 @@ export interface DestChange {
   /** The path that was added, replaced or removed (ADD-PATH export sends just this one). */
   readonly path: Path;
   readonly removed: boolean;
+}
+
+/** The ADD-PATH path id we send for a path (assigned on first use, kept while the path exists). */
+export function txId(d: Destination, pathKey: string): number {
+  d.txIds ??= new Map();
+  let id = d.txIds.get(pathKey);
+  if (id === undefined) {
+    id = d.nextTxId++;
+    d.txIds.set(pathKey, id);
+  }
+  return id;
 }
 
 export function destKey(family: Family, prefix: string): string {
@@ -74,14 +85,13 @@ export class LocRib {
         best: undefined,
         reason: 'only-path',
         multipath: [],
-        txIds: new Map(),
+        txIds: undefined,
         nextTxId: 1,
       };
       this.dests.set(k, d);
     }
     const pk = pathKey(path.source.id, path.pathId);
     d.paths.set(pk, path);
-    if (!d.txIds.has(pk)) d.txIds.set(pk, d.nextTxId++);
     return this.reselect(d, path, false);
   }
 
@@ -94,7 +104,7 @@ export class LocRib {
     const path = d.paths.get(pk);
     if (!path) return undefined;
     d.paths.delete(pk);
-    d.txIds.delete(pk);
+    d.txIds?.delete(pk);
     const change = this.reselect(d, path, true);
     if (d.paths.size === 0) this.dests.delete(k);
     return change;

@@ -110,9 +110,11 @@ class SessionTransport implements PeerTransport {
     this.session.start();
   }
 
-  stop(subcode: number, message?: string): void {
-    const o: { subcode: number; shutdownMessage?: string } = { subcode };
-    if (message !== undefined) o.shutdownMessage = message;
+  stop(subcode: number, message?: string, data?: Uint8Array): void {
+    const o: { subcode: number; shutdownMessage?: string; data?: Uint8Array } = { subcode };
+    // RFC 9003: a shutdown communication only goes with Administrative Shutdown / Reset.
+    if (message !== undefined && (subcode === 2 || subcode === 4)) o.shutdownMessage = message;
+    if (data !== undefined) o.data = data;
     this.session.stop(o);
   }
 

@@ -32,8 +32,11 @@ export interface TransportHandlers {
 
 export interface PeerTransport {
   start(): void;
-  /** Close with a Cease NOTIFICATION (subcode: RFC 4486) and stay down. */
-  stop(subcode: number, message?: string): void;
+  /**
+   * Close with a Cease NOTIFICATION (subcode: RFC 4486) and stay down. `message` is the RFC 9003
+   * shutdown communication (subcodes 2 and 4); `data` the subcode's data (Cease 1: AFI, SAFI, limit).
+   */
+  stop(subcode: number, message?: string, data?: Uint8Array): void;
   /** Send already encoded UPDATE messages (only while Established). */
   send(messages: readonly Uint8Array[]): void;
   /** The peer is gone from the configuration: release what start() registered. */

@@ -8,7 +8,7 @@ import type { Family } from '../../../bgp/types.js';
 
 export class FakeTransport implements PeerTransport {
   started = 0;
-  stopped: Array<{ subcode: number; message?: string }> = [];
+  stopped: Array<{ subcode: number; message?: string; data?: Uint8Array }> = [];
   sent: Uint8Array[] = [];
   constructor(
     readonly peer: PeerConfig,
@@ -19,8 +19,8 @@ export class FakeTransport implements PeerTransport {
     this.started++;
     this.h.state('Idle', 'Connect', 'manual-start');
   }
-  stop(subcode: number, message?: string): void {
-    this.stopped.push(message === undefined ? { subcode } : { subcode, message });
+  stop(subcode: number, message?: string, data?: Uint8Array): void {
+    this.stopped.push({ subcode, ...(message !== undefined ? { message } : {}), ...(data !== undefined ? { data } : {}) });
   }
   send(messages: readonly Uint8Array[]): void {
     this.sent.push(...messages);

@@ -139,7 +139,7 @@ test('max-prefix: Cease subcode 1 with the reason in status', async () => {
   t('10.0.0.1').establish();
   t('10.0.0.1').announce(['10.1.0.0/24', '10.2.0.0/24'], { origin: 0 }, '10.0.0.1');
   await sp.settle();
-  assert.deepEqual(t('10.0.0.1').stopped, [{ subcode: 1, message: 'maximum prefixes (1) exceeded' }]);
+  assert.deepEqual(t('10.0.0.1').stopped, [{ subcode: 1, message: 'maximum prefixes (1) exceeded', data: new Uint8Array([0, 1, 1, 0, 0, 0, 1]) }]);
   assert.equal(sp.status().peers[0]?.lastError, 'maximum prefixes (1) exceeded');
 });
 
