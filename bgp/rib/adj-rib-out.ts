@@ -11,6 +11,7 @@ import type { Family, PathAttributes } from '../types.js';
 import type { AttrInterner } from './intern.js';
 import { destKey, txId, type DestChange, type Destination, type LocRib } from './loc-rib.js';
 import type { Path } from './path.js';
+import { SmallMap } from './small-map.js';
 import { exportAttributes, mayExport, type ExportTarget, type LocalIdentity } from './rules.js';
 
 export interface ExportContext {
@@ -59,7 +60,7 @@ interface OutEntry {
 interface OutTable {
   family: Family;
   prefix: string;
-  entries: Map<number, OutEntry>;
+  entries: SmallMap<number, OutEntry>;
 }
 
 interface Delta {
@@ -151,7 +152,7 @@ export class UpdateGroup {
     }
     for (const [id, next] of want) if (!have?.has(id)) deltas.push({ family, prefix, pathId: id, next, prev: undefined });
     if (deltas.length === 0) return deltas;
-    const table = have ?? new Map<number, OutEntry>();
+    const table = have ?? new SmallMap<number, OutEntry>();
     if (!have) this.out.set(k, { family, prefix, entries: table });
     for (const dl of deltas) {
       if (dl.prev) {

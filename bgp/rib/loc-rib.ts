@@ -5,11 +5,12 @@
 import type { Family } from '../types.js';
 import { selectBest, type BestPathReason } from './decision.js';
 import { pathKey, type Path } from './path.js';
+import { SmallMap } from './small-map.js';
 
 export interface Destination {
   readonly family: Family;
   readonly prefix: string;
-  readonly paths: Map<string, Path>;
+  readonly paths: SmallMap<string, Path>;
   best: Path | undefined;
   reason: BestPathReason;
   multipath: Path[];
@@ -81,7 +82,7 @@ export class LocRib {
       d = {
         family: path.family,
         prefix: path.prefix,
-        paths: new Map(),
+        paths: new SmallMap(),
         best: undefined,
         reason: 'only-path',
         multipath: [],
