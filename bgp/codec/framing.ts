@@ -52,12 +52,18 @@ export function checkHeader(buf: Uint8Array, off: number, maxLen: number): { len
 export class MessageFramer {
   private buf = new Uint8Array(0);
   maxLength: number;
+  /**
+   * A header error found after some whole messages of the same chunk: those are returned first,
+   * the error is kept here (and thrown by the next push). Callers check it after handling them.
+   */
+  failed: BgpError | undefined;
   constructor(opts: { extendedMessage?: boolean } = {}) {
     this.maxLength = maxMessageLength(opts);
   }
 
   /** Append a chunk; returns every complete message (each a copy including its header). */
   push(chunk: Uint8Array): Uint8Array[] {
+    if (this.failed) throw this.failed;
     let data: Uint8Array;
     if (this.buf.length === 0) data = chunk;
     else {
@@ -68,7 +74,15 @@ export class MessageFramer {
     const out: Uint8Array[] = [];
     let off = 0;
     while (data.length - off >= HEADER_LEN) {
-      const { length } = checkHeader(data, off, this.maxLength);
+      let length: number;
+      try {
+        length = checkHeader(data, off, this.maxLength).length;
+      } catch (e) {
+        if (!(e instanceof BgpError) || out.length === 0) throw e;
+        this.failed = e;
+        this.buf = new Uint8Array(0);
+        return out;
+      }
       if (data.length - off < length) break;
       out.push(data.slice(off, off + length));
       off += length;

@@ -31,6 +31,7 @@ export type StateReason =
   | 'tcp-failed'
   | 'connect-retry-expired'
   | 'hold-timer-expired'
+  | 'send-hold-timer-expired'
   | 'open-received'
   | 'open-error'
   | 'keepalive-received'
@@ -51,7 +52,9 @@ export type FsmEvent =
   /** A received message did not decode (header / OPEN / UPDATE error needing a reset). */
   | { type: 'DecodeError'; error: BgpError }
   /** This connection lost collision resolution (RFC 4271 §6.8). */
-  | { type: 'CollisionLost' };
+  | { type: 'CollisionLost' }
+  /** RFC 9687: our output made no progress for the send hold time. */
+  | { type: 'SendHoldTimerExpired' };
 
 export type FsmAction =
   | { type: 'send'; bytes: Uint8Array; kind: 'open' | 'keepalive' | 'notification'; notification?: NotificationMessage }
@@ -111,6 +114,10 @@ export class BgpFsm {
     this.opts.passive = passive;
     this.opts.autoRestart = true;
     this.started = true;
+  }
+
+  setConfig(config: LocalConfig): void {
+    this.opts.config = config;
   }
 
   get config(): LocalConfig {
@@ -321,6 +328,8 @@ export class BgpFsm {
       case 'CollisionLost':
         this.sendNotification(out, NotifCode.CEASE, CeaseSub.COLLISION_RESOLUTION);
         return this.toIdle(out, 'collision', 'connection collision resolution', false);
+      case 'SendHoldTimerExpired':
+        return this.sendHoldExpired(out);
       case 'Message': {
         const m = ev.message;
         if (m.type === 'keepalive') {
@@ -346,6 +355,8 @@ export class BgpFsm {
       case 'CollisionLost':
         // RFC 4271 §6.8: an Established connection always wins.
         return;
+      case 'SendHoldTimerExpired':
+        return this.sendHoldExpired(out);
       case 'ManualStop':
         return this.manualStop(ev, out, true);
       case 'TimerExpired':
@@ -380,6 +391,11 @@ export class BgpFsm {
         }
       }
     }
+  }
+
+  private sendHoldExpired(out: FsmAction[]): void {
+    this.sendNotification(out, NotifCode.SEND_HOLD_TIMER_EXPIRED, 0);
+    this.toIdle(out, 'send-hold-timer-expired', 'send hold timer expired: the peer stopped reading (RFC 9687)');
   }
 
   private keepalive(out: FsmAction[]): void {

@@ -25,6 +25,7 @@ export interface BgpSocket {
   removeAllListeners(ev?: string): this;
   once(ev: 'drain', fn: () => void): this;
   readonly writableLength?: number;
+  readonly bytesWritten?: number;
   readonly destroyed?: boolean;
 }
 
@@ -54,6 +55,11 @@ export interface SessionOptions {
   logger?: Logger;
   /** UPDATE messages written per batch before yielding to the event loop. Default 64. */
   writeBatch?: number;
+  /**
+   * RFC 9687 send hold time in seconds: close with NOTIFICATION 8 when our output makes no
+   * progress for this long. Default max(480, 2 × negotiated hold); 0 disables.
+   */
+  sendHoldTime?: number;
 }
 
 export interface StateChange {
@@ -94,6 +100,8 @@ interface Conn {
   attempt: number;
   /** Writers waiting for 'drain'; woken when the connection goes away too. */
   drainWaiters: Array<() => void>;
+  /** RFC 9687 progress check while Established. */
+  sendHoldTimer: unknown;
 }
 
 export class Session extends EventEmitter<SessionEvents> {
@@ -107,7 +115,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly clock: Clock;
   private readonly log: Logger;
 
-  constructor(private readonly opts: SessionOptions) {
+  constructor(private opts: SessionOptions) {
     super();
     this.clock = opts.clock ?? realClock;
     this.log = (opts.logger ?? silentLogger()).child({ peer: opts.peerAddress });
@@ -126,7 +134,7 @@ export class Session extends EventEmitter<SessionEvents> {
       ...(o.maxIdleHoldTime !== undefined ? { maxIdleHoldTime: o.maxIdleHoldTime } : {}),
       autoRestart: outbound,
     });
-    return { fsm, outbound, socket: undefined, framer: new MessageFramer(), timers: new Map(), connecting: false, attempt: 0, drainWaiters: [] };
+    return { fsm, outbound, socket: undefined, framer: new MessageFramer(), timers: new Map(), connecting: false, attempt: 0, drainWaiters: [], sendHoldTimer: undefined };
   }
 
   get state(): BgpState {
@@ -244,6 +252,8 @@ export class Session extends EventEmitter<SessionEvents> {
     socket.on('close', () => {
       if (c.socket !== socket) return;
       c.socket = undefined;
+      if (c.sendHoldTimer !== undefined) this.clock.clearTimeout(c.sendHoldTimer);
+      c.sendHoldTimer = undefined;
       for (const w of c.drainWaiters.splice(0)) w();
       this.dispatch(c, { type: 'TcpConnectionFails', detail: 'connection closed by the peer' });
     });
@@ -252,6 +262,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private detach(c: Conn): void {
     const s = c.socket;
     c.socket = undefined;
+    if (c.sendHoldTimer !== undefined) this.clock.clearTimeout(c.sendHoldTimer);
+    c.sendHoldTimer = undefined;
     for (const w of c.drainWaiters.splice(0)) w();
     if (!s) return;
     s.removeAllListeners('data');
@@ -286,6 +298,8 @@ export class Session extends EventEmitter<SessionEvents> {
       }
       this.dispatch(c, ev);
     }
+    const bad = c.framer.failed;
+    if (bad && c.socket !== undefined) this.dispatch(c, { type: 'DecodeError', error: bad });
   }
 
   private dispatch(c: Conn, ev: FsmEvent): void {
@@ -302,9 +316,11 @@ export class Session extends EventEmitter<SessionEvents> {
       this.secondary = undefined;
       return;
     }
-    if (p.fsm.state === 'Idle' || ((p.fsm.state === 'Connect' || p.fsm.state === 'Active') && !p.connecting)) {
-      // The primary has no connection (its connect failed): the incoming one takes over.
-      this.promote(s);
+    const ps = p.fsm.state;
+    if (ps === 'Idle' || ps === 'Connect' || ps === 'Active') {
+      // Our side has no connection yet. If our connect failed, or the peer's OPEN already arrived
+      // on its connection, there is nothing to collide with: continue on the peer's connection.
+      if (!p.connecting || s.fsm.peerOpen) this.promote(s);
       return;
     }
     // RFC 4271 §6.8: only connections in OpenSent/OpenConfirm take part; wait for our connect.
@@ -323,6 +339,13 @@ export class Session extends EventEmitter<SessionEvents> {
     } else {
       this.dispatch(s, { type: 'CollisionLost' });
     }
+  }
+
+  /** Replace the local configuration used for OPENs from now on (e.g. clear the GR R bit after a restart). */
+  setConfig(config: LocalConfig): void {
+    this.opts.config = config;
+    this.primary.fsm.setConfig(config);
+    this.secondary?.fsm.setConfig(config);
   }
 
   private promote(s: Conn): void {
@@ -387,6 +410,7 @@ export class Session extends EventEmitter<SessionEvents> {
         this.emit('state', a.detail === undefined ? { from: a.from, to: a.to, reason: a.reason } : { from: a.from, to: a.to, reason: a.reason, detail: a.detail });
         return;
       case 'established':
+        this.armSendHold(c, a.negotiated.holdTime);
         if (c === this.primary) this.emit('established', a.negotiated);
         return;
       case 'openReceived':
@@ -404,6 +428,32 @@ export class Session extends EventEmitter<SessionEvents> {
         this.emit('notificationReceived', a.notification);
         return;
     }
+  }
+
+  /**
+   * RFC 9687: while Established, check every 1/8 of the send hold time whether bytes queued for
+   * the peer moved. No movement for the whole send hold time → SendHoldTimerExpired.
+   */
+  private armSendHold(c: Conn, holdTime: number): void {
+    const limit = (this.opts.sendHoldTime ?? Math.max(480, 2 * holdTime)) * 1000;
+    if (limit <= 0) return;
+    const socket = c.socket;
+    let lastBytes = socket?.bytesWritten ?? 0;
+    let progressAt = this.clock.now();
+    const check = (): void => {
+      if (c.socket !== socket || !socket || c.fsm.state !== 'Established') return;
+      const now = this.clock.now();
+      const bytes = socket.bytesWritten ?? 0;
+      if ((socket.writableLength ?? 0) === 0 || bytes !== lastBytes) {
+        lastBytes = bytes;
+        progressAt = now;
+      } else if (now - progressAt >= limit) {
+        this.dispatch(c, { type: 'SendHoldTimerExpired' });
+        return;
+      }
+      c.sendHoldTimer = this.clock.setTimeout(check, Math.max(1000, limit / 8));
+    };
+    c.sendHoldTimer = this.clock.setTimeout(check, Math.max(1000, limit / 8));
   }
 
   private connect(c: Conn): void {

@@ -242,3 +242,12 @@ test('packUpdates: many NLRI share one attribute block, every message ≤ 4096, 
     assert.deepEqual(wback, list);
   }
 });
+
+test('framer returns the whole messages before a bad header, then reports the error', () => {
+  const f = new MessageFramer();
+  const bad = hex(`${'00'.repeat(16)}001304`);
+  const out = f.push(new Uint8Array([...encodeKeepalive(), ...bad]));
+  assert.equal(out.length, 1);
+  assert.ok(f.failed instanceof BgpError && f.failed.notifSubcode === 1);
+  assert.throws(() => f.push(encodeKeepalive()), BgpError);
+});

@@ -98,3 +98,63 @@ test('sendUpdates does not hang when the session drops while waiting for drain',
   await assert.rejects(p, /not Established/);
   session.stop();
 });
+
+test("the peer's OPEN arrives on its connection while our connect is pending → continue on it, drop our late connection", async () => {
+  const { session, outbound, resolveConnect } = setup('10.0.0.200');
+  const incoming = new FakeSocket();
+  session.acceptIncoming(incoming as unknown as BgpSocket);
+  incoming.emit('data', peerOpen);
+  assert.equal(session.state, 'OpenConfirm');
+  resolveConnect();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(outbound.destroyed, true, 'the late outgoing connection is dropped');
+  assert.deepEqual(kinds(outbound), []);
+  incoming.emit('data', Buffer.from(encodeKeepalive()));
+  assert.equal(session.state, 'Established');
+  session.stop();
+});
+
+test('setConfig changes the next OPEN (GR restarting bit cleared after a restart)', async () => {
+  const { session, outbound, resolveConnect } = setup('10.0.0.1');
+  session.setConfig({ localAs: 64512, routerId: '10.0.0.1', peerAs: 64512, gracefulRestart: { restartTime: 90, restarting: false } });
+  resolveConnect();
+  await new Promise((r) => setImmediate(r));
+  const open = decodeMessage(outbound.written[0]!).message;
+  assert.ok(open.type === 'open' && open.capabilities.some((c) => c.kind === 'graceful-restart' && c.restartTime === 90 && !c.restarting));
+  session.stop();
+});
+
+test('RFC 9687: a peer that stops reading gets NOTIFICATION 8 after the send hold time', async () => {
+  const outbound = new FakeSocket() as FakeSocket & { writableLength: number; bytesWritten: number };
+  outbound.writableLength = 0;
+  outbound.bytesWritten = 0;
+  const clock = new FakeClock();
+  const session = new Session({
+    config: { localAs: 64512, routerId: '10.0.0.1', peerAs: 64512, holdTime: 90 },
+    peerAddress: '10.0.0.9',
+    clock,
+    connect: () => Promise.resolve(outbound as unknown as BgpSocket),
+  });
+  session.start();
+  await new Promise((r) => setImmediate(r));
+  outbound.emit('data', peerOpen);
+  outbound.emit('data', Buffer.from(encodeKeepalive()));
+  assert.equal(session.state, 'Established');
+  // the peer's window closes: bytes stay queued, nothing moves
+  outbound.writableLength = 5000;
+  // time passes in 20 s steps; the peer keeps sending KEEPALIVEs, so only the send side is stuck
+  for (let i = 0; i < 60 && session.state === 'Established'; i++) {
+    clock.t += 20_000;
+    for (const [id, tm] of [...clock.timers.entries()].sort((x, y) => x[1].at - y[1].at)) {
+      if (tm.at <= clock.t && clock.timers.has(id)) {
+        clock.timers.delete(id);
+        tm.fn();
+      }
+    }
+    if (session.state === 'Established') outbound.emit('data', Buffer.from(encodeKeepalive()));
+  }
+  assert.equal(session.state, 'Idle');
+  const last = decodeMessage(outbound.written.at(-1)!).message;
+  assert.ok(last.type === 'notification' && last.code === 8);
+  assert.match(session.status().lastError ?? '', /send hold timer/);
+});

@@ -98,3 +98,18 @@ test('GTSM: both sides with ttl security → connects; against a plain listener 
   t.after(() => plain.close());
   await assert.rejects(connectPeer({ host: '127.0.0.1', port: 17925, localAddress: '127.0.0.2', ttlSecurityHops: 1, timeoutMs: 700 }), /no answer/);
 });
+
+test('MD5 over IPv6 (::1): right key connects, wrong key gets no answer', { skip: needRoot() ?? false }, async (t) => {
+  const l = new BgpListener((s: Socket) => {
+    s.end('ok');
+  });
+  await l.listen('::1', 17926);
+  t.after(() => l.close());
+  l.setPeerPassword('::1', PASSWORD);
+  const s = await connectPeer({ host: '::1', port: 17926, password: PASSWORD, timeoutMs: 2000 });
+  const chunks: Buffer[] = [];
+  s.on('data', (d: Buffer) => chunks.push(d));
+  await once(s, 'close');
+  assert.equal(Buffer.concat(chunks).toString(), 'ok');
+  await assert.rejects(connectPeer({ host: '::1', port: 17926, password: 'wrong', timeoutMs: 700 }), /MD5 key mismatch/);
+});
