@@ -361,8 +361,12 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const neg = rt.negotiated;
     if (!neg || !rt.source) return;
     rt.advertising = true;
-    for (const family of neg.families) this.out.join(rt.id, this.groupSettings(rt, family, neg));
-    if (endOfRib) rt.transport.send(neg.families.map((f) => buildEndOfRib(f)));
+    const joined = neg.families.map((family) => this.out.join(rt.id, this.groupSettings(rt, family, neg)));
+    if (!endOfRib) return;
+    void Promise.all(joined).then(() => {
+      // Still the same session: the table went out, mark its end.
+      if (rt.negotiated === neg && this.peers.get(rt.id) === rt) rt.transport.send(neg.families.map((f) => buildEndOfRib(f)));
+    });
   }
 
   private groupSettings(rt: PeerRuntime, family: Family, neg: Negotiated): GroupSettings {
@@ -430,8 +434,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const neg = rt.negotiated;
     if (!neg || !rt.advertising || !neg.families.includes(family)) return;
     this.out.leave(rt.id, family);
-    this.out.join(rt.id, this.groupSettings(rt, family, neg));
-    rt.transport.send([buildEndOfRib(family)]);
+    void this.out.join(rt.id, this.groupSettings(rt, family, neg)).then(() => {
+      if (rt.negotiated === neg) rt.transport.send([buildEndOfRib(family)]);
+    });
   }
 
   private async onDown(rt: PeerRuntime, reason: string, error?: string): Promise<void> {

@@ -255,6 +255,8 @@ export class AdjRibOut {
     private readonly interner: AttrInterner,
     private local: LocalIdentity,
     private reflector: boolean,
+    /** Destinations per event-loop turn when a peer joins. */
+    private readonly chunkSize = 5000,
   ) {}
 
   setLocal(local: LocalIdentity, reflector: boolean): void {
@@ -281,11 +283,66 @@ export class AdjRibOut {
   }
 
   /**
-   * Put a peer (whose session is up) in the group for its settings and send it the full table.
-   * A new group computes its table from the Loc-RIB; joining an existing one reuses its table.
+   * Put a peer (whose session is up) in the group for its settings and send it the full table;
+   * resolves when the whole table has been handed out (then send End-of-RIB). A new group computes
+   * its table from the Loc-RIB, joining an existing one reuses its table; both run in chunks that
+   * yield to the event loop. Changes arriving meanwhile are safe: group updates are idempotent
+   * diffs. Moving between groups (settings changed) sends only the difference.
    */
-  join(peerId: string, settings: GroupSettings): void {
-    // Moving between groups (settings changed): send only the difference.
+  join(peerId: string, settings: GroupSettings): Promise<void> {
+    const mk = memberKey(peerId, settings.family);
+    if (this.peerGroup.has(mk)) {
+      this.rejoin(peerId, settings);
+      return Promise.resolve();
+    }
+    const key = groupKey(settings);
+    let g = this.groups.get(key);
+    const fresh = !g;
+    if (!g) {
+      g = new UpdateGroup(key, settings, this.interner);
+      this.groups.set(key, g);
+    }
+    g.members.add(peerId);
+    this.peerGroup.set(mk, g);
+    const group = g;
+    const family = settings.family;
+    const dests = this.loc.destinations();
+    const dump = group.dump();
+    return new Promise((resolve) => {
+      const step = (): void => {
+        if (this.peerGroup.get(mk) !== group) return resolve();
+        const deltas: Delta[] = [];
+        let n = 0;
+        let done = false;
+        while (n++ < this.chunkSize) {
+          if (fresh) {
+            const it = dests.next();
+            if (it.done) {
+              done = true;
+              break;
+            }
+            const d = it.value;
+            if (d.family === family) deltas.push(...group.update(d.family, d.prefix, d, this.local, this.reflector));
+          } else {
+            const it = dump.next();
+            if (it.done) {
+              done = true;
+              break;
+            }
+            deltas.push(it.value);
+          }
+        }
+        if (fresh) for (const [peer, b] of batchesFor(group.members, deltas)) this.emit(peer, b);
+        else this.emit(peerId, buildBatch(deltas, peerId));
+        if (done) resolve();
+        else setImmediate(step);
+      };
+      step();
+    });
+  }
+
+  /** Settings changed: move to the right group and send the difference (synchronous, rare). */
+  private rejoin(peerId: string, settings: GroupSettings): void {
     const before = this.peerGroup.get(memberKey(peerId, settings.family))?.visibleTo(peerId);
     this.leave(peerId, settings.family);
     const key = groupKey(settings);

@@ -143,3 +143,33 @@ test('export policy and prefix decoration are applied per prefix', async () => {
   assert.deepEqual(announced(b), ['10.244.1.0/26']);
   assert.deepEqual(b[0]!.announce[0]!.attrs.communities, [0xfde80064]);
 });
+
+test('a join over a large table is handed out in chunks that yield; changes meanwhile stay consistent', async () => {
+  const rib = new Rib({ local });
+  const out = new AdjRibOut(rib.loc, rib.interner, local, false, 10);
+  rib.onChanges((c) => out.apply(c));
+  const e = src('192.0.2.1', 'ebgp');
+  rib.addPeer({ source: e });
+  const ops: RibOp[] = [];
+  for (let i = 0; i < 100; i++) ops.push(ann(`10.9.${i}.0/24`, '192.0.2.1', { asPath: seq(65000) }));
+  await rib.submit(e.id, ops);
+  const got = new Map<string, boolean>();
+  let batches = 0;
+  out.onBatch((_peer, b) => {
+    batches++;
+    for (const a of b.announce) for (const n of a.nlri) got.set(n.prefix, true);
+    for (const w of b.withdraw) got.set(w.prefix, false);
+  });
+  const joined = out.join('10.0.0.1', base);
+  assert.ok(got.size <= 10, 'only the first chunk is sent synchronously');
+  // A withdraw and a new route while the table is still being handed out.
+  const wd = rib.submit(e.id, [{ kind: 'withdraw', family: 'ipv4-unicast', prefix: '10.9.99.0/24' }, ann('10.8.0.0/24', '192.0.2.1', { asPath: seq(65000) })]);
+  await joined;
+  await wd;
+  assert.ok(batches >= 10);
+  const live = [...got].filter(([, v]) => v).map(([k]) => k);
+  assert.equal(live.length, 100);
+  assert.ok(!live.includes('10.9.99.0/24'));
+  assert.ok(live.includes('10.8.0.0/24'));
+  assert.equal(out.advertisedTo('10.0.0.1'), 100);
+});
