@@ -70,12 +70,20 @@ function inKey(family: Family, prefix: string, pathId: number): string {
   return pathId === 0 ? k : `${k}#${pathId}`;
 }
 
+/** Whole-peer operations, queued like UPDATE operations so they are chunked too. */
+type PeerOp =
+  | { kind: 'remove'; family: Family; prefix: string; pathId: number }
+  | { kind: 'stale'; family: Family; prefix: string; pathId: number }
+  | { kind: 'sweep'; family: Family; prefix: string; pathId: number };
+
 interface Job {
   peerId: string;
-  ops: readonly RibOp[];
+  ops: ReadonlyArray<RibOp | PeerOp>;
   at: number;
+  /** Operations that changed something (stale marks, sweeps). */
+  count: number;
   run?: () => void;
-  done: () => void;
+  done: (count: number) => void;
 }
 
 export type ChangeListener = (changes: readonly DestChange[]) => void;
@@ -151,7 +159,27 @@ export class Rib {
   /** Queue UPDATE operations from a peer; resolves once they are in the Loc-RIB. */
   submit(peerId: string, ops: readonly RibOp[]): Promise<void> {
     return new Promise((resolve) => {
-      this.queue.push({ peerId, ops, at: 0, done: resolve });
+      this.queue.push({ peerId, ops, at: 0, count: 0, done: () => resolve() });
+      this.kick();
+    });
+  }
+
+  /** Queue a whole-peer operation over the entries selected now (in chunks, like updates). */
+  private peerJob(peerId: string, kind: PeerOp['kind'], families: readonly Family[] | undefined, then?: () => void): Promise<number> {
+    return new Promise((resolve) => {
+      const a = this.peers.get(peerId);
+      const ops: PeerOp[] = [];
+      if (a) for (const e of a.entries.values()) if (!families || families.includes(e.family)) ops.push({ kind, family: e.family, prefix: e.prefix, pathId: e.pathId });
+      this.queue.push({
+        peerId,
+        ops,
+        at: 0,
+        count: 0,
+        done: (n) => {
+          then?.();
+          resolve(n);
+        },
+      });
       this.kick();
     });
   }
@@ -181,50 +209,22 @@ export class Rib {
 
   /** Remove a peer and all its paths (session down without graceful restart, or peer deleted). */
   removePeer(peerId: string, forget = true): Promise<void> {
-    return this.runExclusive(() => {
+    return this.peerJob(peerId, 'remove', undefined, () => {
       const a = this.peers.get(peerId);
       if (!a) return;
-      for (const e of [...a.entries.values()]) this.applyWithdraw(a, e.family, e.prefix, e.pathId);
       a.limitHit = false;
       if (forget) this.peers.delete(peerId);
-    });
+    }).then(() => undefined);
   }
 
   /** Graceful restart helper: mark every path of the peer (in `families`, default all) stale. */
   markStale(peerId: string, families?: readonly Family[]): Promise<number> {
-    return this.runExclusive(() => {
-      const a = this.peers.get(peerId);
-      let n = 0;
-      if (!a) return n;
-      for (const e of a.entries.values()) {
-        if (families && !families.includes(e.family)) continue;
-        const p = e.post;
-        if (p && !p.stale) {
-          p.stale = true;
-          n++;
-          const d = this.loc.get(p.family, p.prefix);
-          if (d) this.pending.push(this.loc.refresh(d, p));
-        }
-      }
-      return n;
-    });
+    return this.peerJob(peerId, 'stale', families);
   }
 
   /** Remove the peer's paths still stale (EoR received or restart timer expired). */
   sweepStale(peerId: string, families?: readonly Family[]): Promise<number> {
-    return this.runExclusive(() => {
-      const a = this.peers.get(peerId);
-      let n = 0;
-      if (!a) return n;
-      for (const e of [...a.entries.values()]) {
-        if (families && !families.includes(e.family)) continue;
-        if (e.post?.stale) {
-          this.applyWithdraw(a, e.family, e.prefix, e.pathId);
-          n++;
-        }
-      }
-      return n;
-    });
+    return this.peerJob(peerId, 'sweep', families);
   }
 
   /** Re-run the import pipeline over the kept pre-policy routes (after a policy change). */
@@ -242,7 +242,7 @@ export class Rib {
   /** Run `fn` in queue order (after already queued work); its changes are flushed after it. */
   private runExclusive<T>(fn: () => T): Promise<T> {
     return new Promise((resolve) => {
-      this.queue.push({ peerId: '', ops: [], at: 0, run: () => resolve(fn()), done: () => undefined });
+      this.queue.push({ peerId: '', ops: [], at: 0, count: 0, run: () => resolve(fn()), done: () => undefined });
       this.kick();
     });
   }
@@ -270,13 +270,29 @@ export class Rib {
         budget--;
         if (!peerIn) continue;
         const pathId = op.pathId ?? 0;
-        if (op.kind === 'announce') this.applyPath(peerIn, op.family, op.prefix, pathId, op.attrs, peerIn.peer.source);
-        else this.applyWithdraw(peerIn, op.family, op.prefix, pathId);
+        switch (op.kind) {
+          case 'announce':
+            this.applyPath(peerIn, op.family, op.prefix, pathId, op.attrs, peerIn.peer.source);
+            break;
+          case 'withdraw':
+          case 'remove':
+            this.applyWithdraw(peerIn, op.family, op.prefix, pathId);
+            break;
+          case 'stale':
+            if (this.applyStale(peerIn, op.family, op.prefix, pathId)) job.count++;
+            break;
+          case 'sweep':
+            if (peerIn.entries.get(inKey(op.family, op.prefix, pathId))?.post?.stale) {
+              this.applyWithdraw(peerIn, op.family, op.prefix, pathId);
+              job.count++;
+            }
+            break;
+        }
       }
       if (job.at >= job.ops.length) {
         this.queue.shift();
         this.flush();
-        job.done();
+        job.done(job.count);
       }
     }
     this.flush();
@@ -341,6 +357,15 @@ export class Rib {
       a.limitHit = true;
       this.notice({ kind: 'max-prefix', peerId: source.id, limit, count: a.accepted });
     }
+  }
+
+  private applyStale(a: AdjRibIn, family: Family, prefix: string, pathId: number): boolean {
+    const p = a.entries.get(inKey(family, prefix, pathId))?.post;
+    if (!p || p.stale) return false;
+    p.stale = true;
+    const d = this.loc.get(p.family, p.prefix);
+    if (d) this.pending.push(this.loc.refresh(d, p));
+    return true;
   }
 
   private dropPost(a: AdjRibIn, e: InEntry): void {
