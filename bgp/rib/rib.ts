@@ -62,6 +62,8 @@ class AdjRibIn {
   readonly entries = new Map<string, InEntry>();
   accepted = 0;
   limitHit = false;
+  /** Bumped by addPeer: a removal queued before a re-add must not forget the re-added peer. */
+  generation = 0;
   constructor(public peer: RibPeer) {}
 }
 
@@ -125,8 +127,10 @@ export class Rib {
 
   addPeer(peer: RibPeer): void {
     const existing = this.peers.get(peer.source.id);
-    if (existing) existing.peer = peer;
-    else this.peers.set(peer.source.id, new AdjRibIn(peer));
+    if (existing) {
+      existing.peer = peer;
+      existing.generation++;
+    } else this.peers.set(peer.source.id, new AdjRibIn(peer));
   }
 
   hasPeer(id: string): boolean {
@@ -209,9 +213,10 @@ export class Rib {
 
   /** Remove a peer and all its paths (session down without graceful restart, or peer deleted). */
   removePeer(peerId: string, forget = true): Promise<void> {
+    const generation = this.peers.get(peerId)?.generation;
     return this.peerJob(peerId, 'remove', undefined, () => {
       const a = this.peers.get(peerId);
-      if (!a) return;
+      if (!a || a.generation !== generation) return;
       a.limitHit = false;
       if (forget) this.peers.delete(peerId);
     }).then(() => undefined);

@@ -143,3 +143,20 @@ test('large submissions are processed in chunks and yield to the event loop', as
   assert.ok(sawTimerMidway, 'timers ran between chunks');
   assert.equal(rib.interner.size, 1);
 });
+
+test('a peer re-added while its removal is queued keeps the routes it sends afterwards', async () => {
+  const { rib } = setup({ chunkSize: 10 });
+  const a = src('10.0.0.1');
+  rib.addPeer({ source: a });
+  const ops: RibOp[] = [];
+  for (let i = 0; i < 50; i++) ops.push(ann(`10.7.${i}.0/24`, '10.0.0.1'));
+  await rib.submit(a.id, ops);
+  const removed = rib.removePeer(a.id);
+  rib.addPeer({ source: a }); // the session came back before the removal finished
+  const again = rib.submit(a.id, [ann('10.6.0.0/24', '10.0.0.1')]);
+  await removed;
+  await again;
+  assert.equal(rib.hasPeer(a.id), true);
+  assert.equal(rib.loc.get('ipv4-unicast', '10.6.0.0/24')?.best?.source.id, a.id);
+  assert.equal(rib.loc.get('ipv4-unicast', '10.7.0.0/24'), undefined);
+});
