@@ -102,6 +102,7 @@ export class RouteTable {
   private running: Promise<void> | undefined;
   private sub: Unsubscribe | undefined;
   private started = false;
+  private failed = false;
 
   constructor(opts: RouteTableOptions) {
     this.nl = opts.nl;
@@ -163,9 +164,9 @@ export class RouteTable {
     this.schedule(delayMs);
   }
 
-  /** Resolves once no apply is running or scheduled (tests, shutdown). */
+  /** Resolves once no apply is running or about to run (a retry after a failure does not count). */
   async settled(): Promise<void> {
-    while (this.running || this.timer) {
+    while (this.running || (this.timer && !this.failed)) {
       if (this.running) await this.running;
       else await new Promise((r) => setTimeout(r, Math.max(1, this.timerAt - Date.now())));
     }
@@ -188,6 +189,11 @@ export class RouteTable {
       }
     })();
     return this.running;
+  }
+
+  /** True when the last apply left errors behind (a retry is scheduled). */
+  lastApplyFailed(): boolean {
+    return this.failed;
   }
 
   /** The desired routes with no ifindex yet, by dst (for status). */
@@ -339,6 +345,7 @@ export class RouteTable {
   private async applyOnce(): Promise<void> {
     const t0 = performance.now();
     this.stats.applies++;
+    this.failed = false;
     try {
       if (this.resyncNeeded) await this.resync();
     } catch (err) {
@@ -398,6 +405,7 @@ export class RouteTable {
   }
 
   private fail(msg: string, err?: unknown): void {
+    this.failed = true;
     if (err !== undefined) this.stats.errors++;
     this.stats.lastError = msg;
     this.log.warn({ err }, msg);

@@ -56,3 +56,10 @@ export function netlinkShim(nl: Netlink): DataplaneNetlink {
     subscribe: (groups, listener, onError) => nl.subscribe(groups, listener, onError),
   };
 }
+
+/** Makes `cidr` the only IPv4 address on the interface (tunnel devices carry exactly one /32). */
+export async function ensureSoleAddress(nl: DataplaneNetlink, ifindex: number, cidr: string): Promise<void> {
+  const addrs = await nl.addrList({ family: 2, ifindex });
+  for (const a of addrs) if (a.address !== cidr) await nl.addrDel({ ifindex, address: a.address });
+  if (!addrs.some((a) => a.address === cidr)) await nl.addrReplace({ ifindex, address: cidr });
+}
