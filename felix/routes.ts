@@ -8,8 +8,10 @@
  * - Ownership: a route is ours when it carries our protocol number, or is `proto boot` on one of our
  *   interfaces (the workload prefix, the IPIP/VXLAN devices: what the CNI plugin writes). Nothing else
  *   is ever deleted or rewritten.
- * - Drift: route/link events that contradict the desired state queue a resync after a short debounce;
- *   a periodic full resync (routeRefreshInterval) catches anything else. Errors retry after `retryMs`.
+ * - Drift: a route event that contradicts the desired state updates the tracker and triggers an apply
+ *   at once (no dump); link events and event-socket overflows queue a full resync after a short
+ *   debounce; a periodic full resync (routeRefreshInterval) catches anything else. Errors retry after
+ *   `retryMs`.
  * - stop() leaves the kernel routes in place (pods keep forwarding); start() reconciles.
  */
 import type { Logger } from '../lib/log.js';
@@ -307,10 +309,20 @@ export class RouteTable {
     if (ev.kind !== 'route') return;
     const kr = this.fromKernel(ev.route);
     if (!kr) return;
+    // Targeted repair: the event says exactly what changed, so update the dataplane side of the
+    // tracker and apply without a dump. Stale events (our own earlier writes) cost at most one
+    // redundant write; the periodic resync backs this up.
     const key = keyOf(kr);
     const want = this.routes.desired().get(key);
-    const relevant = ev.action === 'del' ? want !== undefined : want !== undefined ? !sameRoute(want, kr) : this.owns(kr);
-    if (relevant) this.queueResync();
+    if (ev.action === 'del') {
+      if (want === undefined && !this.routes.dataplane().has(key)) return;
+      this.routes.dataplaneDelete(key);
+    } else {
+      if (want === undefined ? !this.owns(kr) : sameRoute(want, kr)) return;
+      this.routes.dataplaneSet(key, kr);
+    }
+    this.dirty = true;
+    this.schedule(0);
   }
 
   private desiresDev(name: string): boolean {

@@ -100,6 +100,7 @@ test('reconciles routes; a route deleted by hand is restored; foreign routes unt
   assert.equal(sysctlGet(['net', 'ipv4', 'conf', 'tfxw1', 'proxy_arp'], ns), '1');
   assert.equal(sysctlGet('net.ipv4.ip_forward', ns), '1');
 
+  const addsBefore = dp.status().routes.adds;
   sh('ip', '-n', ns, 'route', 'del', '10.244.2.0/26');
   await eventually(() => route(ns, '10.244.2.0/26') !== undefined);
   sh('ip', '-n', ns, 'route', 'del', '10.244.1.5/32');
@@ -108,7 +109,7 @@ test('reconciles routes; a route deleted by hand is restored; foreign routes unt
 
   assert.equal(route(ns, '192.168.50.0/24')?.protocol, 'static');
   assert.equal(route(ns, '10.244.9.0/26')?.protocol, 'bird');
-  assert.ok(dp.status().routes.resyncs >= 2);
+  assert.ok(dp.status().routes.adds >= addsBefore + 3);
 
   // stop keeps routes; a new agent adopts them and removes what is no longer desired
   await dp.stop();
