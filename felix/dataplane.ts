@@ -32,6 +32,8 @@ export interface DataplaneConfig {
   routeRefreshIntervalMs?: number;
   /** Drift debounce, ms. Default 20. */
   debounceMs?: number;
+  /** Stale routes on a workload interface younger than this are kept (CNI race). Default 10 s. */
+  routeCleanupGracePeriodMs?: number;
   ipipMTU?: number;
   vxlanMTU?: number;
   vxlanVNI?: number;
@@ -87,7 +89,14 @@ export class Dataplane {
     this.log = cfg.log ?? silentLogger();
     this.sysctl = deps.sysctl;
     this.nat = cfg.natEnabled === false || !deps.nft ? undefined : new NatManager(deps.nft, cfg.natTable);
-    this.routes = new RouteTable({ nl: this.nl, names: this.names, log: this.log, debounceMs: cfg.debounceMs, refreshIntervalMs: cfg.routeRefreshIntervalMs });
+    this.routes = new RouteTable({
+      nl: this.nl,
+      names: this.names,
+      log: this.log,
+      debounceMs: cfg.debounceMs,
+      refreshIntervalMs: cfg.routeRefreshIntervalMs,
+      gracePeriodMs: cfg.routeCleanupGracePeriodMs,
+    });
     this.st = { routes: this.routes.stats, applied: false, updates: 0, warnings: [], errors: {} };
   }
 

@@ -32,6 +32,10 @@ export interface RouteTableOptions {
   refreshIntervalMs?: number;
   /** Retry delay after a failed apply. Default 1 s. */
   retryMs?: number;
+  /** Unwanted routes on a workload interface seen less than this long ago are kept. Default 10 s. */
+  gracePeriodMs?: number;
+  /** Clock (tests). */
+  now?: () => number;
 }
 
 export interface RouteTableStats {
@@ -93,6 +97,9 @@ export class RouteTable {
   private readonly debounceMs: number;
   private readonly refreshIntervalMs: number;
   private readonly retryMs: number;
+  private readonly gracePeriodMs: number;
+  private readonly now: () => number;
+  private readonly firstSeen = new Map<string, number>();
   private readonly routes = new DeltaTracker<string, KernelRoute>(sameRoute);
   private ifindex = new Map<string, number>();
   private ifname = new Map<number, string>();
@@ -100,6 +107,7 @@ export class RouteTable {
   private dirty = true;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  private timerLater = false;
   private refreshTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private sub: Unsubscribe | undefined;
@@ -113,6 +121,8 @@ export class RouteTable {
     this.debounceMs = opts.debounceMs ?? 20;
     this.refreshIntervalMs = opts.refreshIntervalMs ?? 90_000;
     this.retryMs = opts.retryMs ?? 1000;
+    this.gracePeriodMs = opts.gracePeriodMs ?? 10_000;
+    this.now = opts.now ?? Date.now;
   }
 
   /** Replaces the whole desired set (no I/O); an apply follows when started. */
@@ -168,7 +178,7 @@ export class RouteTable {
 
   /** Resolves once no apply is running or about to run (a retry after a failure does not count). */
   async settled(): Promise<void> {
-    while (this.running || (this.timer && !this.failed)) {
+    while (this.running || (this.timer && !this.timerLater)) {
       if (this.running) await this.running;
       else await new Promise((r) => setTimeout(r, Math.max(1, this.timerAt - Date.now())));
     }
@@ -207,12 +217,14 @@ export class RouteTable {
 
   // ---------------------------------------------------------------------------------------------
 
-  private schedule(delayMs: number): void {
+  /** `later`: a retry or grace-period expiry, which settled() does not wait for. */
+  private schedule(delayMs: number, later = false): void {
     if (!this.started) return;
     const at = Date.now() + delayMs;
     if (this.timer && this.timerAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
+    this.timerLater = later;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerAt = Infinity;
@@ -302,6 +314,7 @@ export class RouteTable {
       } else {
         this.ifindex.delete(name);
         this.ifname.delete(index);
+        this.firstSeen.delete(name);
       }
       if (this.ownedIface(name) || this.desiresDev(name)) this.queueResync();
       return;
@@ -330,7 +343,18 @@ export class RouteTable {
     return false;
   }
 
+  /**
+   * Routes on a workload interface younger than the grace period are left alone: the CNI plugin adds
+   * the route before the workload endpoint reaches us (Calico's RouteCleanupGracePeriod).
+   */
+  private graceUntil(r: KernelRoute): number | undefined {
+    if (r.dev === undefined || !r.dev.startsWith(this.names.interfacePrefix)) return undefined;
+    const until = (this.firstSeen.get(r.dev) ?? 0) + this.gracePeriodMs;
+    return until > this.now() ? until : undefined;
+  }
+
   private setLink(l: Link): void {
+    if (this.ifindex.get(l.name) !== l.index) this.firstSeen.set(l.name, this.now());
     const old = this.ifname.get(l.index);
     if (old !== undefined && old !== l.name) this.ifindex.delete(old);
     this.ifindex.set(l.name, l.index);
@@ -340,9 +364,14 @@ export class RouteTable {
   private async resync(): Promise<void> {
     this.stats.resyncs++;
     const links = await this.nl.linkList();
+    const known = this.ifindex;
     this.ifindex = new Map();
     this.ifname = new Map();
-    for (const l of links) this.setLink(l);
+    for (const l of links) {
+      if (known.get(l.name) === l.index) this.ifindex.set(l.name, l.index);
+      this.setLink(l);
+    }
+    for (const name of this.firstSeen.keys()) if (!this.ifindex.has(name)) this.firstSeen.delete(name);
     const actual = new Map<string, KernelRoute>();
     for (const family of [AF.INET, AF.INET6] as const) {
       for (const r of await this.nl.routeList({ family, table: RT_TABLE.MAIN })) {
@@ -366,10 +395,17 @@ export class RouteTable {
     }
     const ops: RouteOp[] = [];
     const keys: Array<{ key: string; route?: KernelRoute }> = [];
+    let graceUntil = Infinity;
     for (const [key, r] of this.routes.pendingDeletions()) {
+      const until = this.graceUntil(r);
+      if (until !== undefined) {
+        graceUntil = Math.min(graceUntil, until);
+        continue;
+      }
       ops.push({ op: 'del', route: this.deleteSpec(r) });
       keys.push({ key });
     }
+    if (graceUntil !== Infinity) this.schedule(Math.max(1, graceUntil - this.now()), true);
     let waiting = 0;
     for (const [key, r] of this.routes.pendingUpdates()) {
       if (r.dev !== undefined && !this.ifindex.has(r.dev)) {
@@ -422,6 +458,6 @@ export class RouteTable {
     this.stats.lastError = msg;
     this.log.warn({ err }, msg);
     this.resyncNeeded = true;
-    this.schedule(this.retryMs);
+    this.schedule(this.retryMs, true);
   }
 }

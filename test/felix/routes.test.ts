@@ -15,7 +15,7 @@ async function setup(opts: { start?: boolean } = {}) {
   const nl = new FakeNetlink();
   nl.addLink('eth0');
   nl.addLink('cali1');
-  const rt = new RouteTable({ nl, debounceMs: 1, retryMs: 5, refreshIntervalMs: 0 });
+  const rt = new RouteTable({ nl, debounceMs: 1, retryMs: 5, refreshIntervalMs: 0, gracePeriodMs: 0 });
   rt.setRoutes(desired);
   if (opts.start !== false) {
     await rt.start();
@@ -55,7 +55,7 @@ test('only owned routes are touched: foreign routes stay, stale owned routes go'
   nl.inject({ dst: '10.0.0.0/24', oif: 2, protocol: 2 }); // kernel
   nl.inject({ dst: '10.244.9.9/32', oif: cali.index, protocol: 3 }); // CNI leftover on cali*: ours
   nl.inject({ dst: '10.244.7.0/26', type: 6, protocol: 80 }); // stale felix blackhole: ours
-  const rt = new RouteTable({ nl, debounceMs: 1, refreshIntervalMs: 0 });
+  const rt = new RouteTable({ nl, debounceMs: 1, refreshIntervalMs: 0, gracePeriodMs: 0 });
   rt.setRoutes(desired);
   await rt.start();
   await rt.settled();
@@ -146,5 +146,36 @@ test('configurable protocol: routes of another felix protocol are foreign', asyn
   await rt.settled();
   assert.equal(nl.find('10.9.0.0/26')?.protocol, 80);
   assert.equal(nl.find('10.244.1.0/26')?.protocol, 99);
+  await rt.stop();
+});
+
+test('grace period: a CNI route on a new workload interface is kept until the grace expires', async () => {
+  let now = 1_000_000;
+  const nl = new FakeNetlink();
+  nl.addLink('eth0');
+  const rt = new RouteTable({ nl, debounceMs: 1, refreshIntervalMs: 0, gracePeriodMs: 10_000, now: () => now });
+  rt.setRoutes([]);
+  await rt.start();
+  await rt.settled();
+  const cali = nl.addLink('cali9');
+  nl.inject({ dst: '10.244.1.9/32', oif: cali.index, protocol: 3, scope: 253 }); // the CNI plugin's route
+  await new Promise((r) => setTimeout(r, 20));
+  await rt.settled();
+  assert.ok(nl.find('10.244.1.9/32'), 'kept during the grace period');
+  nl.inject({ dst: '10.244.7.0/26', type: 6, protocol: 80 }); // unwanted, not on a workload iface: no grace
+  await eventually(() => nl.find('10.244.7.0/26') === undefined);
+  now += 10_001;
+  rt.queueResync(0);
+  await eventually(() => nl.find('10.244.1.9/32') === undefined);
+  await rt.stop();
+});
+
+test('event socket overflow triggers a full resync', async () => {
+  const { nl, rt } = await setup();
+  const resyncs = rt.stats.resyncs;
+  nl.routes = nl.routes.filter((r) => r.dst !== '10.244.2.0/26'); // lost without an event
+  (nl as unknown as { emit(ev: unknown): void }).emit({ kind: 'overflow' });
+  await eventually(() => nl.find('10.244.2.0/26') !== undefined);
+  assert.ok(rt.stats.resyncs > resyncs);
   await rt.stop();
 });
