@@ -251,7 +251,8 @@ export class RouteTable {
       priority: defaultPriority(family),
       kind: r.kind,
       onlink: r.onlink === true,
-      scope: r.scope === 'link' ? RT_SCOPE.LINK : RT_SCOPE.UNIVERSE,
+      // IPv6 has no route scopes: the kernel reports universe for every v6 route
+      scope: r.scope === 'link' && family === AF.INET ? RT_SCOPE.LINK : RT_SCOPE.UNIVERSE,
       protocol: this.names.routeProtocol,
     };
     if (r.dev !== undefined && r.kind === 'unicast') kr.dev = r.dev;
@@ -272,7 +273,8 @@ export class RouteTable {
       protocol: r.protocol ?? 0,
       raw: r,
     };
-    if (r.oif !== undefined) kr.dev = this.ifname.get(r.oif) ?? `#${r.oif}`;
+    // v6 blackholes are reported on `lo`: the device is meaningless for them
+    if (r.oif !== undefined && kr.kind !== 'blackhole') kr.dev = this.ifname.get(r.oif) ?? `#${r.oif}`;
     if (r.gw !== undefined) kr.gw = canonIp(r.gw);
     return kr;
   }

@@ -181,3 +181,34 @@ test('IPIP: tunl0-style device configured, or a typed error when the kernel lack
     await assert.rejects(p, (err: unknown) => err instanceof IpipUnsupportedError && err.message === 'kernel has no ipip support');
   }
 });
+
+test('IPv6: /128 workload route, v6 blackhole and v6 remote block converge without rewrite loops', { skip }, async (t) => {
+  const ns = node(t);
+  sh('ip', '-n', ns, '-6', 'addr', 'add', 'fd00::1/64', 'dev', 'tfxeth0', 'nodad');
+  sh('ip', '-n', ns, 'route', 'add', '172.16.0.0/24', 'dev', 'tfxeth0'); // proto boot on a foreign interface
+  const dp = Dataplane.open({ netns: ns, names: NAMES, natEnabled: false, debounceMs: 10, mtuIfacePattern: /^tfxeth/, ipv6: true });
+  t.after(() => dp.stop());
+  await dp.start();
+  const v6: DesiredInputs = {
+    ...inputs('Never', false),
+    self: { name: 'tfx-n1', ipv4Address: '10.0.0.1/24', ipv6Address: 'fd00::1/64' },
+    workloads: [{ iface: 'tfxw1', ipNetworks: ['10.244.1.5/32', 'fd10::5/128'] }],
+    localBlocks: ['10.244.1.0/26', 'fd10::/122'],
+    remoteBlocks: [{ cidr: 'fd10::40/122', node: 'tfx-n2' }],
+    nodes: [{ name: 'tfx-n2', ipv4Address: '10.0.0.2/24', ipv6Address: 'fd00::2/64' }],
+  };
+  const st = await dp.update(v6);
+  assert.deepEqual(st.errors, {});
+  const r6 = JSON.parse(sh('ip', '-n', ns, '-6', '-j', 'route', 'show', 'proto', '80')) as Array<{ dst: string; type?: string; dev?: string; gateway?: string }>;
+  assert.deepEqual(r6.map((r) => r.dst).sort(), ['fd10::/122', 'fd10::40/122', 'fd10::5']);
+  assert.equal(r6.find((r) => r.dst === 'fd10::/122')?.type, 'blackhole');
+  assert.equal(r6.find((r) => r.dst === 'fd10::40/122')?.gateway, 'fd00::2');
+  assert.equal(r6.find((r) => r.dst === 'fd10::5')?.dev, 'tfxw1');
+  const adds = dp.status().routes.adds;
+  await new Promise((r) => setTimeout(r, 300)); // let our own events come back
+  await dp.update(v6);
+  assert.equal(dp.status().routes.adds, adds, 'own route events must not cause rewrites');
+  assert.ok(route(ns, '172.16.0.0/24'), 'proto boot route on a non-workload interface untouched');
+  sh('ip', '-n', ns, '-6', 'route', 'del', 'fd10::/122');
+  await eventually(() => sh('ip', '-n', ns, '-6', 'route', 'show', 'fd10::/122').includes('blackhole'));
+});
