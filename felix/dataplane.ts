@@ -208,10 +208,10 @@ export class Dataplane {
     });
     this.st.mtus = mtus;
 
-    ok = (await this.stepAsync('vxlan', () => this.syncVxlan(state, inputs, mtus.vxlan))) && ok;
+    const present = new Map(links.map((l) => [l.name, l.index]));
+    ok = (await this.stepAsync('vxlan', () => this.syncVxlan(state, inputs, mtus.vxlan, present.has(this.names.vxlanDevice)))) && ok;
     ok = (await this.stepAsync('ipip', () => this.syncIpip(state, inputs, mtus.ipip))) && ok;
 
-    const present = new Map(links.map((l) => [l.name, l.index]));
     for (const w of inputs.workloads) {
       const idx = present.get(w.iface);
       if (idx !== undefined) this.tuneWorkload(w.iface, idx);
@@ -233,10 +233,11 @@ export class Dataplane {
     return this.status();
   }
 
-  private async syncVxlan(state: DesiredState, inputs: DesiredInputs, mtu: number): Promise<void> {
+  private async syncVxlan(state: DesiredState, inputs: DesiredInputs, mtu: number, exists: boolean): Promise<void> {
     const name = this.names.vxlanDevice;
     const tunnel = inputs.self.ipv4VXLANTunnelAddr;
     if (!state.needVxlan) {
+      if (!exists) return;
       try {
         await this.nl.linkDel(name);
         this.log.info({ device: name }, 'no VXLAN pool: removed the VXLAN device');
