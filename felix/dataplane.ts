@@ -209,6 +209,7 @@ export class Dataplane {
     this.st.mtus = mtus;
 
     const present = new Map(links.map((l) => [l.name, l.index]));
+    for (const l of links) this.routes.learnLink(l);
     ok = (await this.stepAsync('vxlan', () => this.syncVxlan(state, inputs, mtus.vxlan, present.has(this.names.vxlanDevice)))) && ok;
     ok = (await this.stepAsync('ipip', () => this.syncIpip(state, inputs, mtus.ipip))) && ok;
 
@@ -262,6 +263,7 @@ export class Dataplane {
       ...(inputs.self.ipv4Address ? { localIp: hostPart(inputs.self.ipv4Address) } : {}),
       ...(parentIndex !== undefined ? { parentIndex } : {}),
     });
+    this.routes.learnLink(link);
     this.step('sysctl', () => this.sysctl?.(tunnelSysctls(name)));
     await syncVxlanNeighbours(this.nl, link.index, state.vxlanPeers);
   }
@@ -269,11 +271,12 @@ export class Dataplane {
   private async syncIpip(state: DesiredState, inputs: DesiredInputs, mtu: number): Promise<void> {
     if (!state.needIpip) return;
     try {
-      await ensureIpipDevice(this.nl, {
+      const link = await ensureIpipDevice(this.nl, {
         name: this.names.ipipDevice,
         mtu,
         ...(inputs.self.ipv4IPIPTunnelAddr ? { tunnelIp: hostPart(inputs.self.ipv4IPIPTunnelAddr) } : {}),
       });
+      this.routes.learnLink(link);
     } catch (err) {
       if (err instanceof IpipUnsupportedError) this.st.warnings.push(`${err.message}: IPIP routes cannot be programmed`);
       throw err;

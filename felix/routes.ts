@@ -203,6 +203,11 @@ export class RouteTable {
     return this.running;
   }
 
+  /** Tells the table about a link it may not have seen an event for yet (e.g. a device just created). */
+  learnLink(l: Link): void {
+    this.setLink(l);
+  }
+
   /** True when the last apply left errors behind (a retry is scheduled). */
   lastApplyFailed(): boolean {
     return this.failed;
