@@ -81,6 +81,7 @@ export class Dataplane {
   private linkSub: Unsubscribe | undefined;
   private readonly st: DataplaneStatus;
   private owned: Netlink | undefined;
+  private stepsOk = false;
 
   constructor(deps: DataplaneDeps, cfg: DataplaneConfig = {}) {
     this.nl = deps.nl;
@@ -142,8 +143,10 @@ export class Dataplane {
     return run;
   }
 
+  /** Live: `applied` also turns true once routes that waited for an interface are in. */
   status(): DataplaneStatus {
-    return { ...this.st, routes: { ...this.routes.stats }, errors: { ...this.st.errors }, warnings: [...this.st.warnings] };
+    const applied = this.stepsOk && this.routes.stats.waitingForInterface === 0 && !this.routes.lastApplyFailed();
+    return { ...this.st, applied, routes: { ...this.routes.stats }, errors: { ...this.st.errors }, warnings: [...this.st.warnings] };
   }
 
   /** The last calculated desired state (for status/debugging). */
@@ -229,8 +232,7 @@ export class Dataplane {
 
     this.routes.setRoutes(state.routes);
     if (!force) await this.routes.settled();
-    const rs = this.routes.stats;
-    this.st.applied = ok && rs.waitingForInterface === 0 && !this.routes.lastApplyFailed();
+    this.stepsOk = ok;
     return this.status();
   }
 

@@ -105,3 +105,17 @@ test('dataplane with IPIP pool on a kernel without ipip: error recorded, other s
   assert.equal(nl.find('10.244.2.0/26'), undefined);
   assert.equal(st.routes.waitingForInterface, 1);
 });
+
+test('applied turns true once a late workload interface appears and its route is written', async (t) => {
+  const { nl, dp } = setup();
+  t.after(() => dp.stop());
+  await dp.start();
+  const st = await dp.update(inputs('Never', { workloads: [{ iface: 'cali7', ipNetworks: ['10.244.1.7/32'] }] }));
+  assert.equal(st.applied, false);
+  assert.equal(st.routes.waitingForInterface, 1);
+  nl.addLink('cali7');
+  const end = Date.now() + 3000;
+  while (!dp.status().applied && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(dp.status().applied, true);
+  assert.ok(nl.find('10.244.1.7/32'));
+});
