@@ -12,7 +12,8 @@ import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import { KINDS } from '../../api/kinds.js';
 import { KUBERNETES_API_CALLS } from '../../datastore/kubernetes-api.js';
-import { DEFAULT_NETWORK_CONFIG, renderConflist } from '../../node/install-cni.js';
+import { DEFAULT_NETWORK_CONFIG, KUBECONFIG_NAME, renderConflist, resolveInstallCniOptions } from '../../node/install-cni.js';
+import { silentLogger } from '../../lib/log.js';
 import { DEFAULT_IMAGE, MANIFEST_PATH, renderManifests, ROOT } from '../../scripts/gen-manifests.js';
 
 type Obj = Record<string, unknown>;
@@ -343,4 +344,28 @@ test('the tabby-node DaemonSet is wired like calico-node', () => {
       if (ref) assert.ok(ref.name === 'tabby-config' && ref.key in cm.data, `${c.name}: ${e.name} refers to a missing ConfigMap key`);
     }
   }
+});
+
+test('install-cni, fed the init container\'s env, writes into the mounted host dirs and points the conflist at host paths', () => {
+  const ds = named('DaemonSet', 'tabby-node');
+  const spec = ds.spec.template.spec;
+  const init = (spec.initContainers as Any[]).find((c) => c.name === 'install-cni');
+  const cm = named('ConfigMap', 'tabby-config');
+  const env: Record<string, string> = {};
+  for (const e of init.env as Any[]) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.configMapKeyRef) env[e.name] = cm.data[e.valueFrom.configMapKeyRef.key];
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'spec.nodeName') env[e.name] = 'worker-1';
+  }
+  const o = resolveInstallCniOptions({ env, log: silentLogger(), readFile: () => undefined, nodeBinary: '/usr/local/bin/node', appDir: '/opt/tabby' });
+  const hostPathOf = new Map((spec.volumes as Any[]).map((v) => [v.name, v.hostPath?.path]));
+  const mounts = new Map((init.volumeMounts as Any[]).map((m) => [m.mountPath, hostPathOf.get(m.name)]));
+  // Where install-cni writes inside the container is a mount of the same host directory.
+  assert.equal(mounts.get(o.hostRoot + o.cniBinDir), o.cniBinDir);
+  assert.equal(mounts.get(o.hostRoot + o.cniNetDir), o.cniNetDir);
+  const conf = JSON.parse(renderConflist(o.networkConfig, { nodeName: o.nodeName, mtu: o.mtu, kubeconfigPath: `${o.cniNetDir}/${KUBECONFIG_NAME}` }));
+  assert.equal(conf.plugins[0].kubernetes.kubeconfig, '/etc/cni/net.d/tabby-kubeconfig');
+  assert.equal(conf.plugins[0].nodename, 'worker-1');
+  assert.equal(o.mtu, 0, 'veth_mtu "0": the plugin reads the MTU file tabby-node writes');
+  assert.equal(o.confName, '10-tabby.conflist');
 });
