@@ -1,7 +1,7 @@
 /**
  * install-cni: what the tabby-node DaemonSet's init container does on every node (Calico's
  * `install-cni`). It
- *  - copies the CNI plugin (bundles, their production node_modules and the node binary) into a
+ *  - copies the CNI plugin (dist/bin bundles and chunks, production node_modules, the node binary) into a
  *    content-addressed runtime dir under the host's CNI bin dir, and writes the `tabby` and
  *    `tabby-ipam` launchers next to it (temp file + rename, so a runtime never sees half a file);
  *  - renders the conflist from CNI_NETWORK_CONFIG with node name, MTU and kubeconfig path;
@@ -24,7 +24,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { TabbyError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
@@ -228,10 +228,18 @@ function launcherScript(pluginName: string, bundle: string, runtimeId: string, w
   ].join('\n');
 }
 
-/** Identity of what would be copied: bundles, package.json and the node binary's size. */
+/** Files of dist/bin the runtime needs: entry bundles and their chunks (source maps left out). */
+function distFiles(appDir: string): string[] {
+  const root = join(appDir, 'dist/bin');
+  return (readdirSync(root, { recursive: true }) as string[])
+    .filter((rel) => rel.endsWith('.mjs') && statSync(join(root, rel)).isFile())
+    .sort();
+}
+
+/** Identity of what would be copied: bundles and chunks, package.json and the node binary's size. */
 function runtimeId(o: InstallCniOptions): string {
   const h = createHash('sha256');
-  for (const p of CNI_PLUGINS) h.update(readFileSync(join(o.appDir, p.bundle)));
+  for (const rel of distFiles(o.appDir)) h.update(rel).update(readFileSync(join(o.appDir, 'dist/bin', rel)));
   h.update(readFileSync(join(o.appDir, 'package.json')));
   if (o.nodeBinary) h.update(`node:${statSync(o.nodeBinary).size}`);
   h.update(`modules:${o.copyNodeModules}`);
@@ -257,8 +265,11 @@ function installBinaries(o: InstallCniOptions): { binaries: string[]; runtimeDir
     const tmp = join(runtimesDir, `.tmp-${id}-${process.pid}`);
     rmSync(tmp, { recursive: true, force: true });
     try {
-      mkdirSync(join(tmp, 'dist/bin'), { recursive: true });
-      for (const p of CNI_PLUGINS) cpSync(join(o.appDir, p.bundle), join(tmp, p.bundle));
+      // The whole dist/bin: the build splits lazily imported modules into dist/bin/chunks.
+      for (const rel of distFiles(o.appDir)) {
+        mkdirSync(dirname(join(tmp, 'dist/bin', rel)), { recursive: true });
+        cpSync(join(o.appDir, 'dist/bin', rel), join(tmp, 'dist/bin', rel));
+      }
       cpSync(join(o.appDir, 'package.json'), join(tmp, 'package.json'));
       if (o.copyNodeModules) cpSync(join(o.appDir, 'node_modules'), join(tmp, 'node_modules'), { recursive: true, dereference: true });
       if (o.nodeBinary) {

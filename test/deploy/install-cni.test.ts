@@ -32,8 +32,15 @@ function fakeApp(dir: string, tag = 'v1'): string {
   const app = join(dir, 'app');
   mkdirSync(join(app, 'dist/bin'), { recursive: true });
   mkdirSync(join(app, 'node_modules/dep'), { recursive: true });
+  mkdirSync(join(app, 'dist/bin/chunks'), { recursive: true });
+  // Entry bundles import a shared chunk, as the code-splitting build makes them.
+  writeFileSync(join(app, 'dist/bin/chunks/chunk-ABC.mjs'), `export const tag = ${JSON.stringify(tag)};\n`);
+  writeFileSync(join(app, 'dist/bin/chunks/chunk-ABC.mjs.map'), '{}');
   for (const name of ['tabby', 'tabby-ipam']) {
-    writeFileSync(join(app, 'dist/bin', `${name}.mjs`), `console.log(${JSON.stringify(`${name}:${tag}`)}, JSON.stringify(process.argv.slice(2)));\n`);
+    writeFileSync(
+      join(app, 'dist/bin', `${name}.mjs`),
+      `import { tag } from './chunks/chunk-ABC.mjs';\nconsole.log(${JSON.stringify(`${name}:`)} + tag, JSON.stringify(process.argv.slice(2)));\n`,
+    );
   }
   writeFileSync(join(app, 'package.json'), '{"name":"tabby","version":"0.1.0","type":"module"}\n');
   writeFileSync(join(app, 'node_modules/dep/index.js'), 'module.exports = 1;\n');
@@ -72,6 +79,8 @@ test('installs launchers, runtime, conflist and a 0600 kubeconfig; the launcher 
   assert.equal(r.runtimeCopied, true);
   assert.equal(mode(join(bin, 'tabby')), 0o755);
   assert.ok(existsSync(join(o.hostRoot, r.runtimeDir!, 'node_modules/dep/index.js')));
+  assert.ok(existsSync(join(o.hostRoot, r.runtimeDir!, 'dist/bin/chunks/chunk-ABC.mjs')));
+  assert.equal(existsSync(join(o.hostRoot, r.runtimeDir!, 'dist/bin/chunks/chunk-ABC.mjs.map')), false, 'source maps stay in the image');
   const out = execFileSync(join(bin, 'tabby'), ['a', 'b c'], { encoding: 'utf8' });
   assert.equal(out.trim(), 'tabby:v1 ["a","b c"]');
   assert.match(execFileSync(join(bin, 'tabby-ipam'), [], { encoding: 'utf8' }), /^tabby-ipam:v1/);
@@ -113,7 +122,7 @@ test('re-running is idempotent; a new build replaces the runtime and removes the
   const again = installCni(o);
   assert.equal(again.runtimeDir, first.runtimeDir);
   assert.equal(again.runtimeCopied, false);
-  fakeApp(dir, 'v2');
+  fakeApp(dir, 'v2'); // only the chunk's content changes
   const next = installCni(o);
   assert.notEqual(next.runtimeDir, first.runtimeDir);
   assert.equal(existsSync(join(o.hostRoot, first.runtimeDir!)), false);
