@@ -13,9 +13,10 @@ RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime: slim Debian with node, plus the tools tabby-node shells out to ----
+# containernetworking-plugins: portmap/loopback (/usr/lib/cni) for hosts that have none.
 FROM node:20-bookworm-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iproute2 nftables ca-certificates \
+ && apt-get install -y --no-install-recommends iproute2 nftables ca-certificates containernetworking-plugins \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/tabby
 COPY --from=build /src/package.json ./package.json

@@ -41,6 +41,8 @@ export const DEFAULT_CONF_NAME = '10-tabby.conflist';
 export const KUBECONFIG_NAME = 'tabby-kubeconfig';
 export const RUNTIME_DIR_NAME = 'tabby.d';
 export const DEFAULT_MTU = 1500;
+/** Chained plugins install-cni supplies when the host lacks them (never replaced when present). */
+export const EXTRA_PLUGINS = ['portmap', 'loopback'] as const;
 
 /** The conflist the ConfigMap `tabby-config` carries (test/deploy keeps the two equal). */
 export const DEFAULT_NETWORK_CONFIG = `{
@@ -94,6 +96,11 @@ export interface InstallCniOptions {
   nodeBinary: string | undefined;
   /** Copy node_modules (the bundles keep npm packages external). */
   copyNodeModules: boolean;
+  /**
+   * Standard plugins the conflist chains (portmap) taken from this dir (the image's Debian
+   * containernetworking-plugins, /usr/lib/cni) when the host has none; undefined = never.
+   */
+  extraPluginsDir: string | undefined;
   /** Skip copying binaries (SKIP_CNI_BINARIES=tabby,tabby-ipam or all). */
   skipBinaries: boolean;
   /** Cluster access for the kubeconfig; undefined = not in Kubernetes, no kubeconfig written. */
@@ -289,6 +296,15 @@ function installBinaries(o: InstallCniOptions): { binaries: string[]; runtimeDir
     writeFileAtomic(path, launcherScript(p.name, p.bundle, id, o.nodeBinary !== undefined), 0o755);
     binaries.push(join(o.cniBinDir, p.name));
   }
+  if (o.extraPluginsDir) {
+    for (const name of EXTRA_PLUGINS) {
+      const src = join(o.extraPluginsDir, name);
+      const dst = join(binDir, name);
+      if (existsSync(dst) || !existsSync(src)) continue;
+      writeFileAtomic(dst, readFileSync(src), 0o755);
+      binaries.push(join(o.cniBinDir, name));
+    }
+  }
   // Older runtimes are no longer referenced by a launcher.
   for (const name of readdirSync(runtimesDir)) {
     if (name !== id) rmSync(join(runtimesDir, name), { recursive: true, force: true });
@@ -380,7 +396,8 @@ function readIfExists(path: string): string | undefined {
  * Options from the environment, with Calico's installer names: CNI_BIN_DIR, CNI_NET_DIR, CNI_CONF_NAME,
  * CNI_NETWORK_CONFIG (or CNI_NETWORK_CONFIG_FILE), KUBERNETES_NODE_NAME, CNI_MTU, SKIP_CNI_BINARIES,
  * SKIP_TLS_VERIFY, KUBERNETES_SERVICE_HOST/PORT/PROTOCOL; tabby's own: TABBY_HOST_ROOT (default /host),
- * TABBY_APP_DIR, TABBY_MTU_FILE, TABBY_CNI_FORCE, TABBY_CNI_HOST_NODE (use node from the host PATH).
+ * TABBY_APP_DIR, TABBY_MTU_FILE, TABBY_CNI_FORCE, TABBY_CNI_HOST_NODE (use node from the host PATH),
+ * TABBY_CNI_EXTRA_PLUGINS_DIR (where portmap/loopback come from when the host has none; default /usr/lib/cni).
  */
 export function resolveInstallCniOptions(i: ResolveInputs): InstallCniOptions {
   const env = i.env;
@@ -426,6 +443,7 @@ export function resolveInstallCniOptions(i: ResolveInputs): InstallCniOptions {
     appDir: val('TABBY_APP_DIR') ?? i.appDir ?? process.cwd(),
     nodeBinary: envBool(val('TABBY_CNI_HOST_NODE')) ? undefined : (i.nodeBinary ?? process.execPath),
     copyNodeModules: true,
+    extraPluginsDir: val('TABBY_CNI_EXTRA_PLUGINS_DIR') ?? '/usr/lib/cni',
     skipBinaries: skip === 'all' || skip.split(',').includes('tabby'),
     cluster,
     force: argv.includes('--force') || envBool(val('TABBY_CNI_FORCE')),

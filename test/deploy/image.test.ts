@@ -49,6 +49,8 @@ test('the Dockerfile is multi-stage: node:20 build, slim runtime with iproute2 a
   const runText = runtime!.lines.join('\n');
   assert.match(runText, /apt-get install[^\n]*\biproute2\b/);
   assert.match(runText, /apt-get install[^\n]*\bnftables\b/);
+  // portmap for hosts without it (install-cni's TABBY_CNI_EXTRA_PLUGINS_DIR default /usr/lib/cni).
+  assert.match(runText, /apt-get install[^\n]*\bcontainernetworking-plugins\b/);
   assert.match(runText, /^ENTRYPOINT \["tabby-node"\]$/m);
   assert.match(runText, /^USER root$/m);
   // install-cni looks for the bundles in TABBY_APP_DIR: the runtime's WORKDIR.

@@ -59,6 +59,7 @@ function options(dir: string, over: Partial<InstallCniOptions> = {}): InstallCni
     appDir: fakeApp(dir),
     nodeBinary: undefined, // launchers use node from PATH: this test's own node
     copyNodeModules: true,
+    extraPluginsDir: undefined,
     skipBinaries: false,
     cluster: { server: 'https://10.96.0.1:443', caPem: CA, skipTlsVerify: false, token: 'secret-token' },
     force: false,
@@ -113,6 +114,23 @@ test('a copied node binary is what the launcher executes', (t) => {
   assert.equal(mode(join(o.hostRoot, r.runtimeDir!, 'node')), 0o755);
   const out = execFileSync(join(o.hostRoot, 'opt/cni/bin/tabby'), ['ADD'], { encoding: 'utf8' }).trim();
   assert.equal(out, `fake-node ${join(o.hostRoot, 'opt/cni/bin', RUNTIME_DIR_NAME, r.runtimeDir!.split('/').pop()!)}/dist/bin/tabby.mjs ADD`);
+});
+
+test('supplies portmap/loopback when the host has none, never replaces the host\'s own', (t) => {
+  const dir = tempDir(t);
+  const extra = join(dir, 'usr-lib-cni');
+  mkdirSync(extra);
+  writeFileSync(join(extra, 'portmap'), 'image-portmap');
+  writeFileSync(join(extra, 'loopback'), 'image-loopback');
+  const o = options(dir, { extraPluginsDir: extra });
+  const bin = join(o.hostRoot, 'opt/cni/bin');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'loopback'), 'host-loopback', { mode: 0o755 });
+  const r = installCni(o);
+  assert.deepEqual(r.binaries, ['/opt/cni/bin/tabby', '/opt/cni/bin/tabby-ipam', '/opt/cni/bin/portmap']);
+  assert.equal(readFileSync(join(bin, 'portmap'), 'utf8'), 'image-portmap');
+  assert.equal(mode(join(bin, 'portmap')), 0o755);
+  assert.equal(readFileSync(join(bin, 'loopback'), 'utf8'), 'host-loopback');
 });
 
 test('re-running is idempotent; a new build replaces the runtime and removes the old one', (t) => {
@@ -251,6 +269,7 @@ test('resolveInstallCniOptions reads Calico installer env names', () => {
   assert.equal(plain.cluster, undefined);
   assert.equal(plain.force, false);
   assert.equal(plain.nodeBinary, process.execPath);
+  assert.equal(plain.extraPluginsDir, '/usr/lib/cni');
 
   assert.throws(
     () => resolveInstallCniOptions({ env: { KUBERNETES_SERVICE_HOST: '10.0.0.1' }, log: silentLogger(), readFile: () => undefined }),
