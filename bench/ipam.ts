@@ -5,7 +5,7 @@
  *   3. CNI ADD latency of the `tabby-ipam` process vs Debian's host-local, same run
  *   0. (reference) the allocator over the memory datastore
  * Run: node --import tsx bench/ipam.ts   (needs etcd-server; builds dist/ first)
- * Ports: etcd client 23810-23819, peer 23820-23829.
+ * Ports: etcd client 23870-23879, peer 23880-23889.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     console.error(`bench/ipam: ${missing}`);
     process.exit(2);
   }
-  const etcd = await startEtcd({ clientPorts: [23810, 23819], peerPorts: [23820, 23829] });
+  const etcd = await startEtcd({ clientPorts: [23870, 23879], peerPorts: [23880, 23889] });
   const dir = mkdtempSync(join(tmpdir(), 'tabby-ipam-bench-'));
   const rows: string[] = [];
   try {

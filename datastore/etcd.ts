@@ -38,7 +38,8 @@ import {
   sleep,
   stampCreate,
 } from './common.js';
-import type { Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
+import { precondition, prepareCommit, tagged } from './commit.js';
+import type { CommitOp, CommitResult, Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
 import { AlreadyExistsError, ConflictError, DatastoreError, NotFoundError, UnavailableError } from './types.js';
 
 export const ETCD_KEY_PREFIX = '/calico/resources/v3/projectcalico.org/';
@@ -285,6 +286,70 @@ export class EtcdDatastore implements Datastore {
     if (!kv) throw new NotFoundError(info.kind, name);
     if (!res.succeeded) throw new ConflictError(info.kind, name, `delete precondition resourceVersion ${want} failed (now ${kv.mod_revision})`);
     return this.decode<T>(info, kv);
+  }
+
+  /**
+   * One etcd transaction: a compare per op (create/absent-check: create_revision == 0; update,
+   * delete/check with a precondition: mod_revision == resourceVersion; delete without one:
+   * create_revision > 0), all puts/deletes in the success branch, and a get of every key in the
+   * failure branch so the first failing op can be named in the same round trip.
+   */
+  async commit(ops: readonly CommitOp[]): Promise<CommitResult> {
+    const prepared = prepareCommit(ops);
+    if (prepared.length === 0) throw new DatastoreError('InvalidObject', 'commit needs at least one op');
+    const keys = prepared.map((p) => etcdKey(p.info, p.name, p.namespace, this.prefix));
+    // uid/creationTimestamp are the store's: fetch them (in parallel) for updates that lack them.
+    await Promise.all(
+      prepared.map(async (p, i) => {
+        const o = p.object;
+        if (p.op !== 'update' || !o || (o.metadata.uid !== undefined && o.metadata.creationTimestamp !== undefined)) return;
+        const kv = (await this.call('get', () => this.client.get(keys[i]!).exec())).kvs[0];
+        if (!kv) throw tagged(i, new NotFoundError(p.info.kind, p.name));
+        const stored = this.decode(p.info, kv);
+        o.metadata.uid = stored.metadata.uid;
+        o.metadata.creationTimestamp = stored.metadata.creationTimestamp;
+      }),
+    );
+    for (const [i, p] of prepared.entries()) {
+      const rv = p.resourceVersion;
+      if (typeof rv === 'string' && !/^[1-9]\d*$/.test(rv)) {
+        throw tagged(i, new ConflictError(p.info.kind, p.name, `resourceVersion ${JSON.stringify(rv)} is not an etcd revision`));
+      }
+      if (p.op === 'create') stampCreate(p.object as Resource);
+    }
+    const res = await this.call('commit', () => {
+      let txn: ReturnType<Etcd3['if']> | undefined;
+      for (const [i, p] of prepared.entries()) {
+        const key = keys[i]!;
+        const rv = p.resourceVersion;
+        const [col, cmp, val]: ['Create' | 'Mod', '==' | '>', string | number] = rv === null ? ['Create', '==', 0] : rv === undefined ? ['Create', '>', 0] : ['Mod', '==', rv];
+        txn = txn ? txn.and(key, col, cmp, val) : this.client.if(key, col, cmp, val);
+      }
+      const writes = prepared.flatMap((p, i): Array<Parameters<ReturnType<Etcd3['if']>['then']>[number]> => {
+        if (p.op === 'check') return [];
+        if (p.op === 'delete') return [this.client.delete().key(keys[i]!)];
+        return [this.client.put(keys[i]!).value(this.encode(p.object as Resource))];
+      });
+      return txn!
+        .then(...writes)
+        .else(...keys.map((k) => this.client.get(k)))
+        .commit();
+    });
+    if (!res.succeeded) {
+      for (const [i, p] of prepared.entries()) {
+        const kv = res.responses[i]?.response_range?.kvs[0];
+        const err = precondition(p, kv ? String(kv.mod_revision) : undefined);
+        if (err) throw tagged(i, err);
+      }
+      throw new ConflictError(prepared[0]!.info.kind, prepared[0]!.name, 'commit lost a race; re-read and retry');
+    }
+    const revision = String(res.header.revision);
+    const objects = prepared.map((p) => {
+      if (!p.object || p.op === 'check' || p.op === 'delete') return undefined;
+      p.object.metadata.resourceVersion = revision;
+      return p.object;
+    });
+    return { objects, revision };
   }
 
   watch<T extends Resource = Resource>(kind: string, opts: WatchOptions, onEvent: (ev: WatchEvent<T>) => void): Watcher {

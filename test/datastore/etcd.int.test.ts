@@ -12,7 +12,7 @@ let proxy: TcpProxy | undefined;
 
 before(async () => {
   if (missing) return;
-  etcd = await startEtcd();
+  etcd = await startEtcd({ clientPorts: [23870, 23876], peerPorts: [23880, 23889] });
   proxy = await startTcpProxy(etcd.clientPort);
 });
 after(async () => {
@@ -48,7 +48,7 @@ datastoreContract(
 );
 
 test('etcd: unreachable endpoint rejects with UnavailableError naming it', async () => {
-  const port = await freePort(23790, 23799);
+  const port = await freePort(23877, 23878);
   const endpoint = `http://127.0.0.1:${port}`;
   const ds = await createEtcdDatastore({ endpoints: [endpoint], requestTimeoutMs: 2000 });
   try {
@@ -120,7 +120,7 @@ test('etcd: watch survives an etcd restart without losing or duplicating events'
 });
 
 test('etcd: a watch on an unreachable endpoint reports ERROR events and keeps retrying', async (t) => {
-  const port = await freePort(23790, 23799);
+  const port = await freePort(23877, 23878);
   const ds = await createEtcdDatastore({ endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 500 });
   const log = new EventLog().start(ds, 'IPPool');
   t.after(async () => {

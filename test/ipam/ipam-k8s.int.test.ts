@@ -11,7 +11,7 @@ import { startK8sDatastore } from '../k8s-server/harness.js';
 import { addPool } from './fixtures.js';
 
 test('KDD: 3 nodes × 12 parallel allocations, unique and affine; all released → check clean, 0 in use', async (t) => {
-  const k = await startK8sDatastore({ port: 23819 });
+  const k = await startK8sDatastore({ port: 23879 });
   t.after(() => k.cleanup());
   await addPool(k.ds, 'v4', { cidr: '10.60.0.0/22' });
   const nodes = await Promise.all(

@@ -20,7 +20,7 @@ import { etcdMissing, startEtcd, type EtcdHarness } from '../datastore/etcd-harn
 import { addPool } from './fixtures.js';
 
 const root = new URL('../..', import.meta.url).pathname;
-const PORTS = { clientPorts: [23810, 23819] as [number, number], peerPorts: [23820, 23829] as [number, number] };
+const PORTS = { clientPorts: [23870, 23876] as [number, number], peerPorts: [23880, 23889] as [number, number] };
 
 let prefixN = 0;
 /** Each test gets its own key prefix in the shared etcd, so tests don't see each other's data. */
