@@ -6,7 +6,7 @@
 import type { KindInfo } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import { InvalidObjectError, effectiveNamespace, normalizeForWrite, objectKey, resolveKind } from './common.js';
-import type { CommitOp } from './types.js';
+import type { CommitOp, CommitResult } from './types.js';
 import { AlreadyExistsError, ConflictError, DatastoreError, NotFoundError } from './types.js';
 
 export interface PreparedOp {
@@ -67,4 +67,23 @@ export function precondition(p: PreparedOp, stored: string | undefined): Datasto
 export function tagged<E>(i: number, err: E): E {
   if (err instanceof DatastoreError) err.opIndex = i;
   return err;
+}
+
+/** The error of a failed transaction: the first op whose precondition fails against the stored versions read in it. */
+export function commitFailure(prepared: readonly PreparedOp[], storedRv: (i: number) => string | undefined): DatastoreError {
+  for (const [i, p] of prepared.entries()) {
+    const err = precondition(p, storedRv(i));
+    if (err) return tagged(i, err);
+  }
+  return new ConflictError(prepared[0]!.info.kind, prepared[0]!.name, 'commit lost a race; re-read and retry');
+}
+
+/** The result of a successful commit at `revision`. */
+export function committed(prepared: readonly PreparedOp[], revision: string): CommitResult {
+  const objects = prepared.map((p) => {
+    if (!p.object || p.op === 'check' || p.op === 'delete') return undefined;
+    p.object.metadata.resourceVersion = revision;
+    return p.object;
+  });
+  return { objects, revision };
 }

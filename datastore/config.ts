@@ -29,6 +29,11 @@ export interface DatastoreConfig {
   etcdPassword?: string;
   /** kubernetes: kubeconfig path; omitted = client-node default (KUBECONFIG, ~/.kube/config, in-cluster). */
   kubeconfig?: string;
+  /**
+   * etcdv3 client: 'grpc' (default, package etcd3, everything incl. watch) or 'http' (etcd's JSON
+   * gateway over node:http: no watch, but no gRPC client to load — for short-lived processes).
+   */
+  etcdTransport?: 'grpc' | 'http';
   /** Bound for each datastore request (default 5 s etcd, 10 s kubernetes). */
   requestTimeoutMs?: number;
 }

@@ -25,11 +25,12 @@ import type { KindInfo } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import type { Logger } from '../lib/log.js';
 import { silentLogger } from '../lib/log.js';
+import { ETCD_KEY_PREFIX, etcdKey } from './etcd-keys.js';
+import type { EtcdHttpDatastore } from './etcd-http.js';
 import {
   WatchState,
   backoffDelay,
   compareByKey,
-  effectiveNamespace,
   keyOf,
   listFilter,
   normalizeForWrite,
@@ -38,11 +39,11 @@ import {
   sleep,
   stampCreate,
 } from './common.js';
-import { precondition, prepareCommit, tagged } from './commit.js';
+import { commitFailure, committed, prepareCommit, tagged } from './commit.js';
 import type { CommitOp, CommitResult, Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
 import { AlreadyExistsError, ConflictError, DatastoreError, NotFoundError, UnavailableError } from './types.js';
 
-export const ETCD_KEY_PREFIX = '/calico/resources/v3/projectcalico.org/';
+export { ETCD_KEY_PREFIX, etcdKey } from './etcd-keys.js';
 
 export interface EtcdDatastoreOptions {
   /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
@@ -71,16 +72,24 @@ export async function loadEtcd3(): Promise<Etcd3Module> {
   return etcd3Module;
 }
 
-/** Open an etcd datastore (loads the client on first use). */
-export async function createEtcdDatastore(opts: EtcdDatastoreOptions): Promise<EtcdDatastore> {
+/**
+ * Open an etcd datastore. `transport: 'grpc'` (default) loads the etcd3 client on first use and
+ * has every operation; `transport: 'http'` talks to etcd's JSON gateway with node:http only (fast to
+ * start; no watch) — what the short-lived CNI plugins use.
+ */
+export async function createEtcdDatastore(opts: EtcdDatastoreOptions & { transport: 'http' }): Promise<EtcdHttpDatastore>;
+export async function createEtcdDatastore(opts: EtcdDatastoreOptions & { transport?: 'grpc' }): Promise<EtcdDatastore>;
+export async function createEtcdDatastore(opts: EtcdDatastoreOptions & { transport?: EtcdTransport }): Promise<EtcdDatastore | EtcdHttpDatastore>;
+export async function createEtcdDatastore(opts: EtcdDatastoreOptions & { transport?: EtcdTransport }): Promise<EtcdDatastore | EtcdHttpDatastore> {
+  if (opts.transport === 'http') {
+    const { EtcdHttpDatastore } = await import('./etcd-http.js');
+    return new EtcdHttpDatastore(opts);
+  }
   return new EtcdDatastore(opts, await loadEtcd3());
 }
 
-/** Key of one object. */
-export function etcdKey(info: KindInfo, name: string, namespace?: string, prefix = ETCD_KEY_PREFIX): string {
-  const ns = effectiveNamespace(info, namespace);
-  return ns === undefined ? `${prefix}${info.plural}/${name}` : `${prefix}${info.plural}/${ns}/${name}`;
-}
+export type EtcdTransport = 'grpc' | 'http';
+
 
 // A pass-through fault policy (etcd3 only calls execute()), replacing its retry + circuit breaker.
 const passThrough = {
@@ -336,20 +345,12 @@ export class EtcdDatastore implements Datastore {
         .commit();
     });
     if (!res.succeeded) {
-      for (const [i, p] of prepared.entries()) {
+      throw commitFailure(prepared, (i) => {
         const kv = res.responses[i]?.response_range?.kvs[0];
-        const err = precondition(p, kv ? String(kv.mod_revision) : undefined);
-        if (err) throw tagged(i, err);
-      }
-      throw new ConflictError(prepared[0]!.info.kind, prepared[0]!.name, 'commit lost a race; re-read and retry');
+        return kv ? String(kv.mod_revision) : undefined;
+      });
     }
-    const revision = String(res.header.revision);
-    const objects = prepared.map((p) => {
-      if (!p.object || p.op === 'check' || p.op === 'delete') return undefined;
-      p.object.metadata.resourceVersion = revision;
-      return p.object;
-    });
-    return { objects, revision };
+    return committed(prepared, String(res.header.revision));
   }
 
   watch<T extends Resource = Resource>(kind: string, opts: WatchOptions, onEvent: (ev: WatchEvent<T>) => void): Watcher {

@@ -47,6 +47,47 @@ datastoreContract(
   { skip: missing },
 );
 
+datastoreContract(
+  'etcdv3 over the HTTP gateway',
+  async () => {
+    const e = etcd as EtcdHarness;
+    const writer = await createEtcdDatastore({ endpoints: [e.endpoint], transport: 'http' });
+    await writer.wipe();
+    return { ds: writer, writer, cleanup: () => writer.close() };
+  },
+  { skip: missing, noWatch: 'watch is not supported over the etcd HTTP gateway (UnsupportedError checked instead)' },
+);
+
+test('etcd: the HTTP and gRPC transports read each other\'s writes (same keys, same resourceVersions)', async (t) => {
+  if (missing) return t.skip(missing);
+  const e = etcd as EtcdHarness;
+  const grpc = await createEtcdDatastore({ endpoints: [e.endpoint] });
+  const web = await createEtcdDatastore({ endpoints: [e.endpoint], transport: 'http' });
+  t.after(async () => {
+    await grpc.close();
+    await web.close();
+  });
+  await grpc.wipe();
+  const a = await grpc.create(pool('x-a', '10.1.0.0/16'));
+  assert.deepEqual(await web.get('IPPool', 'x-a'), a);
+  const b = await web.update({ ...a, metadata: { ...a.metadata, labels: { via: 'http' } } });
+  assert.deepEqual(await grpc.get('IPPool', 'x-a'), b);
+  assert.deepEqual((await web.list('IPPool')).items, (await grpc.list('IPPool')).items);
+});
+
+test('etcd HTTP transport: unreachable endpoint rejects with UnavailableError naming it', async () => {
+  const port = await freePort(23877, 23878);
+  const endpoint = `http://127.0.0.1:${port}`;
+  const ds = await createEtcdDatastore({ endpoints: [endpoint], requestTimeoutMs: 2000, transport: 'http' });
+  try {
+    for (const op of [() => ds.get('IPPool', 'x'), () => ds.list('IPPool'), () => ds.create(pool('x', '10.0.0.0/8'))]) {
+      await assert.rejects(op(), (e: unknown) => e instanceof UnavailableError && e.message.includes(endpoint));
+    }
+  } finally {
+    await ds.close();
+  }
+});
+
 test('etcd: unreachable endpoint rejects with UnavailableError naming it', async () => {
   const port = await freePort(23877, 23878);
   const endpoint = `http://127.0.0.1:${port}`;
