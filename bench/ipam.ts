@@ -2,7 +2,8 @@
  * IPAM benchmark (not a test): allocations/s and latency percentiles.
  *   1. one node, sequential, in-process, on etcd
  *   2. 8 nodes concurrent (one etcd client each), on etcd; duplicates counted
- *   3. CNI ADD latency of the `tabby-ipam` process vs Debian's host-local, same run
+ *   3. CNI ADD latency of the `tabby-ipam` process (HTTP gateway and gRPC etcd transports, and
+ *      VERSION = process start alone) vs Debian's host-local, interleaved in the same run
  *   0. (reference) the allocator over the memory datastore
  * Run: node --import tsx bench/ipam.ts   (needs etcd-server; builds dist/ first)
  * Ports: etcd client 23870-23879, peer 23880-23889.
@@ -131,11 +132,20 @@ async function main(): Promise<void> {
       });
       const RUNS = 40;
       const tl: number[] = [];
+      const tg: number[] = [];
+      const tv: number[] = [];
       const hl: number[] = [];
+      // Interleaved, so machine load hits every variant alike.
       for (let i = 0; i < RUNS; i++) {
         const a = await runProc(join(root, 'bin/tabby-ipam'), tabbyConf, { ...env, CNI_CONTAINERID: `p-${i}` });
         if (a.code !== 0) throw new Error(`tabby-ipam failed: ${a.out}`);
         tl.push(a.ms);
+        const g = await runProc(join(root, 'bin/tabby-ipam'), tabbyConf, { ...env, CNI_CONTAINERID: `g-${i}`, TABBY_ETCD_TRANSPORT: 'grpc' });
+        if (g.code !== 0) throw new Error(`tabby-ipam (grpc) failed: ${g.out}`);
+        tg.push(g.ms);
+        const v = await runProc(join(root, 'bin/tabby-ipam'), tabbyConf, { ...env, CNI_COMMAND: 'VERSION', CNI_CONTAINERID: `v-${i}` });
+        if (v.code !== 0) throw new Error(`tabby-ipam VERSION failed: ${v.out}`);
+        tv.push(v.ms);
         if (existsSync(HOST_LOCAL)) {
           const b = await runProc(HOST_LOCAL, hlConf, { ...env, CNI_CONTAINERID: `p-${i}` });
           if (b.code !== 0) throw new Error(`host-local failed: ${b.out}`);
@@ -143,7 +153,9 @@ async function main(): Promise<void> {
         }
       }
       const sum = (l: number[]) => l.reduce((x, y) => x + y, 0);
-      rows.push(summary('tabby-ipam process ADD (etcd)', tl, sum(tl)));
+      rows.push(summary('tabby-ipam process ADD (etcd, HTTP gateway transport: the default)', tl, sum(tl)));
+      rows.push(summary('tabby-ipam process ADD (etcd, gRPC etcd3 client)', tg, sum(tg)));
+      rows.push(summary('tabby-ipam process VERSION (start + bundle load, no datastore)', tv, sum(tv)));
       if (hl.length) rows.push(summary('host-local process ADD (Debian)', hl, sum(hl)));
     }
     await admin.close();

@@ -8,7 +8,9 @@ import type { Datastore } from '../../datastore/types.js';
 import type { Logger } from '../../lib/log.js';
 import type { IpamPluginConfig } from './config.js';
 
-export function openPluginDatastore(cfg: IpamPluginConfig, log: Logger): Promise<Datastore> {
-  const ds = cfg.datastore.type === 'etcdv3' ? { ...cfg.datastore, etcdTransport: 'http' as const } : cfg.datastore;
+export function openPluginDatastore(cfg: IpamPluginConfig, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Datastore> {
+  // TABBY_ETCD_TRANSPORT=grpc: the etcd3 client instead (comparison runs in bench/ipam.ts, escape hatch).
+  const transport: 'grpc' | 'http' = env.TABBY_ETCD_TRANSPORT === 'grpc' ? 'grpc' : 'http';
+  const ds = cfg.datastore.type === 'etcdv3' ? { ...cfg.datastore, etcdTransport: transport } : cfg.datastore;
   return openDatastore(ds, { logger: log });
 }
