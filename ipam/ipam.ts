@@ -7,8 +7,11 @@
  * - New blocks are claimed in two phases: BlockAffinity `pending` → IPAMBlock with
  *   `affinity: host:<node>` → affinity `confirmed`. Losing the block create to another host deletes
  *   our pending affinity and moves on to another block.
- * - The handle is incremented before the block write (a crash in between leaks a handle count,
- *   which `ipam check` finds; it never hands out an address twice).
+ * - Where the store has `commit` (etcd, memory) the handle increment and the block write are one
+ *   atomic commit. Otherwise (kubernetes) the handle is incremented before the block write (a crash
+ *   in between leaks a handle count, which `ipam check` finds; it never hands out an address twice).
+ * - With `commit`, a host's pools/Node/affinities and the last seen blocks are cached; the commit
+ *   checks what the cache decided on, so stale data costs a retry, never a wrong allocation.
  * - Per-ordinal sequence numbers make release ABA-safe.
  * - Allocation and release for a host run under the per-node lock (in-process mutex + flock).
  */
