@@ -216,9 +216,11 @@ export class Ipam {
       try {
         if (num4 > 0) result.ipv4 = await this.autoAssignFamily(4, num4, args, ctx, result);
         if (num6 > 0) result.ipv6 = await this.autoAssignFamily(6, num6, args, ctx, result);
-        // A claimed block is missing from `affinities`: let the next call read afresh instead.
-        if (this.store.atomic && !ctx.claimed) this.hostCache.set(args.hostname, { pools: rawPools, node, affinities });
-        else this.hostCache.delete(args.hostname);
+        if (this.store.atomic) {
+          // A block claimed just now is missing from `affinities`: list them again (once per block claim).
+          const fresh = ctx.claimed ? await this.store.listAffinities(args.hostname) : affinities;
+          this.hostCache.set(args.hostname, { pools: rawPools, node, affinities: fresh });
+        }
       } catch (err) {
         this.hostCache.delete(args.hostname);
         const got = [...result.ipv4, ...result.ipv6];
