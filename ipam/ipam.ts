@@ -714,10 +714,16 @@ export class Ipam {
   /** Release every address of a handle; returns how many were released (0 when the handle is unknown). */
   async releaseByHandle(handleId: string, hostname?: string): Promise<number> {
     const run = async (): Promise<number> => {
-      const h = await this.store.getHandle(handleId);
+      let h = await this.store.getHandle(handleId);
       if (!h) return 0;
       let total = 0;
       for (const cidr of Object.keys(h.spec.block)) {
+        if (this.store.atomic) {
+          const r = await this.releaseHandleBlockAtomic(handleId, cidr, h);
+          total += r.released;
+          h = r.handle;
+          continue;
+        }
         total += await this.casLoop(`IPAMBlock ${cidr}`, async () => {
           const obj = await this.store.getBlock(cidr);
           if (!obj) return 0;
@@ -736,6 +742,51 @@ export class Ipam {
       return total;
     };
     return hostname === undefined ? run() : this.withHostLock(hostname, run);
+  }
+
+  /**
+   * Atomic stores: release a handle's addresses in one block and drop the handle's count for that
+   * block (deleting the handle when it was the last) in ONE commit. `known` = the handle as just
+   * read (first attempt); after a lost race both are read again. Returns the handle as left behind.
+   */
+  private async releaseHandleBlockAtomic(handleId: string, cidr: string, known: IPAMHandle | undefined): Promise<{ released: number; handle: IPAMHandle | undefined }> {
+    let handle = known;
+    let first = true;
+    return this.casLoop(`IPAMBlock ${cidr}`, async () => {
+      const [obj, h] = await Promise.all([this.store.getBlock(cidr), first ? handle : this.store.getHandle(handleId)]);
+      first = false;
+      handle = h;
+      const ops: CommitOp[] = [];
+      let released = 0;
+      let deletesBlock = false;
+      if (obj) {
+        const b = new AllocationBlock(obj.spec);
+        released = b.releaseHandle(handleId);
+        deletesBlock = released > 0 && b.isEmpty() && !obj.spec.affinity;
+        if (deletesBlock) {
+          ops.push({ op: 'delete', kind: 'IPAMBlock', name: obj.metadata.name, ...(obj.metadata.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}) });
+        } else if (released > 0) ops.push(this.store.blockUpdateOp(obj, b.spec));
+      }
+      const blockOps = ops.length;
+      if (h && cidr in h.spec.block) {
+        const rest = { ...h.spec.block };
+        delete rest[cidr];
+        ops.push(this.store.handleWriteOp(handleId, h, rest));
+      }
+      if (ops.length === 0) return { released: 0, handle: h };
+      let res;
+      try {
+        res = await this.store.commit(ops);
+      } catch (err) {
+        // Something changed between our reads and the commit: read both again.
+        if (err instanceof NotFoundError || err instanceof AlreadyExistsError) throw new ConflictError('IPAMBlock', cidr, err.message);
+        throw err;
+      }
+      if (blockOps > 0) this.noteBlock(cidr, deletesBlock ? undefined : (res.objects[0] as IPAMBlock));
+      this.handleHints.delete(handleId);
+      const left = ops.length > blockOps ? (res.objects[blockOps] as IPAMHandle | undefined) : h;
+      return { released, handle: left };
+    });
   }
 
   /** The addresses currently allocated to a handle (read-only; follows the handle's block list). */

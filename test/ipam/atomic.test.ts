@@ -47,6 +47,14 @@ test('atomic: steady-state allocation from an affine block reads nothing and com
   assert.deepEqual(h.spec.block, { [r.ipv4[0]!.block]: 1, [r.ipv6[0]!.block]: 1 });
   const snap = await loadSnapshot(mem);
   assert.equal(checkIpam(snap, { handles: new Set(['h0', 'h1', 'h2']), nodes: new Set(['n1']) }).summary.problems, 0);
+  // release by handle: per block one commit of the block and the handle's count (handle deleted with the last)
+  calls.length = 0;
+  assert.equal(await ipam.releaseByHandle('h2', 'n1'), 2);
+  assert.deepEqual(calls.filter((c) => c.startsWith('commit')), ['commit update,update', 'commit update,delete']);
+  assert.equal(calls.filter((c) => !c.startsWith('commit') && !c.startsWith('get')).length, 0, 'no single-object writes');
+  assert.deepEqual((await handles(mem)).map((h) => h.spec.handleID).sort(), ['h0', 'h1']);
+  const after = checkIpam(await loadSnapshot(mem), { handles: new Set(['h0', 'h1']), nodes: new Set(['n1']) });
+  assert.equal(after.summary.problems, 0, JSON.stringify(after));
 });
 
 test('atomic: the afterHandleWrite moment does not exist; a lost block CAS leaves no handle', async () => {
