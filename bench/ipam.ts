@@ -2,10 +2,11 @@
  * IPAM benchmark (not a test): allocations/s and latency percentiles.
  *   1. one node, sequential, in-process, on etcd
  *   2. 8 nodes concurrent (one etcd client each), on etcd; duplicates counted
- *   3. CNI ADD latency of the `tabby-ipam` process vs Debian's host-local, same run
+ *   3. CNI ADD latency of the `tabby-ipam` process (HTTP gateway and gRPC etcd transports, and
+ *      VERSION = process start alone) vs Debian's host-local, interleaved in the same run
  *   0. (reference) the allocator over the memory datastore
  * Run: node --import tsx bench/ipam.ts   (needs etcd-server; builds dist/ first)
- * Ports: etcd client 23810-23819, peer 23820-23829.
+ * Ports: etcd client 23870-23879, peer 23880-23889.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
     console.error(`bench/ipam: ${missing}`);
     process.exit(2);
   }
-  const etcd = await startEtcd({ clientPorts: [23810, 23819], peerPorts: [23820, 23829] });
+  const etcd = await startEtcd({ clientPorts: [23870, 23879], peerPorts: [23880, 23889] });
   const dir = mkdtempSync(join(tmpdir(), 'tabby-ipam-bench-'));
   const rows: string[] = [];
   try {
@@ -70,17 +71,25 @@ async function main(): Promise<void> {
       rows.push(summary('1 node sequential (memory datastore, in-process)', lat, performance.now() - t0));
     }
 
-    // 1. one node, sequential.
+    // 1. one node, sequential: the atomic-commit + cache path, interleaved op by op with the
+    //    sequential path (atomicWrites: false = no commit, no cache: what the code did before, and
+    //    what the kubernetes backend does) so machine load hits both alike.
     {
       const ipam = new Ipam({ datastore: admin });
+      const old = new Ipam({ datastore: admin, atomicWrites: false });
       const lat: number[] = [];
-      const t0 = performance.now();
+      const latOld: number[] = [];
       for (let i = 0; i < 1000; i++) {
-        const s = performance.now();
+        let s = performance.now();
         await ipam.autoAssign({ num4: 1, handleId: `seq-${i}`, hostname: 'bench-seq', attrs: { node: 'bench-seq' } });
         lat.push(performance.now() - s);
+        s = performance.now();
+        await old.autoAssign({ num4: 1, handleId: `old-${i}`, hostname: 'bench-old', attrs: { node: 'bench-old' } });
+        latOld.push(performance.now() - s);
       }
-      rows.push(summary('1 node sequential (etcd, in-process)', lat, performance.now() - t0));
+      const sum = (l: number[]) => l.reduce((x, y) => x + y, 0);
+      rows.push(summary('1 node sequential (etcd, in-process; atomic commit + cache)', lat, sum(lat)));
+      rows.push(summary('1 node sequential (etcd, in-process; sequential writes, no cache = before)', latOld, sum(latOld)));
     }
 
     // 2. 8 nodes concurrent, each allocating sequentially, all at once.
@@ -131,11 +140,20 @@ async function main(): Promise<void> {
       });
       const RUNS = 40;
       const tl: number[] = [];
+      const tg: number[] = [];
+      const tv: number[] = [];
       const hl: number[] = [];
+      // Interleaved, so machine load hits every variant alike.
       for (let i = 0; i < RUNS; i++) {
         const a = await runProc(join(root, 'bin/tabby-ipam'), tabbyConf, { ...env, CNI_CONTAINERID: `p-${i}` });
         if (a.code !== 0) throw new Error(`tabby-ipam failed: ${a.out}`);
         tl.push(a.ms);
+        const g = await runProc(join(root, 'bin/tabby-ipam'), tabbyConf, { ...env, CNI_CONTAINERID: `g-${i}`, TABBY_ETCD_TRANSPORT: 'grpc' });
+        if (g.code !== 0) throw new Error(`tabby-ipam (grpc) failed: ${g.out}`);
+        tg.push(g.ms);
+        const v = await runProc(join(root, 'bin/tabby-ipam'), tabbyConf, { ...env, CNI_COMMAND: 'VERSION', CNI_CONTAINERID: `v-${i}` });
+        if (v.code !== 0) throw new Error(`tabby-ipam VERSION failed: ${v.out}`);
+        tv.push(v.ms);
         if (existsSync(HOST_LOCAL)) {
           const b = await runProc(HOST_LOCAL, hlConf, { ...env, CNI_CONTAINERID: `p-${i}` });
           if (b.code !== 0) throw new Error(`host-local failed: ${b.out}`);
@@ -143,7 +161,9 @@ async function main(): Promise<void> {
         }
       }
       const sum = (l: number[]) => l.reduce((x, y) => x + y, 0);
-      rows.push(summary('tabby-ipam process ADD (etcd)', tl, sum(tl)));
+      rows.push(summary('tabby-ipam process ADD (etcd, HTTP gateway transport: the default)', tl, sum(tl)));
+      rows.push(summary('tabby-ipam process ADD (etcd, gRPC etcd3 client)', tg, sum(tg)));
+      rows.push(summary('tabby-ipam process VERSION (start + bundle load, no datastore)', tv, sum(tv)));
       if (hl.length) rows.push(summary('host-local process ADD (Debian)', hl, sum(hl)));
     }
     await admin.close();

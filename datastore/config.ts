@@ -12,7 +12,8 @@
  * Bad values raise DatastoreConfigError saying what to set.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as YamlLib from 'yaml';
 import { DatastoreConfigError } from './types.js';
 
 export type DatastoreType = 'etcdv3' | 'kubernetes' | 'memory';
@@ -28,6 +29,11 @@ export interface DatastoreConfig {
   etcdPassword?: string;
   /** kubernetes: kubeconfig path; omitted = client-node default (KUBECONFIG, ~/.kube/config, in-cluster). */
   kubeconfig?: string;
+  /**
+   * etcdv3 client: 'grpc' (default, package etcd3, everything incl. watch) or 'http' (etcd's JSON
+   * gateway over node:http: no watch, but no gRPC client to load — for short-lived processes).
+   */
+  etcdTransport?: 'grpc' | 'http';
   /** Bound for each datastore request (default 5 s etcd, 10 s kubernetes). */
   requestTimeoutMs?: number;
 }
@@ -113,6 +119,15 @@ export function configFromCniNetConf(conf: Record<string, unknown>, env: NodeJS.
     etcdKeyFile: nonEmpty(conf.etcd_key_file) ?? base.etcdKeyFile,
     kubeconfig: nonEmpty((k8s as Record<string, unknown> | undefined)?.kubeconfig) ?? base.kubeconfig,
   });
+}
+
+/**
+ * The `yaml` package, loaded on first use: only tabbyctl config files need it, and loading it costs
+ * a short-lived process (the CNI plugins) tens of milliseconds.
+ */
+function parseYaml(text: string): unknown {
+  const yaml = createRequire(import.meta.url)('yaml') as typeof YamlLib;
+  return yaml.parse(text);
 }
 
 /** Parse a tabbyctl/calicoctl-style CalicoAPIConfig document. */

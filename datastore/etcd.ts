@@ -25,11 +25,12 @@ import type { KindInfo } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import type { Logger } from '../lib/log.js';
 import { silentLogger } from '../lib/log.js';
+import { ETCD_KEY_PREFIX, etcdKey } from './etcd-keys.js';
+import type { EtcdHttpDatastore } from './etcd-http.js';
 import {
   WatchState,
   backoffDelay,
   compareByKey,
-  effectiveNamespace,
   keyOf,
   listFilter,
   normalizeForWrite,
@@ -38,10 +39,11 @@ import {
   sleep,
   stampCreate,
 } from './common.js';
-import type { Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
+import { commitFailure, committed, prepareCommit, tagged } from './commit.js';
+import type { CommitOp, CommitResult, Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
 import { AlreadyExistsError, ConflictError, DatastoreError, NotFoundError, UnavailableError } from './types.js';
 
-export const ETCD_KEY_PREFIX = '/calico/resources/v3/projectcalico.org/';
+export { ETCD_KEY_PREFIX, etcdKey } from './etcd-keys.js';
 
 export interface EtcdDatastoreOptions {
   /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
@@ -70,16 +72,24 @@ export async function loadEtcd3(): Promise<Etcd3Module> {
   return etcd3Module;
 }
 
-/** Open an etcd datastore (loads the client on first use). */
-export async function createEtcdDatastore(opts: EtcdDatastoreOptions): Promise<EtcdDatastore> {
+/**
+ * Open an etcd datastore. `transport: 'grpc'` (default) loads the etcd3 client on first use and
+ * has every operation; `transport: 'http'` talks to etcd's JSON gateway with node:http only (fast to
+ * start; no watch) — what the short-lived CNI plugins use.
+ */
+export async function createEtcdDatastore(opts: EtcdDatastoreOptions & { transport: 'http' }): Promise<EtcdHttpDatastore>;
+export async function createEtcdDatastore(opts: EtcdDatastoreOptions & { transport?: 'grpc' }): Promise<EtcdDatastore>;
+export async function createEtcdDatastore(opts: EtcdDatastoreOptions & { transport?: EtcdTransport }): Promise<EtcdDatastore | EtcdHttpDatastore>;
+export async function createEtcdDatastore(opts: EtcdDatastoreOptions & { transport?: EtcdTransport }): Promise<EtcdDatastore | EtcdHttpDatastore> {
+  if (opts.transport === 'http') {
+    const { EtcdHttpDatastore } = await import('./etcd-http.js');
+    return new EtcdHttpDatastore(opts);
+  }
   return new EtcdDatastore(opts, await loadEtcd3());
 }
 
-/** Key of one object. */
-export function etcdKey(info: KindInfo, name: string, namespace?: string, prefix = ETCD_KEY_PREFIX): string {
-  const ns = effectiveNamespace(info, namespace);
-  return ns === undefined ? `${prefix}${info.plural}/${name}` : `${prefix}${info.plural}/${ns}/${name}`;
-}
+export type EtcdTransport = 'grpc' | 'http';
+
 
 // A pass-through fault policy (etcd3 only calls execute()), replacing its retry + circuit breaker.
 const passThrough = {
@@ -285,6 +295,62 @@ export class EtcdDatastore implements Datastore {
     if (!kv) throw new NotFoundError(info.kind, name);
     if (!res.succeeded) throw new ConflictError(info.kind, name, `delete precondition resourceVersion ${want} failed (now ${kv.mod_revision})`);
     return this.decode<T>(info, kv);
+  }
+
+  /**
+   * One etcd transaction: a compare per op (create/absent-check: create_revision == 0; update,
+   * delete/check with a precondition: mod_revision == resourceVersion; delete without one:
+   * create_revision > 0), all puts/deletes in the success branch, and a get of every key in the
+   * failure branch so the first failing op can be named in the same round trip.
+   */
+  async commit(ops: readonly CommitOp[]): Promise<CommitResult> {
+    const prepared = prepareCommit(ops);
+    if (prepared.length === 0) throw new DatastoreError('InvalidObject', 'commit needs at least one op');
+    const keys = prepared.map((p) => etcdKey(p.info, p.name, p.namespace, this.prefix));
+    // uid/creationTimestamp are the store's: fetch them (in parallel) for updates that lack them.
+    await Promise.all(
+      prepared.map(async (p, i) => {
+        const o = p.object;
+        if (p.op !== 'update' || !o || (o.metadata.uid !== undefined && o.metadata.creationTimestamp !== undefined)) return;
+        const kv = (await this.call('get', () => this.client.get(keys[i]!).exec())).kvs[0];
+        if (!kv) throw tagged(i, new NotFoundError(p.info.kind, p.name));
+        const stored = this.decode(p.info, kv);
+        o.metadata.uid = stored.metadata.uid;
+        o.metadata.creationTimestamp = stored.metadata.creationTimestamp;
+      }),
+    );
+    for (const [i, p] of prepared.entries()) {
+      const rv = p.resourceVersion;
+      if (typeof rv === 'string' && !/^[1-9]\d*$/.test(rv)) {
+        throw tagged(i, new ConflictError(p.info.kind, p.name, `resourceVersion ${JSON.stringify(rv)} is not an etcd revision`));
+      }
+      if (p.op === 'create') stampCreate(p.object as Resource);
+    }
+    const res = await this.call('commit', () => {
+      let txn: ReturnType<Etcd3['if']> | undefined;
+      for (const [i, p] of prepared.entries()) {
+        const key = keys[i]!;
+        const rv = p.resourceVersion;
+        const [col, cmp, val]: ['Create' | 'Mod', '==' | '>', string | number] = rv === null ? ['Create', '==', 0] : rv === undefined ? ['Create', '>', 0] : ['Mod', '==', rv];
+        txn = txn ? txn.and(key, col, cmp, val) : this.client.if(key, col, cmp, val);
+      }
+      const writes = prepared.flatMap((p, i): Array<Parameters<ReturnType<Etcd3['if']>['then']>[number]> => {
+        if (p.op === 'check') return [];
+        if (p.op === 'delete') return [this.client.delete().key(keys[i]!)];
+        return [this.client.put(keys[i]!).value(this.encode(p.object as Resource))];
+      });
+      return txn!
+        .then(...writes)
+        .else(...keys.map((k) => this.client.get(k)))
+        .commit();
+    });
+    if (!res.succeeded) {
+      throw commitFailure(prepared, (i) => {
+        const kv = res.responses[i]?.response_range?.kvs[0];
+        return kv ? String(kv.mod_revision) : undefined;
+      });
+    }
+    return committed(prepared, String(res.header.revision));
   }
 
   watch<T extends Resource = Resource>(kind: string, opts: WatchOptions, onEvent: (ev: WatchEvent<T>) => void): Watcher {

@@ -8,8 +8,9 @@
  *   ds.injectFault({ op: 'update', kind: 'IPAMBlock', before: async () => { await other.update(…) } });
  */
 import type { Resource } from '../api/meta.js';
+import { tagged } from './commit.js';
 import { resolveKind } from './common.js';
-import type { Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
+import type { CommitOp, CommitResult, Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
 import { ConflictError, UnavailableError } from './types.js';
 
 export type FaultOp = 'get' | 'list' | 'create' | 'update' | 'delete';
@@ -73,7 +74,7 @@ export interface FaultInjectingDatastore extends Datastore {
 /** Wrap any datastore so tests can inject faults into its operations (watch passes through). */
 export function withFaults(inner: Datastore): FaultInjectingDatastore {
   const plan = new FaultPlan();
-  return {
+  const wrapped: FaultInjectingDatastore = {
     type: inner.type,
     inner,
     faults: plan,
@@ -104,4 +105,21 @@ export function withFaults(inner: Datastore): FaultInjectingDatastore {
     },
     close: () => inner.close(),
   };
+  const commit = inner.commit?.bind(inner);
+  if (commit) {
+    // Each op meets the faults of its single-object counterpart (a check op meets none).
+    wrapped.commit = async (ops: readonly CommitOp[]): Promise<CommitResult> => {
+      for (const [i, op] of ops.entries()) {
+        if (op.op === 'check') continue;
+        const [kind, name] = op.op === 'delete' ? [op.kind, op.name] : [op.object.kind, op.object.metadata?.name ?? ''];
+        try {
+          await plan.apply(op.op, kind, name);
+        } catch (err) {
+          throw tagged(i, err);
+        }
+      }
+      return commit(ops);
+    };
+  }
+  return wrapped;
 }

@@ -21,7 +21,8 @@ export { withFaults, FaultPlan } from './faults.js';
 export type { FaultInjectingDatastore } from './faults.js';
 export { KUBERNETES_API_CALLS } from './kubernetes-api.js';
 export type { KubernetesApiCall } from './kubernetes-api.js';
-export type { EtcdDatastore, EtcdDatastoreOptions } from './etcd.js';
+export type { EtcdDatastore, EtcdDatastoreOptions, EtcdTransport } from './etcd.js';
+export type { EtcdHttpDatastore } from './etcd-http.js';
 export type { KubernetesDatastore, KubernetesDatastoreOptions } from './kubernetes.js';
 
 export interface OpenOptions {
@@ -35,6 +36,7 @@ export async function openDatastore(cfg: DatastoreConfig, opts: OpenOptions = {}
     case 'etcdv3': {
       const { createEtcdDatastore } = await import('./etcd.js');
       return createEtcdDatastore({
+        ...(cfg.etcdTransport ? { transport: cfg.etcdTransport } : {}),
         endpoints: cfg.etcdEndpoints ?? ['http://127.0.0.1:2379'],
         ...(cfg.requestTimeoutMs !== undefined ? { requestTimeoutMs: cfg.requestTimeoutMs } : {}),
         ...(cfg.etcdCaCertFile ? { caCertFile: cfg.etcdCaCertFile } : {}),

@@ -20,8 +20,9 @@ import {
   stampCreate,
 } from './common.js';
 import { FaultPlan, type FaultOp, type FaultSpec } from './faults.js';
-import type { Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
+import type { CommitOp, CommitResult, Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
 import { AlreadyExistsError, ConflictError, NotFoundError } from './types.js';
+import { precondition, prepareCommit, tagged } from './commit.js';
 
 export type { FaultOp, FaultSpec } from './faults.js';
 
@@ -194,6 +195,50 @@ export class MemoryDatastore implements Datastore {
     this.revision++;
     this.record(info, key, e.obj, undefined);
     return structuredClone(e.obj) as T;
+  }
+
+  /** All-or-nothing: faults and preconditions are checked for every op before anything is written. */
+  async commit(ops: readonly CommitOp[]): Promise<CommitResult> {
+    const prepared = prepareCommit(ops);
+    for (const [i, p] of prepared.entries()) {
+      if (p.op === 'check') continue;
+      try {
+        await this.checkFault(p.op, p.info, p.name);
+      } catch (err) {
+        throw tagged(i, err);
+      }
+    }
+    // From here on nothing awaits: validation and application see one state.
+    for (const [i, p] of prepared.entries()) {
+      const err = precondition(p, this.table(p.info).get(p.key)?.obj.metadata.resourceVersion);
+      if (err) throw tagged(i, err);
+    }
+    this.revision++;
+    const revision = this.revision.toString();
+    const objects: Array<Resource | undefined> = [];
+    for (const p of prepared) {
+      const t = this.table(p.info);
+      const e = t.get(p.key);
+      if (p.op === 'check') {
+        objects.push(undefined);
+      } else if (p.op === 'delete') {
+        t.delete(p.key);
+        this.record(p.info, p.key, e?.obj, undefined);
+        objects.push(undefined);
+      } else {
+        const o = p.object as Resource;
+        if (p.op === 'create') stampCreate(o);
+        else {
+          o.metadata.uid = e?.obj.metadata.uid;
+          o.metadata.creationTimestamp = e?.obj.metadata.creationTimestamp;
+        }
+        o.metadata.resourceVersion = revision;
+        t.set(p.key, { obj: o });
+        this.record(p.info, p.key, e?.obj, o);
+        objects.push(structuredClone(o));
+      }
+    }
+    return { objects, revision };
   }
 
   watch<T extends Resource = Resource>(kind: string, opts: WatchOptions, onEvent: (ev: WatchEvent<T>) => void): Watcher {

@@ -55,6 +55,28 @@ export interface Watcher {
   stop(): Promise<void>;
 }
 
+/**
+ * One operation of an atomic multi-object commit (`Datastore.commit`).
+ * - `create`: fails with AlreadyExistsError when the name is taken.
+ * - `update`: CAS on `object.metadata.resourceVersion` (ConflictError when stale, NotFoundError when gone).
+ * - `delete`: with an optional resourceVersion precondition (NotFoundError / ConflictError).
+ * - `check`: writes nothing; asserts the object is still at `resourceVersion` (ConflictError when it
+ *   changed, NotFoundError when gone), or with `resourceVersion: null` that it does not exist
+ *   (AlreadyExistsError). Lets a caller validate cached reads inside the same atomic step.
+ */
+export type CommitOp =
+  | { op: 'create'; object: Resource }
+  | { op: 'update'; object: Resource }
+  | { op: 'delete'; kind: string; name: string; namespace?: string; resourceVersion?: string }
+  | { op: 'check'; kind: string; name: string; namespace?: string; resourceVersion: string | null };
+
+export interface CommitResult {
+  /** Per op, in order: the stored object (create/update, with its new resourceVersion); undefined for delete/check. */
+  objects: Array<Resource | undefined>;
+  /** The store revision of the commit. */
+  revision: string;
+}
+
 export interface Datastore {
   /** Backend name for logs and errors: "memory", "etcdv3", "kubernetes". */
   readonly type: string;
@@ -67,10 +89,32 @@ export interface Datastore {
   /** NotFoundError when absent; ConflictError when the resourceVersion precondition fails. Returns the deleted object. */
   delete<T extends Resource = Resource>(kind: string, name: string, opts?: DeleteOptions): Promise<T>;
   watch<T extends Resource = Resource>(kind: string, opts: WatchOptions, onEvent: (ev: WatchEvent<T>) => void): Watcher;
+  /**
+   * Optional (memory and etcdv3 have it, kubernetes does not): apply every op or none, in one
+   * round trip. On failure nothing is written and the typed error of the first failing op is thrown
+   * (AlreadyExistsError / ConflictError / NotFoundError) with `opIndex` set to that op's index.
+   * One object may appear in at most one op (InvalidObjectError otherwise).
+   */
+  commit?(ops: readonly CommitOp[]): Promise<CommitResult>;
   close(): Promise<void>;
 }
 
-export class DatastoreError extends TabbyError {}
+/** True when the store can apply multi-object atomic commits. */
+export function supportsCommit(ds: Datastore): ds is Datastore & { commit(ops: readonly CommitOp[]): Promise<CommitResult> } {
+  return typeof ds.commit === 'function';
+}
+
+export class DatastoreError extends TabbyError {
+  /** Set by `Datastore.commit` failures: the index of the op that failed. */
+  opIndex?: number;
+}
+
+/** The operation is not available on this backend/transport (e.g. watch over the etcd HTTP gateway). */
+export class UnsupportedError extends DatastoreError {
+  constructor(what: string, hint?: string) {
+    super('Unsupported', `${what} is not supported`, hint === undefined ? undefined : { hint });
+  }
+}
 
 export class NotFoundError extends DatastoreError {
   constructor(kind: string, name: string) {

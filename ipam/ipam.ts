@@ -7,12 +7,15 @@
  * - New blocks are claimed in two phases: BlockAffinity `pending` → IPAMBlock with
  *   `affinity: host:<node>` → affinity `confirmed`. Losing the block create to another host deletes
  *   our pending affinity and moves on to another block.
- * - The handle is incremented before the block write (a crash in between leaks a handle count,
- *   which `ipam check` finds; it never hands out an address twice).
+ * - Where the store has `commit` (etcd, memory) the handle increment and the block write are one
+ *   atomic commit. Otherwise (kubernetes) the handle is incremented before the block write (a crash
+ *   in between leaks a handle count, which `ipam check` finds; it never hands out an address twice).
+ * - With `commit`, a host's pools/Node/affinities and the last seen blocks are cached; the commit
+ *   checks what the cache decided on, so stale data costs a retry, never a wrong allocation.
  * - Per-ordinal sequence numbers make release ABA-safe.
  * - Allocation and release for a host run under the per-node lock (in-process mutex + flock).
  */
-import { ConflictError, AlreadyExistsError, NotFoundError, type Datastore } from '../datastore/types.js';
+import { ConflictError, AlreadyExistsError, DatastoreError, NotFoundError, type CommitOp, type Datastore } from '../datastore/types.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { AllocationBlock, freeCount, hostOf, isEmptyBlock, newBlockSpec } from './block.js';
 import { type Family, cidrContains, cidrWithin, enclosingCidr, formatCidr, formatIp, parseCidr, parseIp } from './cidr.js';
@@ -22,7 +25,8 @@ import { blockOrder, seededShuffle } from './order.js';
 import { type IntendedUse, type PoolInfo, type SelectorMatcher, calicoSelectorMatcher, poolFor, poolInfo, selectPools } from './pools.js';
 import { IpamStore } from './rw.js';
 import { DEFAULT_MAX_BLOCKS_PER_HOST, IPAMCONFIG_DEFAULTS } from '../api/defaults.js';
-import type { BlockAffinity, IPAMBlock, IPAMConfigurationSpec } from '../api/types.js';
+import type { Resource } from '../api/meta.js';
+import type { BlockAffinity, IPAMBlock, IPAMConfigurationSpec, IPAMHandle, IPPool } from '../api/types.js';
 
 export const DATASTORE_RETRIES = 100;
 /** Calico `EmptyBlockMinReclaimAge`. */
@@ -40,9 +44,32 @@ export interface IpamOptions {
   reclaimAgeMs?: number;
   /** Selector engine for pool nodeSelectors; defaults to the api's Calico selector parser. */
   matchSelector?: SelectorMatcher;
-  /** Fault-injection seam for tests: runs after the handle write, before the block write. */
+  /**
+   * Fault-injection seam for tests: runs after the handle write, before the block write (only on
+   * the one-object-at-a-time path: with atomic commits there is no such moment).
+   */
   afterHandleWrite?: (handleId: string, cidr: string) => void | Promise<void>;
+  /**
+   * Write the handle and the block in one atomic commit where the datastore has `commit` (default
+   * true). false = Calico's sequential handle-then-block writes (what the kubernetes backend does).
+   */
+  atomicWrites?: boolean;
 }
+
+/**
+ * What this process last read of a host's allocation inputs. Only a hint: the fast path commits
+ * with a `check` of the pool and Node it relied on and a CAS on the block, so a stale entry ends
+ * in a Conflict and a fresh read, never in a wrong allocation.
+ */
+interface HostCache {
+  pools: IPPool[];
+  /** The Calico Node (nodeSelector labels); undefined = no Node resource. */
+  node: Resource | undefined;
+  affinities: BlockAffinity[];
+}
+
+/** Bound on the remembered handles/blocks (a hint map, not a store). */
+const HINT_LIMIT = 1024;
 
 export interface AutoAssignArgs {
   num4?: number;
@@ -107,9 +134,13 @@ export class Ipam {
   private readonly match: SelectorMatcher;
   private readonly lockOpts: { runDir?: string; timeoutMs?: number };
   private readonly afterHandleWrite: IpamOptions['afterHandleWrite'];
+  private readonly hostCache = new Map<string, HostCache>();
+  /** Last written/read version of blocks and handles (fast-path hints, CAS-validated on use). */
+  private readonly blockHints = new Map<string, IPAMBlock>();
+  private readonly handleHints = new Map<string, IPAMHandle>();
 
   constructor(opts: IpamOptions) {
-    this.store = new IpamStore(opts.datastore);
+    this.store = new IpamStore(opts.datastore, { atomic: opts.atomicWrites ?? true });
     this.log = opts.log ?? silentLogger();
     this.now = opts.clock ?? Date.now;
     this.retries = opts.retries ?? DATASTORE_RETRIES;
@@ -171,19 +202,27 @@ export class Ipam {
     }
     if (!args.hostname) throw new IpamError('InvalidArgument', 'hostname is required');
     return this.withHostLock(args.hostname, async () => {
+      const fast = await this.fastAssign(args, num4, num6);
+      if (fast) return fast;
       // Everything the request depends on, in one parallel round trip.
-      const [cfg, pools, labels, affinities] = await Promise.all([
+      const [cfg, rawPools, node, affinities] = await Promise.all([
         this.store.getConfig(),
-        this.pools(),
-        this.store.nodeLabels(args.hostname),
+        this.store.listPools(),
+        this.store.getNode(args.hostname),
         this.store.listAffinities(args.hostname),
       ]);
-      const ctx = { cfg, pools, labels, affinities };
+      const ctx = { cfg, pools: rawPools.map(poolInfo), labels: node?.metadata.labels ?? {}, affinities, claimed: false };
       const result: AutoAssignResult = { ipv4: [], ipv6: [] };
       try {
         if (num4 > 0) result.ipv4 = await this.autoAssignFamily(4, num4, args, ctx, result);
         if (num6 > 0) result.ipv6 = await this.autoAssignFamily(6, num6, args, ctx, result);
+        if (this.store.atomic) {
+          // A block claimed just now is missing from `affinities`: list them again (once per block claim).
+          const fresh = ctx.claimed ? await this.store.listAffinities(args.hostname) : affinities;
+          this.hostCache.set(args.hostname, { pools: rawPools, node, affinities: fresh });
+        }
       } catch (err) {
+        this.hostCache.delete(args.hostname);
         const got = [...result.ipv4, ...result.ipv6];
         if (got.length > 0) {
           this.log.warn({ released: got.map((a) => a.ip), err: String(err) }, 'auto-assign failed; rolling back');
@@ -199,7 +238,7 @@ export class Ipam {
     family: Family,
     num: number,
     args: AutoAssignArgs,
-    ctx: { cfg: IPAMConfigurationSpec; pools: PoolInfo[]; labels: Record<string, string>; affinities: BlockAffinity[] },
+    ctx: { cfg: IPAMConfigurationSpec; pools: PoolInfo[]; labels: Record<string, string>; affinities: BlockAffinity[]; claimed: boolean },
     partial: AutoAssignResult,
   ): Promise<Assignment[]> {
     const { cfg, labels } = ctx;
@@ -237,6 +276,7 @@ export class Ipam {
     const mine = affinities.filter((a) => inPools(a.spec.cidr)).sort((a, b) => a.spec.cidr.localeCompare(b.spec.cidr));
     // Read the affine blocks in parallel (one round trip however many blocks the host has).
     const prefetched = await Promise.all(mine.map((a) => this.store.getBlock(a.spec.cidr)));
+    for (const b of prefetched) if (b) this.noteBlock(b.spec.cidr, b);
     for (const [i, aff] of mine.entries()) {
       if (out.length >= num) break;
       const block = await this.blockFromAffinity(host, aff, prefetched[i]);
@@ -257,6 +297,7 @@ export class Ipam {
       }
       const block = await this.claimNewBlock(host, pools);
       if (!block) break;
+      ctx.claimed = true;
       owned++;
       record(await this.assignFromBlock(block.spec.cidr, num - out.length, handle, attrs, host, block), block.spec.cidr);
     }
@@ -449,21 +490,133 @@ export class Ipam {
       const b = new AllocationBlock(obj.spec);
       const ips = b.autoAssign(num, handle, attrs);
       if (ips.length === 0) return [];
-      await this.writeWithHandle(obj, b, handle, ips.length);
+      this.noteBlock(cidr, await this.writeWithHandle(obj, b, handle, ips.length));
       return ips;
     });
   }
 
-  /** Handle first, then block; undo the handle if the block write fails. */
-  private async writeWithHandle(obj: IPAMBlock, b: AllocationBlock, handle: string | null, n: number): Promise<void> {
+  /**
+   * Write the block with its handle increment. Atomic stores: both in one commit (no moment where
+   * one exists without the other). Otherwise (kubernetes): handle first, then the block CAS, and
+   * the handle undone if the block write fails. Returns the written block.
+   */
+  private async writeWithHandle(obj: IPAMBlock, b: AllocationBlock, handle: string | null, n: number): Promise<IPAMBlock> {
+    if (this.store.atomic) {
+      const cidr = obj.spec.cidr;
+      const r = await this.commitWithHandle([this.store.blockUpdateOp(obj, b.spec)], handle, { [cidr]: n }, []);
+      return r[0] as IPAMBlock;
+    }
     if (handle) await this.incrementHandle(handle, obj.spec.cidr, n);
     if (handle && this.afterHandleWrite) await this.afterHandleWrite(handle, obj.spec.cidr);
     try {
-      await this.store.updateBlock(obj, b.spec);
+      return await this.store.updateBlock(obj, b.spec);
     } catch (err) {
       if (handle) await this.decrementHandle(handle, obj.spec.cidr, n);
       throw err;
     }
+  }
+
+  /**
+   * One commit: `blockOps`, the handle's per-block counts raised by `add` (created when new), and
+   * `checks`. A lost race on the handle alone (it exists / changed / vanished) re-reads the handle
+   * and commits again; every other failure surfaces (a block conflict is for the caller's CAS loop).
+   * Returns the committed objects of `blockOps`, in order.
+   */
+  private async commitWithHandle(blockOps: CommitOp[], handle: string | null, add: Record<string, number>, checks: CommitOp[]): Promise<Array<Resource | undefined>> {
+    if (!handle) return (await this.store.commit([...blockOps, ...checks])).objects;
+    const at = blockOps.length;
+    let prev = this.handleHints.get(handle);
+    for (let i = 0; ; i++) {
+      const counts = { ...(prev?.spec.block ?? {}) };
+      for (const [cidr, n] of Object.entries(add)) counts[cidr] = (counts[cidr] ?? 0) + n;
+      try {
+        const r = await this.store.commit([...blockOps, this.store.handleWriteOp(handle, prev, counts), ...checks]);
+        this.noteHandle(handle, r.objects[at] as IPAMHandle);
+        return r.objects.slice(0, at);
+      } catch (err) {
+        if (!(err instanceof DatastoreError) || err.opIndex !== at || i + 1 >= this.retries) throw err;
+        this.handleHints.delete(handle);
+        prev = await this.store.getHandle(handle);
+      }
+    }
+  }
+
+  /**
+   * Steady state on an atomic store: everything from the host cache, then ONE commit of the block
+   * write(s), the handle and checks of the pool(s) and Node the decision relied on. Dual stack goes
+   * in the same commit. Only when one cached, confirmed affine block per family has room; returns
+   * undefined (caller takes the full path, which reads afresh) when the cache cannot serve the
+   * request or the commit finds it stale.
+   */
+  private async fastAssign(args: AutoAssignArgs, num4: number, num6: number): Promise<AutoAssignResult | undefined> {
+    const host = args.hostname;
+    const cache = this.store.atomic ? this.hostCache.get(host) : undefined;
+    if (!cache) return undefined;
+    const use = args.intendedUse ?? 'Workload';
+    const labels = cache.node?.metadata.labels ?? {};
+    const handle = args.handleId ?? null;
+    const ops: CommitOp[] = [];
+    const checks = new Map<string, CommitOp>();
+    const add: Record<string, number> = {};
+    const result: AutoAssignResult = { ipv4: [], ipv6: [] };
+    for (const [family, num] of [[4, num4], [6, num6]] as const) {
+      if (num === 0) continue;
+      let pools: PoolInfo[];
+      try {
+        pools = selectPools(cache.pools.map(poolInfo), family, use, labels, family === 4 ? args.ipv4Pools : args.ipv6Pools, this.match);
+      } catch {
+        return undefined;
+      }
+      const candidates = cache.affinities
+        .filter((a) => a.spec.state === 'confirmed')
+        .map((a) => ({ a, c: parseCidr(a.spec.cidr) }))
+        .filter(({ c }) => c.family === family)
+        .sort((x, y) => x.a.spec.cidr.localeCompare(y.a.spec.cidr));
+      let done = false;
+      for (const { a, c } of candidates) {
+        const pool = pools.find((p) => cidrWithin(c, p.cidr));
+        const obj = this.blockHints.get(a.spec.cidr);
+        if (!pool || !obj || obj.spec.affinity !== `host:${host}`) continue;
+        if (freeCount(obj.spec) === 0) continue;
+        if (freeCount(obj.spec) < num) return undefined; // spans blocks: the full path
+        const b = new AllocationBlock(obj.spec);
+        const ips = b.autoAssign(num, handle, args.attrs ?? null);
+        if (ips.length < num) return undefined;
+        ops.push(this.store.blockUpdateOp(obj, b.spec));
+        add[obj.spec.cidr] = num;
+        const raw = cache.pools.find((p) => p.metadata.name === pool.name);
+        if (!raw?.metadata.resourceVersion) return undefined;
+        checks.set(`pool/${pool.name}`, { op: 'check', kind: 'IPPool', name: pool.name, resourceVersion: raw.metadata.resourceVersion });
+        for (const ip of ips) (family === 4 ? result.ipv4 : result.ipv6).push({ ip, family, block: obj.spec.cidr });
+        done = true;
+        break;
+      }
+      if (!done) return undefined;
+    }
+    if (ops.length === 0) return undefined;
+    checks.set('node', { op: 'check', kind: 'Node', name: host, resourceVersion: cache.node?.metadata.resourceVersion ?? null });
+    try {
+      const written = await this.commitWithHandle(ops, handle, add, [...checks.values()]);
+      for (const w of written) if (w) this.noteBlock((w as IPAMBlock).spec.cidr, w as IPAMBlock);
+      return result;
+    } catch (err) {
+      if (!(err instanceof DatastoreError) || err.opIndex === undefined) throw err;
+      this.log.debug({ host, err: err.message }, 'cached IPAM state is stale; reading afresh');
+      this.hostCache.delete(host);
+      return undefined;
+    }
+  }
+
+  private noteBlock(cidr: string, b: IPAMBlock | undefined): void {
+    if (this.blockHints.size >= HINT_LIMIT && !this.blockHints.has(cidr)) this.blockHints.clear();
+    if (b) this.blockHints.set(cidr, b);
+    else this.blockHints.delete(cidr);
+  }
+
+  private noteHandle(handleId: string, h: IPAMHandle | undefined): void {
+    if (this.handleHints.size >= HINT_LIMIT && !this.handleHints.has(handleId)) this.handleHints.clear();
+    if (h) this.handleHints.set(handleId, h);
+    else this.handleHints.delete(handleId);
   }
 
   // ------------------------------------------------------------------ specific IP
@@ -548,8 +701,10 @@ export class Ipam {
       const rel = b.release(items);
       const notAllocated = rel.notAllocated.map((o) => b.ipOf(o));
       if (notAllocated.length === items.length) return { released: rel.byHandle, notAllocated };
-      if (b.isEmpty() && !obj.spec.affinity) await this.store.deleteBlock(obj);
-      else await this.store.updateBlock(obj, b.spec);
+      if (b.isEmpty() && !obj.spec.affinity) {
+        await this.store.deleteBlock(obj);
+        this.noteBlock(cidr, undefined);
+      } else this.noteBlock(cidr, await this.store.updateBlock(obj, b.spec));
       return { released: rel.byHandle, notAllocated };
     });
     for (const [h, n] of released) await this.decrementHandle(h, cidr, n);
@@ -559,18 +714,26 @@ export class Ipam {
   /** Release every address of a handle; returns how many were released (0 when the handle is unknown). */
   async releaseByHandle(handleId: string, hostname?: string): Promise<number> {
     const run = async (): Promise<number> => {
-      const h = await this.store.getHandle(handleId);
+      let h = await this.store.getHandle(handleId);
       if (!h) return 0;
       let total = 0;
       for (const cidr of Object.keys(h.spec.block)) {
+        if (this.store.atomic) {
+          const r = await this.releaseHandleBlockAtomic(handleId, cidr, h);
+          total += r.released;
+          h = r.handle;
+          continue;
+        }
         total += await this.casLoop(`IPAMBlock ${cidr}`, async () => {
           const obj = await this.store.getBlock(cidr);
           if (!obj) return 0;
           const b = new AllocationBlock(obj.spec);
           const n = b.releaseHandle(handleId);
           if (n === 0) return 0;
-          if (b.isEmpty() && !obj.spec.affinity) await this.store.deleteBlock(obj);
-          else await this.store.updateBlock(obj, b.spec);
+          if (b.isEmpty() && !obj.spec.affinity) {
+            await this.store.deleteBlock(obj);
+            this.noteBlock(cidr, undefined);
+          } else this.noteBlock(cidr, await this.store.updateBlock(obj, b.spec));
           return n;
         });
         // Drop the whole per-block count: covers a count leaked by a crash before the block write.
@@ -579,6 +742,51 @@ export class Ipam {
       return total;
     };
     return hostname === undefined ? run() : this.withHostLock(hostname, run);
+  }
+
+  /**
+   * Atomic stores: release a handle's addresses in one block and drop the handle's count for that
+   * block (deleting the handle when it was the last) in ONE commit. `known` = the handle as just
+   * read (first attempt); after a lost race both are read again. Returns the handle as left behind.
+   */
+  private async releaseHandleBlockAtomic(handleId: string, cidr: string, known: IPAMHandle | undefined): Promise<{ released: number; handle: IPAMHandle | undefined }> {
+    let handle = known;
+    let first = true;
+    return this.casLoop(`IPAMBlock ${cidr}`, async () => {
+      const [obj, h] = await Promise.all([this.store.getBlock(cidr), first ? handle : this.store.getHandle(handleId)]);
+      first = false;
+      handle = h;
+      const ops: CommitOp[] = [];
+      let released = 0;
+      let deletesBlock = false;
+      if (obj) {
+        const b = new AllocationBlock(obj.spec);
+        released = b.releaseHandle(handleId);
+        deletesBlock = released > 0 && b.isEmpty() && !obj.spec.affinity;
+        if (deletesBlock) {
+          ops.push({ op: 'delete', kind: 'IPAMBlock', name: obj.metadata.name, ...(obj.metadata.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}) });
+        } else if (released > 0) ops.push(this.store.blockUpdateOp(obj, b.spec));
+      }
+      const blockOps = ops.length;
+      if (h && cidr in h.spec.block) {
+        const rest = { ...h.spec.block };
+        delete rest[cidr];
+        ops.push(this.store.handleWriteOp(handleId, h, rest));
+      }
+      if (ops.length === 0) return { released: 0, handle: h };
+      let res;
+      try {
+        res = await this.store.commit(ops);
+      } catch (err) {
+        // Something changed between our reads and the commit: read both again.
+        if (err instanceof NotFoundError || err instanceof AlreadyExistsError) throw new ConflictError('IPAMBlock', cidr, err.message);
+        throw err;
+      }
+      if (blockOps > 0) this.noteBlock(cidr, deletesBlock ? undefined : (res.objects[0] as IPAMBlock));
+      this.handleHints.delete(handleId);
+      const left = ops.length > blockOps ? (res.objects[blockOps] as IPAMHandle | undefined) : h;
+      return { released, handle: left };
+    });
   }
 
   /** The addresses currently allocated to a handle (read-only; follows the handle's block list). */
@@ -664,6 +872,7 @@ export class Ipam {
   // ------------------------------------------------------------------ handles
 
   private async incrementHandle(handleId: string, cidr: string, n: number): Promise<void> {
+    this.handleHints.delete(handleId);
     // Most handles are new (one per container): try the create first, fall back to CAS update.
     let tryCreate = true;
     await this.casLoop(`IPAMHandle ${handleId}`, async () => {
@@ -686,6 +895,7 @@ export class Ipam {
   }
 
   private async decrementHandle(handleId: string, cidr: string, n: number): Promise<void> {
+    this.handleHints.delete(handleId);
     await this.casLoop(`IPAMHandle ${handleId}`, async () => {
       const h = await this.store.getHandle(handleId);
       if (!h) return;

@@ -6,7 +6,7 @@
  */
 import { API_VERSION_CRD_V1, API_VERSION_V3 } from '../api/meta.js';
 import type { Resource } from '../api/meta.js';
-import { NotFoundError, type Datastore } from '../datastore/types.js';
+import { NotFoundError, supportsCommit, type CommitOp, type CommitResult, type Datastore } from '../datastore/types.js';
 import { IPAMCONFIG_DEFAULTS } from '../api/defaults.js';
 import { affinityName, blockName, handleObjectName } from '../api/names.js';
 import type {
@@ -48,7 +48,36 @@ function envelope<K extends string, S>(kind: K, apiVersion: string, name: string
 }
 
 export class IpamStore {
-  constructor(readonly ds: Datastore) {}
+  /** True when writes of several objects can land in one atomic commit (etcd, memory; not kubernetes). */
+  readonly atomic: boolean;
+
+  /** `atomic: false` forces the one-object-at-a-time path even where the store could commit. */
+  constructor(
+    readonly ds: Datastore,
+    opts: { atomic?: boolean } = {},
+  ) {
+    this.atomic = (opts.atomic ?? true) && supportsCommit(ds);
+  }
+
+  /** Apply ops all-or-nothing (only when `atomic`). */
+  commit(ops: readonly CommitOp[]): Promise<CommitResult> {
+    if (!supportsCommit(this.ds)) throw new Error(`${this.ds.type} datastore has no atomic commit`);
+    return this.ds.commit(ops);
+  }
+
+  /** The commit op of updateBlock(). */
+  blockUpdateOp(prev: IPAMBlock, spec: IPAMBlockSpec): { op: 'update'; object: IPAMBlock } {
+    return { op: 'update', object: { ...prev, metadata: { ...prev.metadata }, spec: { ...spec, sequenceNumber: nextSequence(prev.spec.sequenceNumber ?? 0) } } };
+  }
+
+  /** The commit op writing a handle: create when `prev` is undefined, else CAS update; delete when `block` is empty. */
+  handleWriteOp(handleId: string, prev: IPAMHandle | undefined, block: Record<string, number>): CommitOp {
+    if (!prev) return { op: 'create', object: envelope('IPAMHandle', API_VERSION_CRD_V1, handleObjectName(handleId), { handleID: handleId, block, deleted: false }) };
+    if (Object.keys(block).length === 0) {
+      return { op: 'delete', kind: 'IPAMHandle', name: prev.metadata.name, ...(prev.metadata.resourceVersion ? { resourceVersion: prev.metadata.resourceVersion } : {}) };
+    }
+    return { op: 'update', object: { ...prev, metadata: { ...prev.metadata }, spec: { ...prev.spec, block } } };
+  }
 
   // ---- blocks
   async getBlock(cidr: string): Promise<IPAMBlock | undefined> {
@@ -67,8 +96,7 @@ export class IpamStore {
 
   /** CAS write of a new spec over `prev`; bumps sequenceNumber. */
   updateBlock(prev: IPAMBlock, spec: IPAMBlockSpec): Promise<IPAMBlock> {
-    const next: IPAMBlockSpec = { ...spec, sequenceNumber: nextSequence(prev.spec.sequenceNumber ?? 0) };
-    return this.ds.update<IPAMBlock>({ ...prev, metadata: { ...prev.metadata }, spec: next });
+    return this.ds.update<IPAMBlock>(this.blockUpdateOp(prev, spec).object);
   }
 
   async deleteBlock(prev: IPAMBlock): Promise<void> {
@@ -144,6 +172,11 @@ export class IpamStore {
 
   async listPools(): Promise<IPPool[]> {
     return (await this.ds.list<IPPool>('IPPool')).items;
+  }
+
+  /** The Calico Node (pool nodeSelector labels); undefined when there is none. */
+  getNode(host: string): Promise<Resource | undefined> {
+    return orUndefined(this.ds.get('Node', host));
   }
 
   /** The Calico Node's labels (pool nodeSelector input); {} when the node has no Node resource. */

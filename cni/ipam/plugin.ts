@@ -48,11 +48,14 @@ export function toCniError(err: unknown): CniError {
 
 /**
  * Test seam: TABBY_IPAM_TEST_CRASH=after-handle-write kills this process with SIGKILL between the
- * handle write and the block write, to prove `ipam check` finds the leak. Never set in production.
+ * handle write and the block write of the sequential path (the one the kubernetes backend uses), to
+ * prove `ipam check` finds the leak. Never set in production.
  */
-function crashSeam(env: NodeJS.ProcessEnv): { afterHandleWrite?: () => Promise<void> } {
+function crashSeam(env: NodeJS.ProcessEnv): { afterHandleWrite?: () => Promise<void>; atomicWrites?: boolean } {
   if (env.TABBY_IPAM_TEST_CRASH !== 'after-handle-write') return {};
   return {
+    // Atomic commits have no moment between the two writes: use the sequential (kubernetes) path.
+    atomicWrites: false,
     afterHandleWrite: () => {
       process.kill(process.pid, 'SIGKILL');
       return new Promise<void>(() => {});

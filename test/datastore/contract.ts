@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Resource } from '../../api/meta.js';
 import type { Datastore, WatchEvent, WatchOptions, Watcher } from '../../datastore/types.js';
-import { AlreadyExistsError, ConflictError, NotFoundError } from '../../datastore/types.js';
+import { AlreadyExistsError, ConflictError, NotFoundError, UnsupportedError, supportsCommit, type DatastoreError } from '../../datastore/types.js';
 
 export interface WatchFaults {
   /** Cut the watch connection(s) of `ds`; `writer` must keep working. */
@@ -101,12 +101,22 @@ async function stateOf(ds: Datastore, kind: string): Promise<Map<string, string>
   return new Map(items.map((o) => [o.metadata.name, o.metadata.resourceVersion ?? '']));
 }
 
-export function datastoreContract(name: string, factory: HarnessFactory, opts: { skip?: string } = {}): void {
+/**
+ * `noWatch`: the backend declares watch unsupported (etcd HTTP gateway transport); the watch tests
+ * are skipped with this reason and instead watch() must throw UnsupportedError.
+ */
+export function datastoreContract(name: string, factory: HarnessFactory, opts: { skip?: string; noWatch?: string } = {}): void {
   describe(`datastore contract: ${name}`, { skip: opts.skip }, () => {
     const withStore = (title: string, fn: (h: ContractHarness) => Promise<void>, o: { needsFaults?: boolean } = {}): void => {
       test(title, async (t) => {
         const h = await factory();
         t.after(() => h.cleanup());
+        // Every watch test names watch(ers) or stop() in its title.
+        if (opts.noWatch && /watch|stop\(\)/.test(title)) {
+          assert.throws(() => h.ds.watch('IPPool', {}, () => undefined), UnsupportedError);
+          t.skip(opts.noWatch);
+          return;
+        }
         if (o.needsFaults && !h.faults) {
           t.skip(`${name} harness has no fault hooks`);
           return;
@@ -438,5 +448,90 @@ export function datastoreContract(name: string, factory: HarnessFactory, opts: {
       },
       { needsFaults: true },
     );
+
+    const withCommit = (title: string, fn: (ds: Datastore & { commit: NonNullable<Datastore['commit']> }, h: ContractHarness) => Promise<void>): void => {
+      withStore(`commit: ${title}`, async (h) => {
+        if (!supportsCommit(h.ds)) {
+          // Not every backend has it (kubernetes); callers fall back to single-object writes.
+          assert.equal(h.ds.commit, undefined);
+          return;
+        }
+        await fn(h.ds, h);
+      });
+    };
+    const opIndexOf = (e: unknown): number | undefined => (e as DatastoreError).opIndex;
+
+    withCommit('create + update + delete + check land together in one revision', async (ds) => {
+      const a = await ds.create(pool('c-a', '10.1.0.0/16'));
+      const b = await ds.create(pool('c-b', '10.2.0.0/16'));
+      const keep = await ds.create(pool('c-keep', '10.3.0.0/16'));
+      const res = await ds.commit([
+        { op: 'create', object: pool('c-new', '10.4.0.0/16') },
+        { op: 'update', object: { ...a, spec: { ...(a.spec as object), natOutgoing: false } } },
+        { op: 'delete', kind: 'IPPool', name: 'c-b', resourceVersion: b.metadata.resourceVersion! },
+        { op: 'check', kind: 'IPPool', name: 'c-keep', resourceVersion: keep.metadata.resourceVersion! },
+        { op: 'check', kind: 'IPPool', name: 'c-absent', resourceVersion: null },
+      ]);
+      assert.equal(res.objects.length, 5);
+      const [created, updated] = res.objects;
+      assert.equal(created!.metadata.resourceVersion, res.revision);
+      assert.equal(updated!.metadata.resourceVersion, res.revision);
+      assert.ok(created!.metadata.uid, 'create stamps uid');
+      assert.equal(updated!.metadata.uid, a.metadata.uid, 'update keeps uid');
+      assert.equal(res.objects[2], undefined);
+      assert.deepEqual(await ds.get('IPPool', 'c-new'), created);
+      assert.deepEqual(await ds.get('IPPool', 'c-a'), updated);
+      assert.equal((await ds.get<Resource<string, { natOutgoing: boolean }>>('IPPool', 'c-a')).spec.natOutgoing, false);
+      await assert.rejects(ds.get('IPPool', 'c-b'), NotFoundError);
+      assert.deepEqual(await ds.get('IPPool', 'c-keep'), keep, 'check writes nothing');
+    });
+
+    withCommit('one failing op writes nothing and names the op (typed error + opIndex)', async (ds) => {
+      const a = await ds.create(pool('f-a', '10.1.0.0/16'));
+      const b = await ds.create(pool('f-b', '10.2.0.0/16'));
+      const stale = { ...b };
+      const b2 = await ds.update({ ...b, metadata: { ...b.metadata, labels: { v: '2' } } });
+      const before = await stateOf(ds, 'IPPool');
+      const tryIt = (ops: Parameters<typeof ds.commit>[0]): Promise<unknown> => ds.commit(ops);
+      const upd = { op: 'update' as const, object: { ...a, metadata: { ...a.metadata, labels: { x: 'y' } } } };
+      const fresh = { op: 'create' as const, object: pool('f-new', '10.9.0.0/16') };
+      // stale update (CAS lost)
+      await assert.rejects(tryIt([fresh, upd, { op: 'update', object: stale }]), (e) => e instanceof ConflictError && opIndexOf(e) === 2);
+      // create of an existing name
+      await assert.rejects(tryIt([upd, { op: 'create', object: pool('f-b', '10.2.0.0/16') }]), (e) => e instanceof AlreadyExistsError && opIndexOf(e) === 1);
+      // update / delete of something gone
+      await assert.rejects(tryIt([fresh, { op: 'update', object: { ...a, metadata: { ...a.metadata, name: 'f-gone' } } }]), (e) => e instanceof NotFoundError && opIndexOf(e) === 1);
+      await assert.rejects(tryIt([{ op: 'delete', kind: 'IPPool', name: 'f-gone' }, upd]), (e) => e instanceof NotFoundError && opIndexOf(e) === 0);
+      // delete precondition, check of a changed / an existing object
+      await assert.rejects(tryIt([upd, { op: 'delete', kind: 'IPPool', name: 'f-b', resourceVersion: b.metadata.resourceVersion! }]), (e) => e instanceof ConflictError && opIndexOf(e) === 1);
+      await assert.rejects(tryIt([fresh, { op: 'check', kind: 'IPPool', name: 'f-b', resourceVersion: b.metadata.resourceVersion! }]), (e) => e instanceof ConflictError && opIndexOf(e) === 1);
+      await assert.rejects(tryIt([fresh, { op: 'check', kind: 'IPPool', name: 'f-a', resourceVersion: null }]), (e) => e instanceof AlreadyExistsError && opIndexOf(e) === 1);
+      await assert.rejects(tryIt([upd, { op: 'check', kind: 'IPPool', name: 'f-gone', resourceVersion: '1' }]), (e) => e instanceof NotFoundError && opIndexOf(e) === 1);
+      // update without resourceVersion
+      await assert.rejects(tryIt([{ op: 'update', object: { ...a, metadata: { name: 'f-a' } } }]), ConflictError);
+      // the same object twice is refused
+      await assert.rejects(tryIt([upd, { op: 'check', kind: 'IPPool', name: 'f-a', resourceVersion: a.metadata.resourceVersion! }]), /twice/);
+      assert.deepEqual(await stateOf(ds, 'IPPool'), before, 'nothing was written by any failed commit');
+      // and with fresh versions the same kind of commit goes through
+      await ds.commit([upd, { op: 'delete', kind: 'IPPool', name: 'f-b', resourceVersion: b2.metadata.resourceVersion! }]);
+      assert.deepEqual([...(await stateOf(ds, 'IPPool')).keys()], ['f-a']);
+    });
+
+    withCommit('watchers see every change of a commit', async (ds, { writer }) => {
+      const a = await writer.create(pool('w-a', '10.1.0.0/16'));
+      const log = new EventLog().start(ds, 'IPPool');
+      try {
+        await log.waitForCount('SYNCED', 1);
+        await ds.commit([
+          { op: 'create', object: pool('w-b', '10.2.0.0/16') },
+          { op: 'delete', kind: 'IPPool', name: 'w-a', resourceVersion: a.metadata.resourceVersion! },
+        ]);
+        await log.waitFor((evs) => evs.some((e) => e.type === 'DELETED'), 'DELETED w-a');
+        await log.waitFor((evs) => evs.some((e) => e.type === 'ADDED' && e.object.metadata.name === 'w-b'), 'ADDED w-b');
+        assert.deepEqual(replay(log.events), await stateOf(writer, 'IPPool'));
+      } finally {
+        await log.stop();
+      }
+    });
   });
 }

@@ -56,3 +56,20 @@ test('withFaults: reads fail as Unavailable by default, filters by kind and name
   ds.clearFaults();
   await ds.delete('IPPool', 'r');
 });
+
+test('withFaults: commit ops meet the faults of their single-object counterparts; a store without commit stays without', async () => {
+  const mem = new MemoryDatastore();
+  const ds = withFaults(mem);
+  const a = await ds.create(pool('a', '10.0.0.0/16'));
+  ds.injectFault({ op: 'update', kind: 'IPPool', name: 'a' });
+  const ops = [
+    { op: 'create' as const, object: pool('b', '10.1.0.0/16') },
+    { op: 'update' as const, object: { ...a, metadata: { ...a.metadata, labels: { x: 'y' } } } },
+  ];
+  await assert.rejects(ds.commit!(ops), (e: unknown) => e instanceof ConflictError && e.opIndex === 1);
+  assert.deepEqual((await ds.list('IPPool')).items.map((o) => o.metadata.name), ['a'], 'nothing written');
+  const res = await ds.commit!(ops);
+  assert.equal(res.objects[1]!.metadata.labels?.x, 'y');
+  const noCommit = { ...mem, commit: undefined } as unknown as MemoryDatastore;
+  assert.equal(withFaults(noCommit).commit, undefined);
+});

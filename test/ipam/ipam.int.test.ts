@@ -1,6 +1,7 @@
 /**
  * IPAM on a real etcd: simulated nodes allocating and releasing concurrently (in-process, one etcd
- * client per node), real `tabby-ipam` processes, a process killed between handle and block write,
+ * client per node), real `tabby-ipam` processes (etcd over the HTTP gateway), a process killed
+ * between handle and block write (sequential path),
  * and etcd going away mid-run. Invariants: no address twice, every address in its pool, blocks
  * affine to the node that uses them, and after releasing everything `ipam check` is clean and
  * `ipam show` reports 0 in use.
@@ -20,7 +21,7 @@ import { etcdMissing, startEtcd, type EtcdHarness } from '../datastore/etcd-harn
 import { addPool } from './fixtures.js';
 
 const root = new URL('../..', import.meta.url).pathname;
-const PORTS = { clientPorts: [23810, 23819] as [number, number], peerPorts: [23820, 23829] as [number, number] };
+const PORTS = { clientPorts: [23810, 23818] as [number, number], peerPorts: [23820, 23829] as [number, number] };
 
 let prefixN = 0;
 /** Each test gets its own key prefix in the shared etcd, so tests don't see each other's data. */
@@ -183,7 +184,8 @@ test('real tabby-ipam processes: parallel ADD on 3 nodes, DEL all, crash leak fo
   }
   await assertCleanAndEmpty(admin);
 
-  // Killed between the handle write and the block write.
+  // Killed between the handle write and the block write of the sequential path (the crash seam
+  // turns atomic commits off: with them on etcd there is no such moment).
   const crash = await runPlugin(conf('proc-a'), { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'doomed', TABBY_IPAM_TEST_CRASH: 'after-handle-write' });
   assert.equal(crash.signal, 'SIGKILL');
   const report = checkIpam(await loadSnapshot(admin), await workloadEndpointOwners(admin)());
