@@ -269,6 +269,16 @@ export function clusterManifests(plan: Plan): string {
   ].join('\n');
 }
 
+/** Node resources as tabby-node registers them (used only while tabby-node is not available). */
+export function nodeManifests(plan: Plan): string {
+  return plan.nodes
+    .map((n) =>
+      ['apiVersion: projectcalico.org/v3', 'kind: Node', 'metadata:', `  name: ${n.name}`, 'spec:', '  bgp:', `    ipv4Address: ${n.ip}/${n.prefixLen}`, `    asNumber: ${plan.options.nodeAs}`].join('\n'),
+    )
+    .join('\n---\n')
+    .concat('\n');
+}
+
 /** Environment of one tabby-node process (calico-node names). */
 export function nodeEnv(plan: Plan, n: NodePlan): Record<string, string> {
   const o = plan.options;

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { ClusterOptions, ClusterState, Plan } from './plan.js';
-import { ClusterError, addUnique, birdProtocolName, clusterManifests, emptyState, makePlan, sameShape, tabbyctlConfig } from './plan.js';
+import { ClusterError, addUnique, birdProtocolName, clusterManifests, emptyState, makePlan, nodeManifests, sameShape, tabbyctlConfig } from './plan.js';
 import { binAvailable, birdc, startBird, startEtcd, startNode } from './daemons.js';
 import { addPod, podIp, prepareCniPath } from './pods.js';
 import { buildReport, exploreText, tabbyctl } from './report.js';
@@ -98,7 +98,7 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
   const ipam = binAvailable(root, 'tabby-ipam');
   const ctlOk = binAvailable(root, 'tabbyctl');
   if (!ctlOk.ok) throw new ClusterError(`tabbyctl: ${ctlOk.why ?? 'missing'}`, 'run `npm run build`');
-  const total = 8 + o.nodes;
+  const total = 8 + o.nodes + (node.ok ? 0 : 1);
   const p = new Progress(io, total);
   io.out(`tabby cluster up: ${o.nodes} nodes × ${o.podsPerNode} pods, encap ${o.encap}${o.crossSubnet ? ' (nodes on two subnets)' : ''}, prefix ${o.prefix}, state ${o.stateDir}`);
 
@@ -131,19 +131,27 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
     const why = cni.ok ? (ipam.why ?? '') : (cni.why ?? '');
     skipped.push(`pods: ${why}`);
     p.skip(`${o.nodes * o.podsPerNode} pods via the CNI plugin`, why);
-  } else if (!nodesRunning) {
-    skipped.push('pods: wait for tabby-node (it registers the Node the CNI plugin needs)');
-    p.skip(`${o.nodes * o.podsPerNode} pods via the CNI plugin`, 'no tabby-node');
   } else {
+    if (!nodesRunning) {
+      // Stand-in for tabby-node's registration, so the CNI plugin has its Node: pods get addresses
+      // and same-node pings work; cross-node routes need tabby-node.
+      await p.step('register Nodes (stand-in for tabby-node)', async () => {
+        const r = await tabbyctl(root, plan, ['apply', '-f', '-'], nodeManifests(plan));
+        if (r.code !== 0) throw new ClusterError(`tabbyctl apply (nodes) failed: ${r.text}`);
+      });
+    }
     await p.step(`${o.nodes * o.podsPerNode} pods via the CNI plugin`, async () => {
       const cniPath = prepareCniPath(root, plan);
       mkdirSync(plan.cniDir, { recursive: true });
-      for (const n of plan.nodes) {
-        for (const pod of n.pods) {
-          if (netnsExists(pod.netns) && (await podIp(pod)) !== '') continue;
-          await addPod(plan, n, pod, cniPath, st, save);
-        }
-      }
+      // Nodes in parallel, each node's pods one after the other (as a kubelet would).
+      await Promise.all(
+        plan.nodes.map(async (n) => {
+          for (const pod of n.pods) {
+            if (netnsExists(pod.netns) && (await podIp(pod)) !== '') continue;
+            await addPod(plan, n, pod, cniPath, st, save);
+          }
+        }),
+      );
     });
     podsCreated = true;
   }

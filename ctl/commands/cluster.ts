@@ -77,7 +77,7 @@ export const clusterCommand: CommandFactory = (s) =>
                 if (a.what === 'down') return down(ctx, a);
                 if (a.what === 'status') return clusterStatus(optionsFrom(a), io);
                 const r = await clusterUp(optionsFrom(a), io);
-                return r.pingTotal > 0 && r.pingOk < r.pingTotal ? 1 : 0;
+                return r.nodesRunning && r.pingOk < r.pingTotal ? 1 : 0;
               }),
           }),
         )
