@@ -122,13 +122,16 @@ export async function buildReport(root: string, plan: Plan, parts: ReportParts):
   return { text: out.join('\n'), pingOk, pingTotal };
 }
 
-export function exploreText(root: string, plan: Plan): string {
+export async function exploreText(root: string, plan: Plan): Promise<string> {
   const t = tabbyctlArgs(root, plan);
   const n = plan.nodes[0];
   const pod = n?.pods[0];
   const other = plan.nodes[1]?.pods[0] ?? n?.pods[1];
+  const otherIp = other === undefined ? '' : await podIp(other);
   const lines = [
-    `export ETCD_ENDPOINTS=${plan.etcdEndpoint}   # etcd, reachable from this shell through ${plan.hostLink}`,
+    plan.options.datastore === 'etcdv3'
+      ? `export ETCD_ENDPOINTS=${plan.etcdEndpoint}   # etcd, reachable from this shell through ${plan.hostLink}`
+      : `export DATASTORE_TYPE=kubernetes KUBECONFIG=${plan.options.kubeconfig ?? ''}`,
     `${t.shown} get ippools -o wide`,
     `${t.shown} ipam show --show-blocks`,
   ];
@@ -137,7 +140,7 @@ export function exploreText(root: string, plan: Plan): string {
     lines.push(`ip -n ${n.netns} route            # routes of ${n.name}`);
     lines.push(`tail -f ${n.logFile}`);
   }
-  if (pod !== undefined && other !== undefined) lines.push(`ip netns exec ${pod.netns} ping ${'<ip of ' + other.name + '>'}`);
+  if (pod !== undefined && other !== undefined && otherIp !== '') lines.push(`ip netns exec ${pod.netns} ping -c3 ${otherIp}   # ${pod.name} → ${other.name}`);
   lines.push(`birdc -s ${plan.birdCtl} show protocols all`);
   lines.push(`ip netns list | grep ${plan.options.prefix}`);
   return lines.join('\n');

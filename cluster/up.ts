@@ -5,10 +5,11 @@
  * when the state file is gone.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ClusterOptions, ClusterState, Plan } from './plan.js';
 import { ClusterError, addUnique, birdProtocolName, clusterManifests, emptyState, makePlan, nodeManifests, sameShape, tabbyctlConfig } from './plan.js';
 import { binAvailable, birdc, startBird, startEtcd, startNode } from './daemons.js';
-import { addPod, podIp, prepareCniPath } from './pods.js';
+import { addPod, cniCall, podIp, prepareCniPath } from './pods.js';
 import { buildReport, exploreText, tabbyctl } from './report.js';
 import type { Output } from './state.js';
 import { Progress, fmtMs, readState, repoRoot, writeState } from './state.js';
@@ -64,8 +65,8 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
   const plan = makePlan(o);
   const started = Date.now();
   await preflight(io);
-  if (o.datastore === 'kubernetes') {
-    throw new ClusterError('--datastore kubernetes: the demo runs nodes against the kube-apiserver of --kubeconfig, which this machine does not have running', 'use --datastore etcdv3 (the default) for the local demo');
+  if (o.datastore === 'kubernetes' && (o.kubeconfig === undefined || !existsSync(o.kubeconfig))) {
+    throw new ClusterError(`--datastore kubernetes: kubeconfig ${o.kubeconfig ?? '(none)'} not found`, 'pass --kubeconfig <file> of a cluster whose API server the node namespaces can reach (through the ToR), or use --datastore etcdv3');
   }
   if (o.encap === 'ipip') {
     const why = await probeLinkType(o.prefix, 'ipip');
@@ -107,7 +108,8 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
   await p.step(`${o.nodes} node namespaces`, async () => {
     for (const n of plan.nodes) await createNode(plan, n, st, save);
   }, () => plan.nodes.map((n) => `${n.name}=${n.ip}`).join(' '));
-  await p.step('etcd (in the fabric namespace)', () => startEtcd(plan, st, save), (v) => v);
+  if (o.datastore === 'etcdv3') await p.step('etcd (in the fabric namespace)', () => startEtcd(plan, st, save), (v) => v);
+  else p.skip('etcd', `datastore kubernetes (${o.kubeconfig ?? ''})`);
   await p.step('pool + ToR BGPPeer (tabbyctl apply)', async () => {
     writeFileSync(plan.tabbyctlCfg, tabbyctlConfig(plan));
     const r = await tabbyctl(root, plan, ['apply', '-f', '-'], clusterManifests(plan));
@@ -166,7 +168,7 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
     io.out(rep.text);
     pingOk = rep.pingOk;
     pingTotal = rep.pingTotal;
-    io.out(`\n── Explore ${'─'.repeat(66)}\n${exploreText(root, plan)}`);
+    io.out(`\n── Explore ${'─'.repeat(66)}\n${await exploreText(root, plan)}`);
     for (const s of skipped) io.out(`not done yet: ${s}`);
     io.out(`\nTear down: npm run demo -- down   (or: ${root}/bin/tabbyctl cluster down${o.prefix === 'tdm-' ? '' : ` --prefix ${o.prefix} --state-dir ${o.stateDir}`})`);
   }
@@ -216,6 +218,7 @@ export async function clusterDown(prefix: string, stateDir: string, io: Output):
   }
   const res: DownResult = { netns: 0, procs: 0, links: 0, dirs: 0 };
   const pfx = state?.options.prefix ?? prefix;
+  if (state !== undefined && state.options.datastore !== 'etcdv3') await releasePods(state, io);
   for (const rec of state?.procs ?? []) if (await stopProc(rec.pid, rec.match)) res.procs++;
   const names = [...new Set([...(state?.netns ?? []), ...listNetns(pfx)])].filter((n) => n.startsWith(pfx));
   for (const ns of names) {
@@ -250,6 +253,23 @@ export async function clusterDown(prefix: string, stateDir: string, io: Output):
     }
   }
   return res;
+}
+
+/**
+ * With an external datastore (kubernetes) the pods' addresses and WorkloadEndpoints outlive the
+ * namespaces: CNI DEL every pod first, as a runtime would. Our own etcd simply goes away.
+ */
+async function releasePods(state: ClusterState, io: Output): Promise<void> {
+  const plan = makePlan(state.options);
+  const cniPath = join(plan.cniDir, 'bin');
+  if (!existsSync(cniPath)) return;
+  for (const n of plan.nodes) {
+    if (!netnsExists(n.netns)) continue;
+    for (const pod of n.pods) {
+      const r = await cniCall(plan, n, pod, 'DEL', cniPath);
+      if (r.code !== 0) io.err(`warning: CNI DEL of ${pod.name}: ${r.out.trim() || r.err.trim()}`);
+    }
+  }
 }
 
 export async function clusterStatus(o: ClusterOptions, io: Output, root = repoRoot()): Promise<number> {
