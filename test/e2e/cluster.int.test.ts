@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,10 @@ import { birdProtocolName, defaultOptions } from '../../cluster/plan.js';
 import { gatherPods, pingMatrix, tabbyctl } from '../../cluster/report.js';
 import { repoRoot } from '../../cluster/state.js';
 import { childEnv, inNs, linkExists, listNetns, run } from '../../cluster/sys.js';
-import { probeLinkType } from '../../cluster/topology.js';
+import { createFabric, createTor, probeLinkType } from '../../cluster/topology.js';
+import { startBird, startEtcd } from '../../cluster/daemons.js';
+import { emptyState, makePlan } from '../../cluster/plan.js';
+import { writeState } from '../../cluster/state.js';
 import type { UpResult } from '../../cluster/up.js';
 import { clusterDown, clusterUp, torSessions } from '../../cluster/up.js';
 import { firstReason, needCommand, needRoot } from '../lib/skip.js';
@@ -213,4 +216,30 @@ test('e2e: IPIP runs only where the kernel has ipip', async (t) => {
   );
   assert.deepEqual(await leftovers(), []);
   t.skip(`IPIP dataplane skipped: kernel has no ipip (${ipip})`);
+});
+
+test('e2e: down after a crash (state file lost) sweeps namespaces, processes and the root link by prefix', async (t) => {
+  const why = missing();
+  if (why !== undefined) return t.skip(why);
+  assert.deepEqual(await leftovers(), [], 'leftovers from an earlier run');
+  const stateDir = await mkdtemp(join(tmpdir(), 'te2-state-'));
+  t.after(() => clusterDown(PREFIX, stateDir, quietIo([])));
+  const plan = makePlan(defaultOptions({ prefix: PREFIX, subnetA: '172.31.252', subnetB: '172.31.253', stateDir, nodes: 1, podsPerNode: 0 }));
+  const state = emptyState(plan.options);
+  const save = (): void => writeState(stateDir, state);
+  await createFabric(plan, state, save);
+  await createTor(plan, state, save);
+  await startEtcd(plan, state, save);
+  await startBird(plan, state, save);
+  const pids = state.procs.map((p) => p.pid);
+  assert.equal(pids.length, 2);
+  rmSync(join(stateDir, 'state.json')); // the crash: nothing recorded survives
+  const res = await clusterDown(PREFIX, stateDir, quietIo([]));
+  assert.equal(res.netns, 2);
+  assert.ok(res.procs >= 2, `killed ${res.procs}`);
+  assert.deepEqual(await leftovers(), []);
+  for (const pid of pids) {
+    const st = existsSync(`/proc/${pid}/stat`) ? (await run('cat', [`/proc/${pid}/stat`])).stdout : '';
+    assert.ok(st === '' || / Z /.test(st), `process ${pid} still running`);
+  }
 });
