@@ -127,6 +127,7 @@ export async function netnsPids(ns: string): Promise<number[]> {
 
 /** Whether a program is on PATH. */
 export async function haveCommand(cmd: string): Promise<boolean> {
-  const r = await run('sh', ['-c', `command -v ${cmd}`]);
+  // Debian puts bird, ip and sysctl in /usr/sbin, which a non-root PATH may lack.
+  const r = await run('sh', ['-c', `PATH="$PATH:/usr/sbin:/sbin" command -v ${cmd}`]);
   return r.code === 0;
 }

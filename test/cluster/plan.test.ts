@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { validateResource } from '../../api/validate.js';
 import { parseManifest } from '../../ctl/manifest.js';
@@ -20,6 +23,8 @@ import {
   tabbyctlConfig,
 } from '../../cluster/plan.js';
 import { formatPingMatrix, parsePingRtt } from '../../cluster/report.js';
+import { binAvailable } from '../../cluster/daemons.js';
+import { Progress } from '../../cluster/state.js';
 
 test('demo defaults: 3 nodes × 2 pods on one subnet, tdm- prefix, /run/tabby-demo', () => {
   const o = defaultOptions();
@@ -137,4 +142,26 @@ test('ping matrix: ✔ with latency, ✘ without reply, summary line', () => {
   assert.match(formatPingMatrix(pods, [[{ ok: true }, { ok: true }], [{ ok: true }, { ok: true }]]), /2\/2 pod pairs answered — all ✔/);
   assert.equal(parsePingRtt('64 bytes from 10.0.0.1: icmp_seq=1 ttl=63 time=0.071 ms'), 0.071);
   assert.equal(parsePingRtt('1 packets transmitted, 0 received'), undefined);
+});
+
+test('binAvailable tells a landed executable from the stub bundle of a branch not merged yet', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tcl-bin-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'dist/bin'), { recursive: true });
+  await writeFile(join(dir, 'dist/bin/tabby-node.mjs'), 'function notImplemented(p, w) {}\nnotImplemented("tabby-node", "the per-node agent comes with the tabby-node issue");\n');
+  await writeFile(join(dir, 'dist/bin/tabby.mjs'), 'await runCni(tabbyHandlers({}));\n');
+  assert.match(binAvailable(dir, 'tabby-node').why ?? '', /tabby-node not available yet/);
+  assert.deepEqual(binAvailable(dir, 'tabby'), { ok: true });
+  assert.match(binAvailable(dir, 'tabby-ipam').why ?? '', /missing \(run `npm run build`\)/);
+});
+
+test('progress lines name the step and its duration; a failing step is marked', async () => {
+  const lines: string[] = [];
+  const p = new Progress({ out: (l) => lines.push(l), err: (l) => lines.push(l) }, 3);
+  assert.equal(await p.step('first', async () => 7, (v) => `got ${v}`), 7);
+  p.skip('second', 'not yet');
+  await assert.rejects(p.step('third', async () => Promise.reject(new Error('boom'))), /boom/);
+  assert.match(lines[0] ?? '', /^\[ 1\/3\] first\s+ok\s+\d+ ms {2}got 7$/);
+  assert.match(lines[1] ?? '', /^\[ 2\/3\] second\s+skipped: not yet$/);
+  assert.match(lines[2] ?? '', /^\[ 3\/3\] third\s+FAILED after \d+ ms$/);
 });
