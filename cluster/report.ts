@@ -85,6 +85,30 @@ export async function tabbyctl(root: string, plan: Plan, args: string[], input?:
   return { code: r.code, text: (r.stdout + (r.code === 0 ? '' : r.stderr)).trimEnd() };
 }
 
+/** Block CIDRs from `tabbyctl ipam show --show-blocks`. */
+export function parseIpamBlocks(text: string): string[] {
+  return [...text.matchAll(/\|\s*Block\s*\|\s*([\d./]+)\s*\|/g)].map((m) => m[1] ?? '');
+}
+
+export async function ipamBlocks(root: string, plan: Plan): Promise<string[]> {
+  const r = await tabbyctl(root, plan, ['ipam', 'show', '--show-blocks']);
+  if (r.code !== 0) throw new Error(`tabbyctl ipam show failed: ${r.text}`);
+  return parseIpamBlocks(r.text);
+}
+
+/** Blocks missing from the ToR's table and from each node's kernel routes (empty = converged). */
+export async function missingRoutes(root: string, plan: Plan): Promise<string[]> {
+  const blocks = await ipamBlocks(root, plan);
+  const missing: string[] = [];
+  const tor = (await birdc(plan, ['show', 'route'])).text;
+  for (const b of blocks) if (!tor.includes(b)) missing.push(`ToR: ${b}`);
+  for (const n of plan.nodes) {
+    const routes = (await run('ip', ['-n', n.netns, '-4', 'route', 'show'])).stdout;
+    for (const b of blocks) if (!routes.split('\n').some((l) => l.includes(b))) missing.push(`${n.name}: ${b}`);
+  }
+  return missing;
+}
+
 export interface ReportParts {
   nodeStatus: boolean;
   pods: boolean;

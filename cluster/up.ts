@@ -10,7 +10,7 @@ import type { ClusterOptions, ClusterState, Plan } from './plan.js';
 import { ClusterError, addUnique, birdProtocolName, clusterManifests, emptyState, makePlan, nodeManifests, sameShape, tabbyctlConfig } from './plan.js';
 import { binAvailable, birdc, startBird, startEtcd, startNode } from './daemons.js';
 import { addPod, cniCall, podIp, prepareCniPath } from './pods.js';
-import { buildReport, exploreText, tabbyctl } from './report.js';
+import { buildReport, exploreText, missingRoutes, tabbyctl } from './report.js';
 import type { Output } from './state.js';
 import { Progress, fmtMs, readState, repoRoot, writeState } from './state.js';
 import { haveCommand, linkExists, listNetns, netnsExists, netnsPids, procAlive, run, sleep, stopProc } from './sys.js';
@@ -99,7 +99,7 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
   const ipam = binAvailable(root, 'tabby-ipam');
   const ctlOk = binAvailable(root, 'tabbyctl');
   if (!ctlOk.ok) throw new ClusterError(`tabbyctl: ${ctlOk.why ?? 'missing'}`, 'run `npm run build`');
-  const total = 8 + o.nodes + (node.ok ? 0 : 1);
+  const total = 9 + o.nodes + (node.ok ? 0 : 1);
   const p = new Progress(io, total);
   io.out(`tabby cluster up: ${o.nodes} nodes × ${o.podsPerNode} pods, encap ${o.encap}${o.crossSubnet ? ' (nodes on two subnets)' : ''}, prefix ${o.prefix}, state ${o.stateDir}`);
 
@@ -156,6 +156,20 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
       );
     });
     podsCreated = true;
+  }
+  if (nodesRunning && podsCreated) {
+    await p.step('routes converged (every block at the ToR and on every node)', async () => {
+      const end = Date.now() + (uo.convergeTimeoutMs ?? 60000);
+      let missing = await missingRoutes(root, plan);
+      while (missing.length > 0 && Date.now() < end) {
+        await sleep(500);
+        missing = await missingRoutes(root, plan);
+      }
+      if (missing.length > 0) io.err(`warning: routes still missing after the wait: ${missing.join(', ')}`);
+      return missing.length;
+    }, (m) => (m === 0 ? '' : `${m} missing`));
+  } else {
+    p.skip('routes converged', nodesRunning ? 'no pods' : 'no tabby-node');
   }
   addUnique(st.steps, 'up');
   save();

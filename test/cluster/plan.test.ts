@@ -22,7 +22,7 @@ import {
   serializeState,
   tabbyctlConfig,
 } from '../../cluster/plan.js';
-import { formatPingMatrix, parsePingRtt } from '../../cluster/report.js';
+import { formatPingMatrix, parseIpamBlocks, parsePingRtt } from '../../cluster/report.js';
 import { binAvailable } from '../../cluster/daemons.js';
 import { Progress } from '../../cluster/state.js';
 
@@ -164,4 +164,13 @@ test('progress lines name the step and its duration; a failing step is marked', 
   assert.match(lines[0] ?? '', /^\[ 1\/3\] first\s+ok\s+\d+ ms {2}got 7$/);
   assert.match(lines[1] ?? '', /^\[ 2\/3\] second\s+skipped: not yet$/);
   assert.match(lines[2] ?? '', /^\[ 3\/3\] third\s+FAILED after \d+ ms$/);
+});
+
+test('block CIDRs are read from ipam show --show-blocks', () => {
+  const text = [
+    '| IP Pool  | 10.244.0.0/16     |     65536 | 6 (0%)     | 65530 (100%) |',
+    '| Block    | 10.244.195.0/26   |        64 | 2 (3%)     | 62 (97%)     |',
+    '| Block    | 10.244.94.192/26  |        64 | 2 (3%)     | 62 (97%)     |',
+  ].join('\n');
+  assert.deepEqual(parseIpamBlocks(text), ['10.244.195.0/26', '10.244.94.192/26']);
 });
