@@ -73,7 +73,7 @@ test('e2e: 3-node cluster, no encapsulation (fabric, ToR, etcd, nodes, pods)', a
 
   await t.test('topology: nodes reach the ToR and etcd over the fabric; tabbyctl reaches etcd from the root namespace', async () => {
     for (const n of plan.nodes) {
-      const tor = await inNs(n.netns, ['ping', '-c1', '-W2', plan.torIpA]);
+      const tor = await inNs(n.netns, ['ping', '-c3', '-i0.2', '-W2', plan.torIpA]);
       assert.equal(tor.code, 0, `${n.name} → ToR: ${tor.stdout}${tor.stderr}`);
       const etcd = await inNs(n.netns, ['etcdctl', `--endpoints=${plan.etcdEndpoint}`, 'endpoint', 'health'], { env: childEnv({ ETCDCTL_API: '3' }) });
       assert.equal(etcd.code, 0, `${n.name} → etcd: ${etcd.stderr}`);
@@ -177,7 +177,7 @@ test('e2e: VXLAN with the nodes on two subnets behind the ToR router', async (t)
   await t.test('underlay: nodes on different subnets reach each other and etcd through the ToR', async () => {
     const [a, b] = plan.nodes;
     assert.ok(a !== undefined && b !== undefined && a.subnet !== b.subnet);
-    const ping = await inNs(a.netns, ['ping', '-c1', '-W2', b.ip]);
+    const ping = await inNs(a.netns, ['ping', '-c3', '-i0.2', '-W2', b.ip]);
     assert.equal(ping.code, 0, `${a.ip} → ${b.ip}: ${ping.stdout}`);
     const etcd = await inNs(b.netns, ['etcdctl', `--endpoints=${plan.etcdEndpoint}`, 'endpoint', 'health'], { env: childEnv({ ETCDCTL_API: '3' }) });
     assert.equal(etcd.code, 0, etcd.stderr);
