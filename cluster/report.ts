@@ -51,7 +51,7 @@ export async function gatherPods(plan: Plan): Promise<PodInfo[]> {
   return Promise.all(pods.map(async (pod) => ({ pod, ip: await podIp(pod) })));
 }
 
-/** Ping every pod from every pod (one `ping -c1 -W1` each, a row at a time in parallel). */
+/** Ping every pod from every pod (`ping -c1 -W1`, retried once; a row at a time in parallel). */
 export async function pingMatrix(pods: PodInfo[]): Promise<PingCell[][]> {
   const rows: PingCell[][] = [];
   for (const [i, src] of pods.entries()) {
@@ -60,9 +60,14 @@ export async function pingMatrix(pods: PodInfo[]): Promise<PingCell[][]> {
         pods.map(async (dst, j): Promise<PingCell> => {
           if (i === j) return { ok: true };
           if (src.ip === '' || dst.ip === '') return { ok: false };
-          const r = await run('ip', ['netns', 'exec', src.pod.netns, 'ping', '-c1', '-W1', '-n', dst.ip], { timeoutMs: 5000 });
-          const ms = parsePingRtt(r.stdout);
-          return r.code === 0 ? (ms === undefined ? { ok: true } : { ok: true, ms }) : { ok: false };
+          // A second try when the first gets no answer: the very first packet can be lost to ARP
+          // resolution on a loaded machine, and ✘ should mean "no path", not "slow neighbour".
+          for (let attempt = 0; attempt < 2; attempt++) {
+            const r = await run('ip', ['netns', 'exec', src.pod.netns, 'ping', '-c1', '-W1', '-n', dst.ip], { timeoutMs: 5000 });
+            const ms = parsePingRtt(r.stdout);
+            if (r.code === 0) return ms === undefined ? { ok: true } : { ok: true, ms };
+          }
+          return { ok: false };
         }),
       ),
     );
