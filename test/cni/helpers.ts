@@ -4,7 +4,7 @@
  * side of each pod lives in a namespace the test owns, never in the machine's own).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,10 +13,50 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 export const DEBIAN_CNI = '/usr/lib/cni';
 
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (e.name.endsWith('.ts') || e.name.endsWith('.mjs')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function distFresh(): boolean {
+  const outs = ['tabby', 'tabby-ipam'].map((n) => join(ROOT, 'dist/bin', `${n}.mjs`));
+  if (!outs.every((o) => existsSync(o))) return false;
+  const built = Math.min(...outs.map((o) => statSync(o).mtimeMs));
+  const src = Math.max(...['cni', 'netlink', 'lib', 'api', 'datastore', 'ipam', 'scripts'].map((d) => (existsSync(join(ROOT, d)) ? newestMtime(join(ROOT, d)) : 0)));
+  return src < built;
+}
+
 let built = false;
+/**
+ * Build dist/ unless it is newer than every source. Test files run in parallel processes and exec
+ * the bundles: a rebuild while another file's plugin is loading them would make it fail, so the
+ * check-and-build runs under a cross-process lock (mkdir) and is skipped when dist is fresh.
+ */
 export function buildOnce(): void {
   if (built) return;
-  execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'ignore' });
+  const lock = join(ROOT, 'dist/.build-lock');
+  mkdirSync(join(ROOT, 'dist'), { recursive: true });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // a stale lock (a killed test) is taken over after 60 s
+      if (Date.now() > deadline) break;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  try {
+    if (!distFresh()) execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'ignore' });
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
   built = true;
 }
 
