@@ -4,7 +4,7 @@
 // Bundles keep npm packages external (they resolve from node_modules at run time), so an
 // executable only pays for the modules it actually imports.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,25 +17,49 @@ export const entries = {
   'tabby-bgp': 'bgp/daemon-main.ts',
 };
 
-mkdirSync(join(root, 'dist/bin'), { recursive: true });
+// Build into a private temp dir, then move each file into dist/bin with rename (atomic per file).
+// Tests that run concurrently may build at the same moment while others exec the binaries: no
+// file ever disappears or is half-written. Chunk names carry content hashes, so stale chunks (from
+// other source versions) are removed after the move.
+const outdir = join(root, 'dist', `.bin-${process.pid}`);
+const finaldir = join(root, 'dist/bin');
+rmSync(outdir, { recursive: true, force: true });
+mkdirSync(join(finaldir, 'chunks'), { recursive: true });
 const started = Date.now();
-await Promise.all(
-  Object.entries(entries).map(async ([name, entry]) => {
-    await build({
-      entryPoints: [join(root, entry)],
-      outfile: join(root, 'dist/bin', `${name}.mjs`),
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      packages: 'external',
-      sourcemap: 'linked',
-      logLevel: 'warning',
-      banner: { js: "import { createRequire as __tabbyCreateRequire } from 'node:module'; const require = __tabbyCreateRequire(import.meta.url);" },
-    });
-    const launcher = join(root, 'bin', name);
-    if (!existsSync(launcher)) throw new Error(`missing launcher ${launcher}`);
-    chmodSync(launcher, 0o755);
-  }),
-);
+// One build with code splitting: a dynamic `import()` (e.g. the datastore backend chosen at run
+// time) becomes its own chunk, so its npm packages load only when that import runs. Without
+// splitting esbuild hoists every external package of every lazy module to the top of the bundle.
+await build({
+  entryPoints: Object.fromEntries(Object.entries(entries).map(([name, entry]) => [name, join(root, entry)])),
+  outdir,
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
+  splitting: true,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  banner: { js: "import { createRequire as __tabbyCreateRequire } from 'node:module'; const require = __tabbyCreateRequire(import.meta.url);" },
+});
+const fresh = new Set();
+for (const sub of ['', 'chunks']) {
+  for (const f of readdirSync(join(outdir, sub), { withFileTypes: true })) {
+    if (!f.isFile()) continue;
+    renameSync(join(outdir, sub, f.name), join(finaldir, sub, f.name));
+    if (sub) fresh.add(f.name);
+  }
+}
+rmSync(outdir, { recursive: true, force: true });
+for (const f of readdirSync(join(finaldir, 'chunks'))) {
+  if (!fresh.has(f)) rmSync(join(finaldir, 'chunks', f), { force: true });
+}
+for (const name of Object.keys(entries)) {
+  const launcher = join(root, 'bin', name);
+  if (!existsSync(launcher)) throw new Error(`missing launcher ${launcher}`);
+  chmodSync(launcher, 0o755);
+}
 console.log(`built ${Object.keys(entries).length} executables into dist/bin in ${Date.now() - started} ms`);
