@@ -1,0 +1,71 @@
+/**
+ * A FibSink on the kernel routing table through the netlink library: our own route protocol
+ * number (ownership: we only list and delete routes carrying it), ECMP as multipath routes,
+ * `replace` semantics (no window without a route). Routes stay when the daemon exits, so
+ * forwarding survives a restart; the next start adopts them (FibInstaller.adoptInstalled).
+ */
+import { Netlink, NetlinkError, type Route } from '../../netlink/index.js';
+import type { Family } from '../types.js';
+import type { FibRoute, FibSink } from './sink.js';
+
+export interface NetlinkFibOptions {
+  /** rtm_protocol marking our routes (BIRD uses 12; Calico's BIRD config "proto bird"). Default 80. */
+  protocol?: number;
+  table?: number;
+  metric?: number;
+  /** Network namespace name or path (tests). */
+  netns?: string;
+}
+
+const AF = { 'ipv4-unicast': 2, 'ipv6-unicast': 10 } as const;
+const ESRCH = 3;
+
+export class NetlinkFibSink implements FibSink {
+  private readonly nl: Netlink;
+  private readonly protocol: number;
+
+  constructor(private readonly opts: NetlinkFibOptions = {}) {
+    this.nl = Netlink.open(opts.netns !== undefined ? { netns: opts.netns } : {});
+    this.protocol = opts.protocol ?? 80;
+  }
+
+  private base(family: Family, prefix: string): Route {
+    const r: Route = { family: AF[family], dst: prefix, protocol: this.protocol };
+    if (this.opts.table !== undefined) r.table = this.opts.table;
+    if (this.opts.metric !== undefined) r.priority = this.opts.metric;
+    return r;
+  }
+
+  async replace(route: FibRoute): Promise<void> {
+    const r = this.base(route.family, route.prefix);
+    const first = route.nextHops[0];
+    if (route.nextHops.length === 1 && first) r.gw = first.gateway;
+    else r.multipath = route.nextHops.map((n) => ({ gw: n.gateway }));
+    await this.nl.routeReplace(r);
+  }
+
+  async delete(family: Family, prefix: string): Promise<void> {
+    try {
+      await this.nl.routeDel(this.base(family, prefix));
+    } catch (err) {
+      if (err instanceof NetlinkError && err.errno === ESRCH) return;
+      throw err;
+    }
+  }
+
+  async list(): Promise<Array<{ family: Family; prefix: string }>> {
+    const out: Array<{ family: Family; prefix: string }> = [];
+    for (const fam of [2, 10] as const) {
+      const filter: Parameters<Netlink['routeList']>[0] = { family: fam, protocol: this.protocol };
+      if (this.opts.table !== undefined) filter.table = this.opts.table;
+      for (const r of await this.nl.routeList(filter)) {
+        if (r.dst) out.push({ family: fam === 2 ? 'ipv4-unicast' : 'ipv6-unicast', prefix: r.dst });
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    this.nl.close();
+  }
+}

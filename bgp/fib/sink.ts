@@ -1,0 +1,174 @@
+/**
+ * Kernel installation of best paths, through a pluggable sink.
+ *
+ *   Loc-RIB DestChange ─► FibInstaller (desired state, pure) ─► flush() ─► FibSink (I/O)
+ *
+ * The sink decides *how* a route is installed (plain next hop, tunnel device, CrossSubnet…), so
+ * felix can own those decisions; the speaker only says which prefixes go where. Setters never do
+ * I/O; flush() applies the difference and keeps failed keys for the next flush.
+ */
+import { errorMessage } from '../../lib/errors.js';
+import type { Family, PathAttributes } from '../types.js';
+import { destKey, type DestChange } from '../rib/loc-rib.js';
+
+export interface FibNextHop {
+  gateway: string;
+  /** The peer the path came from (felix may choose a tunnel by it). */
+  peer: string;
+}
+
+export interface FibRoute {
+  family: Family;
+  prefix: string;
+  /** ECMP: one entry per next hop (a multipath route when more than one). */
+  nextHops: FibNextHop[];
+  /** Attributes of the best path, for sinks that decide by communities etc. */
+  attrs: Readonly<PathAttributes>;
+}
+
+export interface FibSink {
+  /** Install or replace the route (idempotent). */
+  replace(route: FibRoute): Promise<void> | void;
+  /** Remove our route for the prefix (absent is not an error). */
+  delete(family: Family, prefix: string): Promise<void> | void;
+  /** Routes of ours already installed (kept from a previous run); used to clean up after restart. */
+  list?(): Promise<Array<{ family: Family; prefix: string }>> | Array<{ family: Family; prefix: string }>;
+}
+
+/** An in-memory sink for tests and `fib.install: false`. */
+export class MemoryFibSink implements FibSink {
+  readonly routes = new Map<string, FibRoute>();
+  readonly log: string[] = [];
+  failNext = 0;
+
+  replace(route: FibRoute): void {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error(`injected failure for ${route.prefix}`);
+    }
+    this.routes.set(destKey(route.family, route.prefix), route);
+    this.log.push(`replace ${route.prefix} via ${route.nextHops.map((n) => n.gateway).join(',')}`);
+  }
+
+  delete(family: Family, prefix: string): void {
+    this.routes.delete(destKey(family, prefix));
+    this.log.push(`delete ${prefix}`);
+  }
+
+  list(): Array<{ family: Family; prefix: string }> {
+    return [...this.routes.values()].map((r) => ({ family: r.family, prefix: r.prefix }));
+  }
+}
+
+export interface FibInstallerOptions {
+  /** Also install locally originated prefixes (normally not: they are ours already). */
+  installLocal?: boolean;
+  onError?: (prefix: string, err: unknown) => void;
+}
+
+export class FibInstaller {
+  private readonly desired = new Map<string, FibRoute>();
+  private readonly installed = new Map<string, FibRoute | { family: Family; prefix: string; nextHops?: undefined }>();
+  private readonly dirty = new Set<string>();
+  private holding = false;
+  private flushing: Promise<void> | undefined;
+  private again = false;
+  readonly errors = new Map<string, string>();
+
+  constructor(
+    private readonly sink: FibSink,
+    private readonly opts: FibInstallerOptions = {},
+  ) {}
+
+  /**
+   * Graceful restart (restarting role): learn what is already installed and keep it until
+   * release(); routes still not desired then are removed.
+   */
+  async adoptInstalled(): Promise<number> {
+    const list = (await this.sink.list?.()) ?? [];
+    for (const r of list) {
+      const k = destKey(r.family, r.prefix);
+      this.installed.set(k, { family: r.family, prefix: r.prefix });
+      this.dirty.add(k);
+    }
+    this.holding = true;
+    return list.length;
+  }
+
+  /** End the hold: deletions of kept routes may now happen. */
+  release(): Promise<void> {
+    this.holding = false;
+    return this.flush();
+  }
+
+  apply(changes: readonly DestChange[]): void {
+    for (const c of changes) {
+      if (!c.multipathChanged && !c.bestChanged) continue;
+      const d = c.dest;
+      const k = destKey(d.family, d.prefix);
+      const best = d.best;
+      if (!best || d.paths.size === 0 || (best.source.type === 'local' && !this.opts.installLocal)) {
+        this.desired.delete(k);
+      } else {
+        const nextHops = d.multipath
+          .filter((p) => p.attrs.nextHop !== undefined)
+          .map((p) => ({ gateway: p.attrs.nextHop as string, peer: p.source.id }));
+        if (nextHops.length === 0) this.desired.delete(k);
+        else this.desired.set(k, { family: d.family, prefix: d.prefix, nextHops, attrs: best.attrs });
+      }
+      this.dirty.add(k);
+    }
+  }
+
+  get pending(): number {
+    return this.dirty.size;
+  }
+
+  /** Apply pending changes to the sink; failures stay pending (see `errors`). Serialised. */
+  flush(): Promise<void> {
+    if (this.flushing) {
+      this.again = true;
+      return this.flushing;
+    }
+    this.flushing = this.doFlush().finally(() => {
+      this.flushing = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.flush();
+      }
+    });
+    return this.flushing;
+  }
+
+  private async doFlush(): Promise<void> {
+    const keys = [...this.dirty];
+    for (const k of keys) {
+      const want = this.desired.get(k);
+      const have = this.installed.get(k);
+      try {
+        if (want) {
+          if (have && 'attrs' in have && sameRoute(have, want)) {
+            this.dirty.delete(k);
+            continue;
+          }
+          await this.sink.replace(want);
+          this.installed.set(k, want);
+        } else if (have) {
+          if (this.holding) continue;
+          await this.sink.delete(have.family, have.prefix);
+          this.installed.delete(k);
+        }
+        this.dirty.delete(k);
+        this.errors.delete(k);
+      } catch (err) {
+        this.errors.set(k, errorMessage(err));
+        this.opts.onError?.(want?.prefix ?? have?.prefix ?? k, err);
+      }
+    }
+  }
+}
+
+function sameRoute(a: FibRoute, b: FibRoute): boolean {
+  if (a.nextHops.length !== b.nextHops.length) return false;
+  return a.nextHops.every((n, i) => n.gateway === b.nextHops[i]?.gateway);
+}

@@ -1,0 +1,126 @@
+/**
+ * Speaker configuration objects (what the daemon file and tabby-node hand to BgpSpeaker), the
+ * peer id, and the per-peer difference used by setConfig() to leave unchanged peers alone.
+ */
+import type { BgpFilter, PrefixAdvertisement } from '../policy/filter.js';
+import type { NextHopMode } from '../rib/rules.js';
+import type { Family } from '../types.js';
+
+export type AddPathsSetting = 'none' | 'receive' | 'send' | 'both';
+
+export interface PeerConfig {
+  address: string;
+  /** Remote TCP port (default 179). */
+  port?: number;
+  asNumber: number;
+  /** The AS we present to this peer (default: the global AS). */
+  localAsNumber?: number;
+  /** TCP-MD5 password (RFC 2385). Never logged. */
+  password?: string;
+  passive?: boolean;
+  /** GTSM (RFC 5082): accept packets at most this many hops away (sets IP_MINTTL = 256 - N). */
+  ttlSecurity?: number;
+  /** eBGP multihop TTL. */
+  multihop?: number;
+  /** Local address to bind to for the outgoing connection. */
+  sourceAddress?: string;
+  routeReflectorClient?: boolean;
+  addPaths?: AddPathsSetting;
+  /** Graceful restart: our restart time announced to this peer; false disables GR for it. */
+  gracefulRestart?: { restartTime: number } | false;
+  holdTime?: number;
+  keepaliveTime?: number;
+  connectRetryTime?: number;
+  nextHopMode?: NextHopMode;
+  /** Next hops for families other than the session's address family (next hop self). */
+  nextHopSelf?: { ipv4?: string; ipv6?: string };
+  /** Accept paths carrying our AS up to N times (`allow local as N`). */
+  allowLocalAs?: number;
+  /** Cease 1 when the peer sends more accepted prefixes than this. */
+  maxPrefixes?: number;
+  families?: Family[];
+  /** BGPFilter names applied to routes from / to this peer. */
+  filters?: string[];
+  /** Free-form label shown in status (e.g. "Node-to-node mesh", "Global"). */
+  description?: string;
+}
+
+export interface OriginateConfig {
+  prefix: string;
+  /** "a:b" or "a:b:c" communities to attach. */
+  communities?: string[];
+  /** Interface the prefix belongs to (for BGPFilter `interface` rules). */
+  interface?: string;
+}
+
+export interface SpeakerConfig {
+  routerId: string;
+  asNumber: number;
+  /** Route-reflector cluster id; setting it (or having RR clients) makes us a reflector. */
+  clusterId?: string;
+  listen?: { address?: string; port: number };
+  peers: PeerConfig[];
+  originate?: Array<string | OriginateConfig>;
+  filters?: BgpFilter[];
+  prefixAdvertisements?: PrefixAdvertisement[];
+  /** ECMP: maximum paths installed per prefix (default 1). */
+  maxPaths?: number;
+  /** Our restarting role: set when we (re)start with kernel routes kept (F bit, deferral). */
+  gracefulRestart?: { restarting?: boolean; deferralTime?: number };
+}
+
+export function peerId(p: Pick<PeerConfig, 'address' | 'port'>): string {
+  return p.port !== undefined && p.port !== 179 ? `${p.address}:${p.port}` : p.address;
+}
+
+export function familiesOf(p: PeerConfig): Family[] {
+  if (p.families?.length) return p.families;
+  return [p.address.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast'];
+}
+
+/** Fields whose change needs a new session; the others are applied in place (policy, limits). */
+const SESSION_FIELDS: ReadonlyArray<keyof PeerConfig> = [
+  'asNumber',
+  'localAsNumber',
+  'password',
+  'passive',
+  'ttlSecurity',
+  'multihop',
+  'sourceAddress',
+  'routeReflectorClient',
+  'addPaths',
+  'gracefulRestart',
+  'holdTime',
+  'keepaliveTime',
+  'connectRetryTime',
+  'families',
+];
+
+export interface PeerDiff {
+  added: PeerConfig[];
+  removed: string[];
+  /** Needs a session reset. */
+  reset: PeerConfig[];
+  /** Only policy-level settings changed: applied without a reset. */
+  updated: PeerConfig[];
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function diffPeers(prev: readonly PeerConfig[], next: readonly PeerConfig[]): PeerDiff {
+  const before = new Map(prev.map((p) => [peerId(p), p]));
+  const out: PeerDiff = { added: [], removed: [], reset: [], updated: [] };
+  const seen = new Set<string>();
+  for (const p of next) {
+    const id = peerId(p);
+    seen.add(id);
+    const old = before.get(id);
+    if (!old) out.added.push(p);
+    else if (SESSION_FIELDS.some((f) => !same(old[f], p[f]))) out.reset.push(p);
+    else if (!same(old, p)) out.updated.push(p);
+  }
+  for (const id of before.keys()) if (!seen.has(id)) out.removed.push(id);
+  return out;
+}
