@@ -318,7 +318,7 @@ export class NodeAgent {
 
   /** Wait for pending recomputes (tests). */
   async settle(): Promise<void> {
-    while (this.pending) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 500 && (this.pending || this.synced.size < WATCHED.length); i++) await new Promise((r) => setTimeout(r, 10));
     await this.running;
   }
 
