@@ -232,10 +232,11 @@ export function birdConfig(plan: Plan): string {
     '  ipv4 { import all; export none; };',
     '}',
   ];
+  // Every node connects to the BGPPeer's peerIP (subnet A's ToR address), also the nodes on subnet
+  // B; BIRD only accepts a connection whose local address is the protocol's `source address`.
   for (const n of plan.nodes) {
-    const src = n.subnet === 'a' ? plan.torIpA : plan.torIpB;
     const hop = ibgp ? '' : ' multihop 2;';
-    lines.push(`protocol bgp ${birdProtocolName(n)} from tabby_node { neighbor ${n.ip} as ${o.nodeAs}; source address ${src};${hop} }`);
+    lines.push(`protocol bgp ${birdProtocolName(n)} from tabby_node { neighbor ${n.ip} as ${o.nodeAs}; source address ${plan.torIpA};${hop} }`);
   }
   return `${lines.join('\n')}\n`;
 }
