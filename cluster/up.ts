@@ -167,7 +167,7 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
       }
       if (missing.length > 0) io.err(`warning: routes still missing after the wait: ${missing.join(', ')}`);
       return missing.length;
-    }, (m) => (m === 0 ? '' : `${m} missing`));
+    }, (m) => (m === 0 ? '' : `WARNING: ${m} block routes missing (see the routes and the ping matrix below)`));
   } else {
     p.skip('routes converged', nodesRunning ? 'no pods' : 'no tabby-node');
   }
