@@ -1,0 +1,344 @@
+/**
+ * The tabby-node agent: startup → datastore watches → BGP plan (BgpSpeaker) + dataplane (felix
+ * Dataplane) → health, metrics and the status socket. Stop() closes sessions and servers but keeps
+ * kernel routes (pods keep forwarding; the next start reconciles).
+ */
+import type { Logger } from '../lib/log.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Resource } from '../api/meta.js';
+import type { BGPConfiguration, BGPPeer, BlockAffinity, IPAMBlock, IPPool, Node, WorkloadEndpoint } from '../api/types.js';
+import type { Datastore, Watcher } from '../datastore/types.js';
+import type { NodeConfig } from './config.js';
+import type { Detection } from './autodetect.js';
+import { runStartup, type StartupDeps, type StartupResult } from './startup.js';
+import { computeBgpPlan, type BgpPlan, type ComputedPeer, type PeerKind } from './bgp-config.js';
+import { bgpReadiness, HealthAggregator, startHealthServer, type HealthServer } from './health.js';
+import { NodeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
+import { startStatusServer, type NodeStatusSnapshot, type PeerSnapshot, type StatusServer } from './status.js';
+
+/** The BGP speaker surface the agent needs (bgp/speaker.ts BgpSpeaker satisfies it). */
+export interface SpeakerLike {
+  start(): Promise<void>;
+  stop(message?: string): Promise<void>;
+  setConfig(cfg: SpeakerConfigLike): Promise<void>;
+  status(): { peers: Array<{ address: string; port: number; peerType: string; state: string; since: string; info: string; prefixes: { received: number } }> };
+  routes(): Array<{ family: string; prefix: string; paths: Array<{ from: string; nextHop?: string; best: boolean }> }>;
+  on(ev: 'peer-state' | 'best-path', fn: () => void): unknown;
+}
+
+export interface PeerConfigLike {
+  address: string;
+  port?: number;
+  asNumber: number;
+  localAsNumber?: number;
+  password?: string;
+  passive?: boolean;
+  ttlSecurity?: number;
+  sourceAddress?: string;
+  routeReflectorClient?: boolean;
+  gracefulRestart?: { restartTime: number };
+  keepaliveTime?: number;
+  nextHopMode?: 'self' | 'keep';
+  allowLocalAs?: number;
+  filters?: string[];
+  description?: string;
+}
+
+export interface SpeakerConfigLike {
+  routerId: string;
+  asNumber: number;
+  clusterId?: string;
+  listen?: { address?: string; port: number };
+  peers: PeerConfigLike[];
+  originate?: string[];
+}
+
+/** The dataplane surface (felix/dataplane.ts Dataplane satisfies it). */
+export interface DataplaneLike {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  update(inputs: unknown): Promise<{ applied: boolean }>;
+}
+
+export interface AgentDeps {
+  ds: Datastore;
+  log: Logger;
+  detect: () => Promise<Detection>;
+  hostMtu?: StartupDeps['hostMtu'];
+  /** Created once the BGP plan is enabled; omitted = BGP not run (tests). */
+  speaker?: (cfg: SpeakerConfigLike) => SpeakerLike;
+  /** Omitted = no dataplane programming (tests). */
+  dataplane?: () => DataplaneLike;
+  /** felix/resources.ts inputsFromResources, injected to keep the agent free of felix internals. */
+  dataplaneInputs?: (view: DataplaneView) => unknown;
+  now?: () => number;
+  version?: string;
+  wait?: StartupDeps['wait'];
+}
+
+export interface DataplaneView {
+  nodeName: string;
+  parentIface?: string;
+  nodes: Node[];
+  pools: IPPool[];
+  blocks: IPAMBlock[];
+  affinities: BlockAffinity[];
+  workloadEndpoints: WorkloadEndpoint[];
+  bgpRoutes: Array<{ cidr: string; nextHop: string }>;
+}
+
+const WATCHED = ['Node', 'BGPPeer', 'BGPConfiguration', 'IPPool', 'IPAMBlock', 'BlockAffinity', 'WorkloadEndpoint'] as const;
+type WatchedKind = (typeof WATCHED)[number];
+
+export function toPeerConfig(p: ComputedPeer): PeerConfigLike {
+  const out: PeerConfigLike = { address: p.address, asNumber: p.asNumber, description: p.type };
+  if (p.port !== undefined) out.port = p.port;
+  if (p.localAsNumber !== undefined) out.localAsNumber = p.localAsNumber;
+  if (p.password !== undefined) out.password = p.password;
+  if (p.passive) out.passive = true;
+  if (p.ttlSecurity !== undefined) out.ttlSecurity = p.ttlSecurity;
+  if (p.sourceAddress !== undefined) out.sourceAddress = p.sourceAddress;
+  if (p.routeReflectorClient) out.routeReflectorClient = true;
+  if (p.gracefulRestartTime !== undefined) out.gracefulRestart = { restartTime: p.gracefulRestartTime };
+  if (p.keepaliveTime !== undefined) out.keepaliveTime = p.keepaliveTime;
+  if (p.nextHopMode) out.nextHopMode = p.nextHopMode === 'Self' ? 'self' : 'keep';
+  if (p.allowLocalAs !== undefined) out.allowLocalAs = p.allowLocalAs;
+  if (p.filters) out.filters = p.filters;
+  return out;
+}
+
+export class NodeAgent {
+  readonly health = new HealthAggregator();
+  readonly metrics = new NodeMetrics();
+  private readonly store = new Map<WatchedKind, Map<string, Resource>>();
+  private readonly synced = new Set<WatchedKind>();
+  private watchers: Watcher[] = [];
+  private speaker: SpeakerLike | undefined;
+  private dataplane: DataplaneLike | undefined;
+  private servers: Array<HealthServer | MetricsServer | StatusServer> = [];
+  private startup: StartupResult | undefined;
+  private plan: BgpPlan | undefined;
+  private startedAt = 0;
+  private pending: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+  healthPort: number | undefined;
+  metricsPort: number | undefined;
+
+  constructor(
+    private readonly cfg: NodeConfig,
+    private readonly deps: AgentDeps,
+  ) {
+    for (const k of WATCHED) this.store.set(k, new Map());
+    for (const c of ['datastore', 'dataplane', 'bgp']) this.health.register(c);
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  async start(): Promise<void> {
+    const { log } = this.deps;
+    this.startedAt = this.now();
+    // Health first so probes see "starting" rather than connection refused.
+    if (this.cfg.felix.healthEnabled) {
+      const h = await startHealthServer(this.health, this.cfg.felix.healthHost, this.cfg.felix.healthPort);
+      this.healthPort = h.port;
+      this.servers.push(h);
+      log.info({ host: this.cfg.felix.healthHost, port: h.port }, 'health endpoints /liveness and /readiness');
+    }
+    if (this.cfg.felix.prometheusMetricsEnabled) {
+      const m = await startMetricsServer(this.metrics, this.cfg.felix.healthHost === '0.0.0.0' ? '0.0.0.0' : '127.0.0.1', this.cfg.felix.prometheusMetricsPort);
+      this.metricsPort = m.port;
+      this.servers.push(m);
+    }
+    const sdeps: StartupDeps = { ds: this.deps.ds, log, detect: this.deps.detect };
+    if (this.deps.hostMtu) sdeps.hostMtu = this.deps.hostMtu;
+    if (this.deps.version) sdeps.version = this.deps.version;
+    if (this.deps.wait) sdeps.wait = this.deps.wait;
+    this.startup = await runStartup(this.cfg, sdeps);
+    this.servers.push(await startStatusServer(this.cfg.runDir, () => this.snapshot()));
+    if (this.deps.dataplane) {
+      this.dataplane = this.deps.dataplane();
+      await this.dataplane.start();
+    } else {
+      this.health.report('dataplane', { live: true, ready: true, detail: 'dataplane programming disabled' });
+    }
+    for (const kind of WATCHED) {
+      this.watchers.push(
+        this.deps.ds.watch(kind, {}, (ev) => {
+          const m = this.store.get(kind)!;
+          if (ev.type === 'ADDED' || ev.type === 'MODIFIED') m.set(key(ev.object), ev.object);
+          else if (ev.type === 'DELETED') m.delete(key(ev.object));
+          else if (ev.type === 'SYNCED') {
+            this.synced.add(kind);
+            this.reportDatastore();
+          } else if (ev.type === 'ERROR') {
+            log.warn({ kind, err: errorMessage(ev.error) }, 'datastore watch trouble (retrying)');
+            return;
+          }
+          this.schedule();
+        }),
+      );
+    }
+  }
+
+  private reportDatastore(): void {
+    const missing = WATCHED.filter((k) => !this.synced.has(k));
+    this.metrics.datastoreSynced.set(missing.length ? 0 : 1);
+    this.health.report('datastore', missing.length ? { live: true, ready: false, detail: `waiting for ${missing.join(', ')}` } : { live: true, ready: true, detail: 'in sync' });
+  }
+
+  /** Coalesce bursts of events into one recompute. */
+  schedule(): void {
+    if (this.stopped || this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.running = this.running.then(() => this.recompute()).catch((err: unknown) => {
+        this.metrics.reconcileErrors.inc();
+        this.deps.log.error({ err: errorMessage(err) }, 'reconcile failed; retrying on the next change');
+      });
+    }, 20);
+  }
+
+  private items<T extends Resource>(kind: WatchedKind): T[] {
+    return [...this.store.get(kind)!.values()] as T[];
+  }
+
+  private async recompute(): Promise<void> {
+    if (this.stopped || this.synced.size < WATCHED.length) return;
+    const nodes = this.items<Node>('Node');
+    const config = this.items<BGPConfiguration>('BGPConfiguration').find((c) => c.metadata.name === 'default');
+    const plan = computeBgpPlan({
+      nodeName: this.cfg.nodeName,
+      nodes,
+      peers: this.items<BGPPeer>('BGPPeer'),
+      ...(config ? { config } : {}),
+      affinities: this.items<BlockAffinity>('BlockAffinity'),
+      blocks: this.items<IPAMBlock>('IPAMBlock'),
+      pools: this.items<IPPool>('IPPool'),
+      ...(this.cfg.routerId ? { routerId: this.cfg.routerId } : {}),
+    });
+    this.plan = plan;
+    this.metrics.bgpExported.set(plan.exports.length);
+    if (plan.enabled && this.deps.speaker) {
+      const sc: SpeakerConfigLike = {
+        routerId: plan.routerId,
+        asNumber: plan.asNumber,
+        listen: { port: plan.listenPort },
+        peers: plan.peers.map(toPeerConfig),
+        originate: plan.exports,
+      };
+      if (plan.clusterId) sc.clusterId = plan.clusterId;
+      if (!this.speaker) {
+        this.speaker = this.deps.speaker(sc);
+        this.speaker.on('peer-state', () => {
+          this.reportBgp();
+          this.schedule();
+        });
+        this.speaker.on('best-path', () => this.schedule());
+        await this.speaker.start();
+      } else {
+        await this.speaker.setConfig(sc);
+      }
+    }
+    this.reportBgp();
+    if (this.dataplane && this.deps.dataplaneInputs) {
+      const view: DataplaneView = {
+        nodeName: this.cfg.nodeName,
+        nodes,
+        pools: this.items<IPPool>('IPPool'),
+        blocks: this.items<IPAMBlock>('IPAMBlock'),
+        affinities: this.items<BlockAffinity>('BlockAffinity'),
+        workloadEndpoints: this.items<WorkloadEndpoint>('WorkloadEndpoint').filter((w) => w.spec.node === this.cfg.nodeName),
+        bgpRoutes: this.bgpRoutes(),
+      };
+      if (this.startup?.detection) view.parentIface = this.startup.detection.interface;
+      const t0 = this.now();
+      const st = await this.dataplane.update(this.deps.dataplaneInputs(view));
+      this.metrics.routeApply.observe((this.now() - t0) / 1000);
+      this.health.report('dataplane', st.applied ? { live: true, ready: true, detail: 'applied' } : { live: true, ready: false, detail: 'dataplane not fully applied yet' });
+    }
+  }
+
+  private bgpRoutes(): Array<{ cidr: string; nextHop: string }> {
+    if (!this.speaker) return [];
+    const out: Array<{ cidr: string; nextHop: string }> = [];
+    for (const r of this.speaker.routes()) {
+      const best = r.paths.find((p) => p.best);
+      if (best?.nextHop && best.from !== 'local') out.push({ cidr: r.prefix, nextHop: best.nextHop });
+    }
+    return out;
+  }
+
+  private peerSnapshots(): PeerSnapshot[] {
+    if (!this.speaker) return [];
+    return this.speaker.status().peers.map((p) => {
+      const s: PeerSnapshot = { address: p.address, type: asPeerKind(p.peerType), state: p.state, since: p.since, info: p.info ? `${p.state} ${p.info}`.replace(/^Established Established$/, 'Established') : p.state };
+      if (p.port !== 179) s.port = p.port;
+      return s;
+    });
+  }
+
+  private reportBgp(): void {
+    const peers = this.peerSnapshots();
+    for (const p of this.speaker?.status().peers ?? []) {
+      this.metrics.bgpPeerState.set({ peer: p.address, type: p.peerType }, p.state === 'Established' ? 1 : 0);
+      this.metrics.bgpPrefixes.set({ peer: p.address }, p.prefixes.received);
+    }
+    if (!this.plan?.enabled || !this.deps.speaker) {
+      this.health.report('bgp', { live: true, ready: true, detail: this.plan?.reason ?? 'BGP not run' });
+      return;
+    }
+    this.health.report('bgp', bgpReadiness(peers, this.now() - this.startedAt));
+  }
+
+  snapshot(): NodeStatusSnapshot {
+    const s = this.health.summary();
+    const d = this.startup?.detection;
+    const bgp: NodeStatusSnapshot['bgp'] = { enabled: this.plan?.enabled ?? false, peers: this.peerSnapshots(), exports: this.plan?.exports ?? [] };
+    if (this.plan) {
+      bgp.routerId = this.plan.routerId;
+      bgp.asNumber = this.plan.asNumber;
+      if (this.plan.reason) bgp.reason = this.plan.reason;
+      else if (!this.deps.speaker) bgp.reason = 'BGP speaker not wired';
+    }
+    const ip: NodeStatusSnapshot['ip'] = { source: this.startup?.ipSource ?? 'starting', explanation: d?.explanation ?? [] };
+    const cidr = this.startup?.node.spec?.bgp?.ipv4Address;
+    if (cidr) ip.cidr = cidr;
+    return {
+      nodeName: this.cfg.nodeName,
+      pid: process.pid,
+      startedAt: new Date(this.startedAt).toISOString(),
+      ip,
+      bgp,
+      health: { live: s.live, ready: s.ready, components: Object.fromEntries(Object.entries(s.components).map(([k, v]) => [k, v.detail !== undefined ? { ready: v.ready, detail: v.detail } : { ready: v.ready }])) },
+    };
+  }
+
+  /** Wait for pending recomputes (tests). */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 500 && (this.pending || this.synced.size < WATCHED.length); i++) await new Promise((r) => setTimeout(r, 10));
+    await this.running;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.pending) clearTimeout(this.pending);
+    await this.running.catch(() => undefined);
+    for (const w of this.watchers) await w.stop().catch(() => undefined);
+    await this.speaker?.stop('tabby-node shutting down').catch(() => undefined);
+    // Kernel routes stay: the dataplane only stops its watchers.
+    await this.dataplane?.stop().catch(() => undefined);
+    for (const s of this.servers.reverse()) await s.close().catch(() => undefined);
+  }
+}
+
+function key(o: Resource): string {
+  return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
+
+function asPeerKind(s: string): PeerKind {
+  return s === 'global' || s === 'node specific' ? s : 'node-to-node mesh';
+}

@@ -1,0 +1,218 @@
+/**
+ * IPv4 autodetection as calico-node (first-found, can-reach=, interface=, skip-interface=, cidr=).
+ * The choice is pure over an injected interface list; it returns the address AND an explanation
+ * (which interfaces were considered, skipped and why) for the log and `tabbyctl node status`.
+ */
+import { cidrContains, parseCidr } from '../api/net.js';
+import type { AutodetectMethod } from './config.js';
+import { TabbyError } from '../lib/errors.js';
+
+export interface HostInterface {
+  name: string;
+  up: boolean;
+  /** IPv4 addresses in CIDR form, e.g. `10.0.0.5/24`. */
+  addresses: string[];
+}
+
+export interface Detection {
+  /** `10.0.0.5/24`. */
+  cidr: string;
+  address: string;
+  interface: string;
+  method: string;
+  /** One line per interface considered: `eth0: chosen 10.0.0.5/24`, `docker0: skipped (excluded by default: ^docker.*)`. */
+  explanation: string[];
+}
+
+export class AutodetectError extends TabbyError {
+  readonly explanation: string[];
+  constructor(message: string, explanation: string[], hint: string) {
+    super('AutodetectFailed', message, { hint });
+    this.explanation = explanation;
+  }
+}
+
+/** Interfaces calico-node's first-found never picks. */
+export const DEFAULT_EXCLUDES = [
+  '^docker.*',
+  '^cbr.*',
+  '^dummy.*',
+  '^virbr.*',
+  '^lxcbr.*',
+  '^veth.*',
+  '^lo$',
+  '^cali.*',
+  '^tunl.*',
+  '^flannel.*',
+  '^kube-ipvs.*',
+  '^cni.*',
+  '^vxlan\\.calico$',
+  '^vxlan-v6\\.calico$',
+  '^wireguard\\.cali$',
+  '^nodelocaldns.*',
+  '^podman.*',
+];
+
+function usableAddrs(iface: HostInterface): { ok: string[]; rejected: string[] } {
+  const ok: string[] = [];
+  const rejected: string[] = [];
+  for (const a of iface.addresses) {
+    const c = parseCidr(a);
+    if (!c || c.family !== 4) continue;
+    const ip = c.addr.toString();
+    if (ip.startsWith('127.')) rejected.push(`${a} loopback`);
+    else if (ip.startsWith('169.254.')) rejected.push(`${a} link-local`);
+    else ok.push(a);
+  }
+  return { ok, rejected };
+}
+
+export function describeMethod(m: AutodetectMethod): string {
+  switch (m.kind) {
+    case 'first-found':
+      return 'first-found';
+    case 'can-reach':
+      return `can-reach=${m.destination}`;
+    case 'interface':
+      return `interface=${m.patterns.join(',')}`;
+    case 'skip-interface':
+      return `skip-interface=${m.patterns.join(',')}`;
+    case 'cidr':
+      return `cidr=${m.cidrs.join(',')}`;
+  }
+}
+
+function matchAny(pats: string[], name: string): string | undefined {
+  return pats.find((p) => new RegExp(p).test(name));
+}
+
+/**
+ * Choose an address. For can-reach, `sourceFor` is the address the kernel would use towards the
+ * destination (computed by the caller; see `netlinkInterfaceSource`).
+ */
+export function chooseAddress(method: AutodetectMethod, ifaces: HostInterface[], sourceFor?: string): Detection {
+  const expl: string[] = [];
+  const label = describeMethod(method);
+  const sorted = [...ifaces].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const pick = (iface: HostInterface, cidr: string, why: string): Detection => {
+    expl.push(`${iface.name}: chosen ${cidr} (${why})`);
+    return { cidr, address: cidr.slice(0, cidr.indexOf('/')), interface: iface.name, method: label, explanation: expl };
+  };
+
+  if (method.kind === 'can-reach') {
+    if (sourceFor === undefined) {
+      throw new AutodetectError(`no route to ${method.destination}`, expl, 'make the can-reach destination routable from this node');
+    }
+    for (const iface of sorted) {
+      const hit = iface.addresses.find((a) => a.startsWith(`${sourceFor}/`));
+      if (hit) return pick(iface, hit, `source address of the route to ${method.destination}`);
+      expl.push(`${iface.name}: skipped (does not hold ${sourceFor}, the source towards ${method.destination})`);
+    }
+    throw new AutodetectError(`source address ${sourceFor} towards ${method.destination} is on no interface`, expl, 'check the routing table');
+  }
+
+  const cidrs = method.kind === 'cidr' ? method.cidrs.map((c) => parseCidr(c)!) : [];
+  for (const iface of sorted) {
+    if (method.kind === 'first-found') {
+      const ex = matchAny(DEFAULT_EXCLUDES, iface.name);
+      if (ex) {
+        expl.push(`${iface.name}: skipped (excluded by default: ${ex})`);
+        continue;
+      }
+    } else if (method.kind === 'interface') {
+      if (!matchAny(method.patterns, iface.name)) {
+        expl.push(`${iface.name}: skipped (does not match ${method.patterns.join(',')})`);
+        continue;
+      }
+    } else if (method.kind === 'skip-interface') {
+      const ex = matchAny(method.patterns, iface.name) ?? matchAny(['^lo$'], iface.name);
+      if (ex) {
+        expl.push(`${iface.name}: skipped (matches ${ex})`);
+        continue;
+      }
+    }
+    if (!iface.up) {
+      expl.push(`${iface.name}: skipped (down)`);
+      continue;
+    }
+    const { ok, rejected } = usableAddrs(iface);
+    let candidates = ok;
+    if (method.kind === 'cidr') {
+      candidates = ok.filter((a) => cidrs.some((c) => cidrContains(c, parseCidr(a)!.addr)));
+      if (candidates.length === 0) {
+        expl.push(`${iface.name}: skipped (no IPv4 address in ${method.cidrs.join(',')}${ok.length ? `; has ${ok.join(', ')}` : ''})`);
+        continue;
+      }
+    }
+    const first = candidates[0];
+    if (first === undefined) {
+      expl.push(`${iface.name}: skipped (no usable IPv4 address${rejected.length ? `: ${rejected.join(', ')}` : ''})`);
+      continue;
+    }
+    const why =
+      method.kind === 'first-found'
+        ? 'first up interface, in name order, not excluded by default'
+        : method.kind === 'interface'
+          ? `first interface matching ${method.patterns.join(',')}`
+          : method.kind === 'skip-interface'
+            ? `first interface not matching ${method.patterns.join(',')}`
+            : `address inside ${method.cidrs.join(',')}`;
+    return pick(iface, first, why);
+  }
+  throw new AutodetectError(`IP autodetection (${label}) found no usable IPv4 address`, expl, 'set IP=<addr>/<len> or pick another IP_AUTODETECTION_METHOD');
+}
+
+/** The one-line summary used in logs and node status. */
+export function summarize(d: Detection): string {
+  return `${d.cidr} on ${d.interface} (method ${d.method})`;
+}
+
+/** Real host interfaces over netlink (in the current netns). */
+export async function netlinkInterfaces(): Promise<HostInterface[]> {
+  const { Netlink } = await import('../netlink/index.js');
+  const nl = Netlink.open();
+  try {
+    const links = await nl.linkList();
+    const addrs = await nl.addrList({ family: 2 });
+    return links.map((l) => ({
+      name: l.name,
+      up: l.up,
+      addresses: addrs.filter((a) => a.ifindex === l.index).map((a) => a.address),
+    }));
+  } finally {
+    nl.close();
+  }
+}
+
+/** The local address the kernel picks towards `dest` (a connected UDP socket sends nothing). */
+export async function sourceAddressFor(dest: string): Promise<string | undefined> {
+  const dgram = await import('node:dgram');
+  const dns = await import('node:dns/promises');
+  let ip = dest;
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(dest)) {
+    try {
+      ip = (await dns.lookup(dest, { family: 4 })).address;
+    } catch {
+      return undefined;
+    }
+  }
+  const sock = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.connect(53, ip, () => resolve());
+    });
+    return sock.address().address;
+  } catch {
+    return undefined;
+  } finally {
+    sock.close();
+  }
+}
+
+/** Autodetect on this host. */
+export async function autodetect(method: AutodetectMethod): Promise<Detection> {
+  const ifaces = await netlinkInterfaces();
+  const src = method.kind === 'can-reach' ? await sourceAddressFor(method.destination) : undefined;
+  return chooseAddress(method, ifaces, src);
+}

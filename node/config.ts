@@ -1,0 +1,304 @@
+/**
+ * The calico-node environment, parsed purely (no I/O except the hostname fallback, which is injected).
+ * Every bad value throws NodeConfigError naming the variable and what it accepts.
+ */
+import { hostname as osHostname } from 'node:os';
+import { canonicalCidr, parseCidr, parseIP } from '../api/net.js';
+import type { EncapMode } from '../api/types.js';
+import { DEFAULT_BLOCK_SIZE_V4 } from '../api/defaults.js';
+import { parseSelector } from '../api/selector.js';
+import { configFromEnv, type DatastoreConfig } from '../datastore/config.js';
+import { TabbyError } from '../lib/errors.js';
+
+export class NodeConfigError extends TabbyError {
+  readonly variable: string;
+  constructor(variable: string, message: string, hint: string) {
+    super('NodeConfig', `${variable}: ${message}`, { hint });
+    this.variable = variable;
+  }
+}
+
+export type IPSetting = { mode: 'autodetect' } | { mode: 'none' } | { mode: 'static'; address: string; prefix?: number };
+
+export type AutodetectMethod =
+  | { kind: 'first-found' }
+  | { kind: 'can-reach'; destination: string }
+  | { kind: 'interface'; patterns: string[] }
+  | { kind: 'skip-interface'; patterns: string[] }
+  | { kind: 'cidr'; cidrs: string[] };
+
+export interface DefaultPoolConfig {
+  cidr: string;
+  blockSize: number;
+  ipipMode: EncapMode;
+  vxlanMode: EncapMode;
+  natOutgoing: boolean;
+  nodeSelector: string;
+}
+
+export interface FelixOverrides {
+  ipipMTU?: number;
+  vxlanMTU?: number;
+  routeRefreshIntervalSec: number;
+  healthEnabled: boolean;
+  healthHost: string;
+  healthPort: number;
+  prometheusMetricsEnabled: boolean;
+  prometheusMetricsPort: number;
+  logSeverityScreen: string;
+}
+
+export interface NodeConfig {
+  nodeName: string;
+  datastore: DatastoreConfig;
+  ip: IPSetting;
+  autodetect: AutodetectMethod;
+  /** AS for this node; undefined = inherit BGPConfiguration. */
+  asNumber?: number;
+  /** CALICO_ROUTER_ID: an IPv4 address or `hash`. */
+  routerId?: string;
+  /** undefined when NO_DEFAULT_POOLS=true. */
+  defaultPool?: DefaultPoolConfig;
+  felix: FelixOverrides;
+  runDir: string;
+  libDir: string;
+  waitForDatastore: boolean;
+}
+
+export const DEFAULT_POOL_CIDR = '192.168.0.0/16';
+export const DEFAULT_RUN_DIR = '/var/run/tabby';
+export const DEFAULT_LIB_DIR = '/var/lib/tabby';
+export const DEFAULT_HEALTH_PORT = 9099;
+export const DEFAULT_METRICS_PORT = 9091;
+
+function val(env: NodeJS.ProcessEnv, key: string): string | undefined {
+  const v = env[key];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+export function parseBool(env: NodeJS.ProcessEnv, key: string, dflt: boolean): boolean {
+  const v = val(env, key);
+  if (v === undefined) return dflt;
+  const l = v.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(l)) return true;
+  if (['false', '0', 'no', 'off'].includes(l)) return false;
+  throw new NodeConfigError(key, `not a boolean: ${JSON.stringify(v)}`, 'use true or false');
+}
+
+function parseInt10(env: NodeJS.ProcessEnv, key: string, min: number, max: number): number | undefined {
+  const v = val(env, key);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new NodeConfigError(key, `not an integer in ${min}..${max}: ${JSON.stringify(v)}`, `set ${key} to an integer between ${min} and ${max}`);
+  }
+  return Number(v);
+}
+
+/** `90`, `90s`, `1m30s`, `500ms` → seconds. */
+export function parseDurationSec(key: string, v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of v.matchAll(re)) {
+    const n = Number(m[1]);
+    total += m[2] === 'ms' ? n / 1000 : m[2] === 's' ? n : m[2] === 'm' ? n * 60 : n * 3600;
+    consumed += m[0].length;
+  }
+  if (consumed !== v.length || consumed === 0) {
+    throw new NodeConfigError(key, `not a duration: ${JSON.stringify(v)}`, 'use seconds (90) or a Go duration (90s, 1m30s)');
+  }
+  return total;
+}
+
+function parseEncap(env: NodeJS.ProcessEnv, key: string, dflt: EncapMode): EncapMode {
+  const v = val(env, key);
+  if (v === undefined) return dflt;
+  const l = v.toLowerCase();
+  if (l === 'always') return 'Always';
+  if (l === 'never' || l === 'off' || l === 'false') return 'Never';
+  if (l === 'crosssubnet' || l === 'cross-subnet') return 'CrossSubnet';
+  throw new NodeConfigError(key, `unknown encapsulation mode ${JSON.stringify(v)}`, 'use Always, CrossSubnet or Never');
+}
+
+function parseRegexList(key: string, list: string): string[] {
+  const pats = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (pats.length === 0) throw new NodeConfigError(key, 'empty interface pattern list', 'give at least one regular expression');
+  for (const p of pats) {
+    try {
+      new RegExp(p);
+    } catch (err) {
+      throw new NodeConfigError(key, `bad regular expression ${JSON.stringify(p)}: ${(err as Error).message}`, 'fix the interface regex');
+    }
+  }
+  return pats;
+}
+
+export function parseAutodetectMethod(raw: string | undefined, key = 'IP_AUTODETECTION_METHOD'): AutodetectMethod {
+  const v = raw?.trim() ?? '';
+  if (v === '' || v === 'first-found') return { kind: 'first-found' };
+  const eq = v.indexOf('=');
+  const name = eq < 0 ? v : v.slice(0, eq);
+  const arg = eq < 0 ? '' : v.slice(eq + 1).trim();
+  switch (name) {
+    case 'can-reach': {
+      if (arg === '') throw new NodeConfigError(key, 'can-reach needs a destination', 'use can-reach=<IP or hostname>');
+      return { kind: 'can-reach', destination: arg };
+    }
+    case 'interface':
+      return { kind: 'interface', patterns: parseRegexList(key, arg) };
+    case 'skip-interface':
+      return { kind: 'skip-interface', patterns: parseRegexList(key, arg) };
+    case 'cidr': {
+      const cidrs = arg.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      if (cidrs.length === 0) throw new NodeConfigError(key, 'cidr needs at least one CIDR', 'use cidr=10.0.0.0/8[,…]');
+      return {
+        kind: 'cidr',
+        cidrs: cidrs.map((c) => {
+          const p = parseCidr(c);
+          if (!p) throw new NodeConfigError(key, `bad CIDR ${JSON.stringify(c)}`, 'use cidr=10.0.0.0/8[,…]');
+          return canonicalCidr(p);
+        }),
+      };
+    }
+    default:
+      throw new NodeConfigError(
+        key,
+        `unknown method ${JSON.stringify(v)}`,
+        'use first-found, can-reach=<dest>, interface=<regex>, skip-interface=<regex> or cidr=<cidr,…>',
+      );
+  }
+}
+
+export function parseIPSetting(raw: string | undefined, key = 'IP'): IPSetting {
+  const v = raw?.trim() ?? '';
+  if (v === '' || v === 'autodetect') return { mode: 'autodetect' };
+  if (v === 'none') return { mode: 'none' };
+  if (v.includes('/')) {
+    const c = parseCidr(v);
+    if (!c || c.family !== 4) throw new NodeConfigError(key, `not an IPv4 address or CIDR: ${JSON.stringify(v)}`, 'use autodetect, none, 10.0.0.5 or 10.0.0.5/24');
+    return { mode: 'static', address: c.addr.toString(), prefix: c.prefix };
+  }
+  const ip = parseIP(v);
+  if (!ip || ip.kind() !== 'ipv4') throw new NodeConfigError(key, `not an IPv4 address or CIDR: ${JSON.stringify(v)}`, 'use autodetect, none, 10.0.0.5 or 10.0.0.5/24');
+  return { mode: 'static', address: ip.toString() };
+}
+
+/** AS numbers: plain (1..4294967295) or asdot (`1.10`). */
+export function parseASNumber(raw: string, key = 'AS'): number {
+  const v = raw.trim();
+  let n: number;
+  const dot = /^(\d+)\.(\d+)$/.exec(v);
+  if (dot) {
+    const hi = Number(dot[1]);
+    const lo = Number(dot[2]);
+    if (hi > 65535 || lo > 65535) throw new NodeConfigError(key, `bad asdot AS number ${JSON.stringify(v)}`, 'each half must be ≤ 65535');
+    n = hi * 65536 + lo;
+  } else if (/^\d+$/.test(v)) {
+    n = Number(v);
+  } else {
+    throw new NodeConfigError(key, `not an AS number: ${JSON.stringify(v)}`, 'use an integer 1..4294967295 or asdot x.y');
+  }
+  if (n < 1 || n > 4294967295) throw new NodeConfigError(key, `AS number out of range: ${v}`, 'use 1..4294967295');
+  return n;
+}
+
+function parseDefaultPool(env: NodeJS.ProcessEnv): DefaultPoolConfig | undefined {
+  if (parseBool(env, 'NO_DEFAULT_POOLS', false)) return undefined;
+  const rawCidr = val(env, 'CALICO_IPV4POOL_CIDR') ?? DEFAULT_POOL_CIDR;
+  const c = parseCidr(rawCidr);
+  if (!c || c.family !== 4) throw new NodeConfigError('CALICO_IPV4POOL_CIDR', `not an IPv4 CIDR: ${JSON.stringify(rawCidr)}`, 'use e.g. 192.168.0.0/16');
+  const blockSize = parseInt10(env, 'CALICO_IPV4POOL_BLOCK_SIZE', 20, 32) ?? DEFAULT_BLOCK_SIZE_V4;
+  if (blockSize < c.prefix) {
+    throw new NodeConfigError('CALICO_IPV4POOL_BLOCK_SIZE', `block size /${blockSize} is larger than the pool /${c.prefix}`, 'use a block size ≥ the pool prefix length');
+  }
+  const ipipMode = parseEncap(env, 'CALICO_IPV4POOL_IPIP', 'Never');
+  const vxlanMode = parseEncap(env, 'CALICO_IPV4POOL_VXLAN', 'Never');
+  if (ipipMode !== 'Never' && vxlanMode !== 'Never') {
+    throw new NodeConfigError('CALICO_IPV4POOL_VXLAN', 'IPIP and VXLAN cannot both be enabled on the default pool', 'set CALICO_IPV4POOL_IPIP=Never or CALICO_IPV4POOL_VXLAN=Never');
+  }
+  const nodeSelector = val(env, 'CALICO_IPV4POOL_NODE_SELECTOR') ?? 'all()';
+  try {
+    parseSelector(nodeSelector);
+  } catch (err) {
+    throw new NodeConfigError('CALICO_IPV4POOL_NODE_SELECTOR', `bad selector: ${(err as Error).message}`, 'use a Calico selector such as all() or zone == "a"');
+  }
+  return {
+    cidr: canonicalCidr(c),
+    blockSize,
+    ipipMode,
+    vxlanMode,
+    natOutgoing: parseBool(env, 'CALICO_IPV4POOL_NAT_OUTGOING', true),
+    nodeSelector,
+  };
+}
+
+const SEVERITIES = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'fatal', 'none'];
+
+function parseFelix(env: NodeJS.ProcessEnv): FelixOverrides {
+  const rr = val(env, 'FELIX_ROUTEREFRESHINTERVAL');
+  const sev = (val(env, 'FELIX_LOGSEVERITYSCREEN') ?? 'info').toLowerCase();
+  if (!SEVERITIES.includes(sev)) throw new NodeConfigError('FELIX_LOGSEVERITYSCREEN', `unknown severity ${JSON.stringify(sev)}`, 'use Debug, Info, Warning, Error or Fatal');
+  const host = val(env, 'FELIX_HEALTHHOST') ?? '127.0.0.1';
+  const out: FelixOverrides = {
+    routeRefreshIntervalSec: rr === undefined ? 90 : parseDurationSec('FELIX_ROUTEREFRESHINTERVAL', rr),
+    healthEnabled: parseBool(env, 'FELIX_HEALTHENABLED', true),
+    healthHost: host === 'localhost' ? '127.0.0.1' : host,
+    healthPort: parseInt10(env, 'FELIX_HEALTHPORT', 1, 65535) ?? DEFAULT_HEALTH_PORT,
+    prometheusMetricsEnabled: parseBool(env, 'FELIX_PROMETHEUSMETRICSENABLED', false),
+    prometheusMetricsPort: parseInt10(env, 'FELIX_PROMETHEUSMETRICSPORT', 1, 65535) ?? DEFAULT_METRICS_PORT,
+    logSeverityScreen: sev === 'warning' ? 'warn' : sev === 'none' ? 'silent' : sev,
+  };
+  const ipip = parseInt10(env, 'FELIX_IPINIPMTU', 0, 65535);
+  const vx = parseInt10(env, 'FELIX_VXLANMTU', 0, 65535);
+  if (ipip !== undefined && ipip !== 0) out.ipipMTU = ipip;
+  if (vx !== undefined && vx !== 0) out.vxlanMTU = vx;
+  return out;
+}
+
+function wrapDatastore(env: NodeJS.ProcessEnv): DatastoreConfig {
+  try {
+    return configFromEnv(env);
+  } catch (err) {
+    if (err instanceof TabbyError) {
+      const m = /^(DATASTORE_TYPE|ETCD_[A-Z_]+|KUBECONFIG)/.exec(err.message);
+      throw new NodeConfigError(m?.[1] ?? 'DATASTORE_TYPE', err.message, err.hint ?? 'check the datastore settings');
+    }
+    throw err;
+  }
+}
+
+export interface ParseOptions {
+  /** Fallback for NODENAME (default os.hostname()). */
+  hostname?: () => string;
+}
+
+export function parseNodeConfig(env: NodeJS.ProcessEnv, opts: ParseOptions = {}): NodeConfig {
+  const nodeName = val(env, 'NODENAME') ?? val(env, 'HOSTNAME') ?? (opts.hostname ?? osHostname)();
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(nodeName) || nodeName.length > 253) {
+    throw new NodeConfigError('NODENAME', `not a valid node name: ${JSON.stringify(nodeName)}`, 'use a lower-case DNS name (a-z, 0-9, "-", ".")');
+  }
+  const cfg: NodeConfig = {
+    nodeName,
+    datastore: wrapDatastore(env),
+    ip: parseIPSetting(env.IP),
+    autodetect: parseAutodetectMethod(env.IP_AUTODETECTION_METHOD),
+    felix: parseFelix(env),
+    runDir: val(env, 'TABBY_RUN_DIR') ?? DEFAULT_RUN_DIR,
+    libDir: val(env, 'TABBY_LIB_DIR') ?? DEFAULT_LIB_DIR,
+    waitForDatastore: parseBool(env, 'WAIT_FOR_DATASTORE', true),
+  };
+  const as = val(env, 'AS');
+  if (as !== undefined) cfg.asNumber = parseASNumber(as);
+  const rid = val(env, 'CALICO_ROUTER_ID');
+  if (rid !== undefined) {
+    const ip = parseIP(rid);
+    if (rid !== 'hash' && (!ip || ip.kind() !== 'ipv4')) {
+      throw new NodeConfigError('CALICO_ROUTER_ID', `not an IPv4 address or "hash": ${JSON.stringify(rid)}`, 'use an IPv4 address or hash');
+    }
+    cfg.routerId = rid;
+  }
+  const pool = parseDefaultPool(env);
+  if (pool) cfg.defaultPool = pool;
+  return cfg;
+}

@@ -1,0 +1,243 @@
+/**
+ * End-to-end: the demo's harness (cluster/) brings up a fabric, a BIRD ToR, etcd, 3 node namespaces
+ * and pods through the real CNI plugin, then checks issue 6's e2e items 1, 2, 4 and 5 as far as the
+ * tree allows (parts needing tabby-node skip with the reason while its branch has not landed).
+ * Namespace prefix te2-, subnets 172.31.252.0/24 and 172.31.253.0/24, state in a temp dir.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { binAvailable, birdc } from '../../cluster/daemons.js';
+import type { ClusterOptions } from '../../cluster/plan.js';
+import { birdProtocolName, defaultOptions } from '../../cluster/plan.js';
+import { gatherPods, ipamBlocks, missingRoutes, pingMatrix, tabbyctl } from '../../cluster/report.js';
+import { repoRoot } from '../../cluster/state.js';
+import { childEnv, inNs, linkExists, listNetns, run } from '../../cluster/sys.js';
+import { createFabric, createTor, probeLinkType } from '../../cluster/topology.js';
+import { startBird, startEtcd } from '../../cluster/daemons.js';
+import { emptyState, makePlan } from '../../cluster/plan.js';
+import { writeState } from '../../cluster/state.js';
+import type { UpResult } from '../../cluster/up.js';
+import { clusterDown, clusterUp, torSessions } from '../../cluster/up.js';
+import { firstReason, needCommand, needRoot } from '../lib/skip.js';
+
+const PREFIX = 'te2-';
+const ROOT = repoRoot();
+
+function missing(): string | undefined {
+  return firstReason(needRoot(), needCommand('bird', 'bird2'), needCommand('birdc', 'bird2'), needCommand('etcd', 'etcd-server'), needCommand('etcdctl', 'etcd-client'));
+}
+
+function build(): void {
+  execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'ignore', env: childEnv() });
+}
+
+const quietIo = (log: string[]): { out: (l: string) => void; err: (l: string) => void } => ({ out: (l) => log.push(l), err: (l) => log.push(l) });
+
+async function leftovers(): Promise<string[]> {
+  const left = listNetns(PREFIX);
+  if (linkExists(`${PREFIX}host`)) left.push(`link ${PREFIX}host`);
+  return left;
+}
+
+/** Bring a cluster up for a test; down (and the leftover check) always run in t.after. */
+async function upFor(t: TestContext, over: Partial<ClusterOptions>): Promise<{ r: UpResult; log: string[] }> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'te2-state-'));
+  const o = defaultOptions({ prefix: PREFIX, subnetA: '172.31.252', subnetB: '172.31.253', stateDir, nodes: 3, podsPerNode: 2, ...over });
+  const log: string[] = [];
+  t.after(async () => {
+    await clusterDown(PREFIX, stateDir, quietIo(log));
+  });
+  try {
+    const r = await clusterUp(o, quietIo(log), { report: false, root: ROOT, convergeTimeoutMs: 90000 });
+    return { r, log };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${log.join('\n')}`, { cause: e });
+  }
+}
+
+test('e2e: 3-node cluster, no encapsulation (fabric, ToR, etcd, nodes, pods)', async (t) => {
+  const why = missing();
+  if (why !== undefined) return t.skip(why);
+  assert.deepEqual(await leftovers(), [], 'leftovers from an earlier run');
+  build();
+  const { r } = await upFor(t, { encap: 'none' });
+  const plan = r.plan;
+  const nodeBin = binAvailable(ROOT, 'tabby-node');
+  const cniBin = binAvailable(ROOT, 'tabby');
+
+  await t.test('topology: nodes reach the ToR and etcd over the fabric; tabbyctl reaches etcd from the root namespace', async () => {
+    for (const n of plan.nodes) {
+      const tor = await inNs(n.netns, ['ping', '-c3', '-i0.2', '-W2', plan.torIpA]);
+      assert.equal(tor.code, 0, `${n.name} → ToR: ${tor.stdout}${tor.stderr}`);
+      const etcd = await inNs(n.netns, ['etcdctl', `--endpoints=${plan.etcdEndpoint}`, 'endpoint', 'health'], { env: childEnv({ ETCDCTL_API: '3' }) });
+      assert.equal(etcd.code, 0, `${n.name} → etcd: ${etcd.stderr}`);
+    }
+    const pools = await tabbyctl(ROOT, plan, ['get', 'ippools', '-o', 'wide']);
+    assert.equal(pools.code, 0, pools.text);
+    assert.match(pools.text, /default-ipv4-ippool\s+10\.244\.0\.0\/16/);
+    const peers = await tabbyctl(ROOT, plan, ['get', 'bgppeers']);
+    assert.match(peers.text, /tor\s+172\.31\.252\.1/);
+    const protos = await birdc(plan, ['show', 'protocols']);
+    for (const n of plan.nodes) assert.match(protos.text, new RegExp(`^${birdProtocolName(n)}\\s+BGP`, 'm'));
+  });
+
+  await t.test('pods: addresses from the nodes\' blocks through the real CNI plugin; same-node pings', async (st) => {
+    if (!cniBin.ok) return st.skip(cniBin.why ?? 'no CNI plugin');
+    assert.equal(r.podsCreated, true);
+    const pods = await gatherPods(plan);
+    assert.equal(pods.length, 6);
+    for (const p of pods) assert.match(p.ip, /^10\.244\./, `${p.pod.name} has no address`);
+    assert.equal(new Set(pods.map((p) => p.ip)).size, 6, 'addresses are unique');
+    const blocks = await ipamBlocks(ROOT, plan);
+    assert.equal(blocks.length, 3, `one block per node: ${blocks.join(' ')}`);
+    const cells = await pingMatrix(pods);
+    pods.forEach((a, i) =>
+      pods.forEach((b, j) => {
+        if (i !== j && a.pod.node === b.pod.node) assert.equal(cells[i]?.[j]?.ok, true, `${a.pod.name} → ${b.pod.name} (same node)`);
+      }),
+    );
+  });
+
+  await t.test('1. BIRD Established with every node and holds every confirmed block', async (st) => {
+    if (!r.nodesRunning) return st.skip(nodeBin.why ?? 'tabby-node not running');
+    const s = await torSessions(plan);
+    assert.equal(s.up, s.total, s.text);
+    const blocks = await ipamBlocks(ROOT, plan);
+    assert.ok(blocks.length >= 3, blocks.join(' '));
+    assert.deepEqual(await missingRoutes(ROOT, plan), [], 'every block at the ToR and in every node\'s kernel');
+  });
+
+  await t.test('1. node-to-node mesh Established (tabbyctl node status on every node)', async (st) => {
+    if (!r.nodesRunning) return st.skip(nodeBin.why ?? 'tabby-node not running');
+    for (const n of plan.nodes) {
+      const out = await inNs(n.netns, [process.execPath, join(ROOT, 'bin/tabbyctl'), 'node', 'status', '--run-dir', n.runDir], { env: childEnv() });
+      if (out.code === 3 && /not implemented yet/.test(out.stderr)) return st.skip(`tabbyctl node status: ${out.stderr.trim()}`);
+      assert.equal(out.code, 0, out.stderr);
+      for (const peer of [...plan.nodes.filter((m) => m !== n).map((m) => m.ip), plan.torIpA]) {
+        assert.match(out.stdout, new RegExp(`${peer.replace(/\./g, '\\.')}.*Established`), `${n.name} ↔ ${peer}:\n${out.stdout}`);
+      }
+    }
+  });
+
+  await t.test('2. pod-to-pod ping across nodes (every pair)', async (st) => {
+    if (!r.nodesRunning) return st.skip(nodeBin.why ?? 'tabby-node not running');
+    if (!r.podsCreated) return st.skip(cniBin.why ?? 'no pods');
+    const pods = await gatherPods(plan);
+    const cells = await pingMatrix(pods);
+    const failed = pods.flatMap((a, i) => pods.filter((_, j) => i !== j && cells[i]?.[j]?.ok !== true).map((b) => `${a.pod.name}→${b.pod.name}`));
+    assert.deepEqual(failed, []);
+  });
+
+  await t.test('4. ipam show reflects the pods; /readiness ready; metrics served', async (st) => {
+    if (!r.nodesRunning) return st.skip(nodeBin.why ?? 'tabby-node not running');
+    const ipam = await tabbyctl(ROOT, plan, ['ipam', 'show']);
+    assert.match(ipam.text, /10\.244\.0\.0\/16\s*\|\s*65536\s*\|\s*(\d+)/);
+    const inUse = Number(/\|\s*65536\s*\|\s*(\d+)/.exec(ipam.text)?.[1]);
+    assert.ok(inUse >= 6, `≥ 6 addresses in use: ${ipam.text}`);
+    for (const n of plan.nodes) {
+      const probe = `fetch('http://127.0.0.1:${plan.options.healthPort}/readiness').then(r=>process.exit(r.ok?0:1),()=>process.exit(2))`;
+      const ready = await inNs(n.netns, [process.execPath, '-e', probe], { env: childEnv() });
+      assert.equal(ready.code, 0, `${n.name} /readiness`);
+      const metrics = await inNs(n.netns, [process.execPath, '-e', `fetch('http://127.0.0.1:${plan.options.metricsPort}/metrics').then(r=>r.text()).then(t=>{process.stdout.write(t)})`], { env: childEnv() });
+      assert.match(metrics.stdout, /^# HELP /m, `${n.name} metrics`);
+    }
+  });
+
+  await t.test('5. down removes every namespace, link, process and the state dir', async () => {
+    const stateDir = plan.options.stateDir;
+    const pids = (await run('sh', ['-c', `ip netns pids ${plan.fabricNs}; ip netns pids ${plan.torNs}`])).stdout.split(/\s+/).filter(Boolean);
+    assert.ok(pids.length >= 2, 'etcd and BIRD live in the cluster namespaces');
+    await clusterDown(PREFIX, stateDir, quietIo([]));
+    assert.deepEqual(await leftovers(), []);
+    assert.equal(existsSync(stateDir), false);
+    for (const pid of pids) {
+      const st = existsSync(`/proc/${pid}/stat`) ? (await run('cat', [`/proc/${pid}/stat`])).stdout : '';
+      assert.ok(st === '' || / Z /.test(st), `process ${pid} still running`);
+    }
+    const again = await clusterDown(PREFIX, stateDir, quietIo([]));
+    assert.deepEqual(again, { netns: 0, procs: 0, links: 0, dirs: 0 }, 'down is idempotent');
+  });
+});
+
+test('e2e: VXLAN with the nodes on two subnets behind the ToR router', async (t) => {
+  const why = missing();
+  if (why !== undefined) return t.skip(why);
+  const vx = await probeLinkType(PREFIX, 'vxlan');
+  if (vx !== undefined) return t.skip(`kernel has no vxlan: ${vx}`);
+  assert.deepEqual(await leftovers(), [], 'leftovers from an earlier run');
+  build();
+  const { r } = await upFor(t, { encap: 'vxlan', podsPerNode: 1 });
+  const plan = r.plan;
+  assert.equal(plan.options.crossSubnet, true);
+  await t.test('underlay: nodes on different subnets reach each other and etcd through the ToR', async () => {
+    const [a, b] = plan.nodes;
+    assert.ok(a !== undefined && b !== undefined && a.subnet !== b.subnet);
+    const ping = await inNs(a.netns, ['ping', '-c3', '-i0.2', '-W2', b.ip]);
+    assert.equal(ping.code, 0, `${a.ip} → ${b.ip}: ${ping.stdout}`);
+    const etcd = await inNs(b.netns, ['etcdctl', `--endpoints=${plan.etcdEndpoint}`, 'endpoint', 'health'], { env: childEnv({ ETCDCTL_API: '3' }) });
+    assert.equal(etcd.code, 0, etcd.stderr);
+    const pools = await tabbyctl(ROOT, plan, ['get', 'ippools', '-o', 'wide']);
+    assert.match(pools.text, /CrossSubnet/);
+  });
+  // todo while tabby-node lacks the cross-subnet VXLAN path: on 2026-11-23 (node branch 4ea6bac) no
+  // vxlan.calico device appeared and the mesh session to the subnet-B node stayed Active, so only
+  // same-subnet pairs answered. The subtest still runs and prints what fails.
+  await t.test('2. pod-to-pod ping across subnets over VXLAN', { todo: 'tabby-node: cross-subnet VXLAN (vxlan.calico, subnet-B mesh session) not working yet' }, async (st) => {
+    if (!r.nodesRunning) return st.skip(binAvailable(ROOT, 'tabby-node').why ?? 'tabby-node not running');
+    const pods = await gatherPods(plan);
+    const cells = await pingMatrix(pods);
+    const failed = pods.flatMap((a, i) => pods.filter((_, j) => i !== j && cells[i]?.[j]?.ok !== true).map((b) => `${a.pod.name}→${b.pod.name}`));
+    assert.deepEqual(failed, []);
+  });
+});
+
+test('e2e: IPIP runs only where the kernel has ipip', async (t) => {
+  const why = firstReason(missing());
+  if (why !== undefined) return t.skip(why);
+  const ipip = await probeLinkType(PREFIX, 'ipip');
+  if (ipip === undefined) {
+    t.diagnostic('kernel has ipip: covered by the cluster up --encap ipip path');
+    return t.skip('ipip available, but the IPIP dataplane run waits for tabby-node');
+  }
+  // The harness refuses with the reason (and leaves nothing behind).
+  const stateDir = await mkdtemp(join(tmpdir(), 'te2-state-'));
+  t.after(() => clusterDown(PREFIX, stateDir, quietIo([])));
+  await assert.rejects(
+    clusterUp(defaultOptions({ prefix: PREFIX, subnetA: '172.31.252', subnetB: '172.31.253', stateDir, encap: 'ipip' }), quietIo([]), { report: false, root: ROOT }),
+    /--encap ipip: this kernel cannot create ipip links/,
+  );
+  assert.deepEqual(await leftovers(), []);
+  t.skip(`IPIP dataplane skipped: kernel has no ipip (${ipip})`);
+});
+
+test('e2e: down after a crash (state file lost) sweeps namespaces, processes and the root link by prefix', async (t) => {
+  const why = missing();
+  if (why !== undefined) return t.skip(why);
+  assert.deepEqual(await leftovers(), [], 'leftovers from an earlier run');
+  const stateDir = await mkdtemp(join(tmpdir(), 'te2-state-'));
+  t.after(() => clusterDown(PREFIX, stateDir, quietIo([])));
+  const plan = makePlan(defaultOptions({ prefix: PREFIX, subnetA: '172.31.252', subnetB: '172.31.253', stateDir, nodes: 1, podsPerNode: 0 }));
+  const state = emptyState(plan.options);
+  const save = (): void => writeState(stateDir, state);
+  await createFabric(plan, state, save);
+  await createTor(plan, state, save);
+  await startEtcd(plan, state, save);
+  await startBird(plan, state, save);
+  const pids = state.procs.map((p) => p.pid);
+  assert.equal(pids.length, 2);
+  rmSync(join(stateDir, 'state.json')); // the crash: nothing recorded survives
+  const res = await clusterDown(PREFIX, stateDir, quietIo([]));
+  assert.equal(res.netns, 2);
+  assert.ok(res.procs >= 2, `killed ${res.procs}`);
+  assert.deepEqual(await leftovers(), []);
+  for (const pid of pids) {
+    const st = existsSync(`/proc/${pid}/stat`) ? (await run('cat', [`/proc/${pid}/stat`])).stdout : '';
+    assert.ok(st === '' || / Z /.test(st), `process ${pid} still running`);
+  }
+});
