@@ -20,7 +20,7 @@ startTiming();
 
 function ownBinDir(): string | undefined {
   try {
-    return process.argv[1] ? dirname(realpathSync(process.argv[1])) : undefined;
+    return process.argv[1] ? dirname(realpathSync.native(process.argv[1])) : undefined;
   } catch {
     return undefined;
   }
@@ -34,7 +34,7 @@ const code = await runCni(
         ? new (await import('./plugin/dataplane-ip.js')).IprouteDataplane()
         : new (await import('./plugin/dataplane-netlink.js')).NetlinkDataplane(),
     ),
-    delegate: timed('ipam', ipamDelegate(execDelegate, ownBinDir())),
+    delegate: timed('ipam', ipamDelegate(execDelegate, ownBinDir)),
     openDatastore: timed('datastoreOpen', async (conf, cfg) => {
       const [{ openDatastore, configFromCniNetConf }, { createLogger }] = await Promise.all([import('../datastore/index.js'), import('../lib/log.js')]);
       let logger;

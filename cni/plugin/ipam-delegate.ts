@@ -25,7 +25,7 @@ export const runIpamInProcess: IpamRunner = async (command, stdin, env) => {
 
 function realpath(p: string): string | undefined {
   try {
-    return realpathSync(p);
+    return realpathSync.native(p);
   } catch {
     return undefined;
   }
@@ -33,10 +33,12 @@ function realpath(p: string): string | undefined {
 
 /**
  * Whether this call runs in-process. Throws like the exec path when the plugin is not in CNI_PATH.
- * `ownBinDir`: the directory of this executable (undefined: never in-process).
+ * `ownBinDir`: the directory of this executable, or a function giving it (undefined: never in-process).
  */
-export function useInProcessIpam(type: string, stdin: string, env: NodeJS.ProcessEnv, cniPath: string[], ownBinDir: string | undefined): boolean {
-  if (type !== IN_PROCESS_IPAM || ownBinDir === undefined || env.TABBY_CNI_IPAM === 'exec') return false;
+export function useInProcessIpam(type: string, stdin: string, env: NodeJS.ProcessEnv, cniPath: string[], ownBinDir: string | undefined | (() => string | undefined)): boolean {
+  if (type !== IN_PROCESS_IPAM || env.TABBY_CNI_IPAM === 'exec') return false;
+  const own = typeof ownBinDir === 'function' ? ownBinDir() : ownBinDir;
+  if (own === undefined) return false;
   let conf: { ipam?: { in_process?: unknown } } | undefined;
   try {
     conf = JSON.parse(stdin) as typeof conf;
@@ -47,10 +49,11 @@ export function useInProcessIpam(type: string, stdin: string, env: NodeJS.Proces
   if (sw !== undefined && sw !== true && sw !== false) throw new CniError(CniCode.InvalidNetworkConfig, 'ipam.in_process must be true or false');
   if (sw === false) return false;
   const found = realpath(findPlugin(type, cniPath));
-  return found !== undefined && found === realpath(join(ownBinDir, IN_PROCESS_IPAM));
+  return found !== undefined && found === realpath(join(own, IN_PROCESS_IPAM));
 }
 
-export function ipamDelegate(exec: Delegate, ownBinDir: string | undefined, run: IpamRunner = runIpamInProcess): Delegate {
+/** `ownBinDir` may be a function: it is then asked only when ipam.type is tabby-ipam. */
+export function ipamDelegate(exec: Delegate, ownBinDir: string | undefined | (() => string | undefined), run: IpamRunner = runIpamInProcess): Delegate {
   return async (type, command, stdin, env, cniPath) => {
     if (!useInProcessIpam(type, stdin, env, cniPath, ownBinDir)) return exec(type, command, stdin, env, cniPath);
     return delegateOutput(type, command, await run(command, stdin, env));
