@@ -4,19 +4,24 @@
  *   - tabby (iproute2 dataplane, TABBY_CNI_DATAPLANE=iproute) + host-local
  *   - Debian bridge + host-local
  * 20 sequential and 10 concurrent cycles each, in the same run. All plugins run inside one bench
- * "node" namespace (tcn-bench-*) so the machine's own links are untouched; children are spawned
+ * "node" namespace (tcp-bench-*) so the machine's own links are untouched; children are spawned
  * with the main thread switched into it (setns), so no `ip netns exec` wrapper is measured.
  * Run: node --import tsx bench/cni.ts   (root; builds dist/ first; NODE_EXTRA_CA_CERTS is unset
  * for every child).
+ * Phase breakdown: tabby runs with TABBY_CNI_TIMING=1 and reports (stderr) Node's bootstrap, our module
+ * load, the dataplane module load (netlink library + koffi), time in IPAM, time opening a datastore and
+ * the total; the rest of `total` is the netlink work and result/cache I/O. Medians per command.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { withNetns } from '../netlink/index.js';
 
 const root = new URL('..', import.meta.url).pathname;
+/** Another checkout (built) whose bin/tabby runs as an extra variant "tabby (baseline)", for before/after in one run. */
+const BASELINE = process.env.BENCH_BASELINE_ROOT;
 const SEQ = Number(process.env.BENCH_SEQ ?? 20);
 const CONC = Number(process.env.BENCH_CONC ?? 10);
 
@@ -27,17 +32,31 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-const nodeNs = `tcn-bench-${process.pid}`;
-const dir = mkdtempSync(join(tmpdir(), 'tcn-bench-'));
+const nodeNs = `tcp-bench-${process.pid}`;
+const dir = mkdtempSync(join(tmpdir(), 'tcp-bench-'));
 const bin = join(dir, 'bin');
 
-function run(cmd: string, args: string[], stdin: string | undefined, extraEnv: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+type Phases = Record<string, number>;
+const phases = new Map<string, Phases[]>();
+
+function run(cmd: string, args: string[], stdin: string | undefined, extraEnv: NodeJS.ProcessEnv, key?: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = withNetns(nodeNs, () => spawn(cmd, args, { env: { ...env, ...extraEnv }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'inherit'] }));
+    const t0 = performance.now();
+    const child: ChildProcess = withNetns(nodeNs, () => spawn(cmd, args, { env: { ...env, ...extraEnv }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] }));
     let out = '';
+    let err = '';
     child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
+    child.on('close', (code) => {
+      const wall = performance.now() - t0;
+      for (const line of err.split('\n')) {
+        if (line.startsWith('{"tabbyTiming"')) {
+          if (key) phases.set(key, [...(phases.get(key) ?? []), { ...(JSON.parse(line) as { tabbyTiming: Phases }).tabbyTiming, process: wall }]);
+        } else if (line.trim() !== '') process.stderr.write(line + '\n');
+      }
+      resolve({ code, out });
+    });
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(stdin);
   });
@@ -52,34 +71,50 @@ interface Variant {
 let n = 0;
 async function cycle(v: Variant): Promise<number> {
   const id = `${process.pid}-${n++}`;
-  const ns = `tcn-b-${id}`;
+  const ns = `tcp-b-${id}`;
   const t0 = performance.now();
   let r = await run('ip', ['netns', 'add', ns], undefined, {});
   if (r.code !== 0) throw new Error(`netns add ${ns} failed`);
   const cniEnv = { ...v.env, CNI_CONTAINERID: `bench-${id}`, CNI_NETNS: `/var/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: bin, CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=p-${id}` };
   const stdin = JSON.stringify(v.conf);
-  r = await run(join(bin, String(v.conf.type)), [], stdin, { ...cniEnv, CNI_COMMAND: 'ADD' });
+  r = await run(join(bin, String(v.conf.type)), [], stdin, { ...cniEnv, CNI_COMMAND: 'ADD' }, `${v.name}|ADD`);
   if (r.code !== 0) throw new Error(`${v.name} ADD: ${r.out}`);
-  r = await run(join(bin, String(v.conf.type)), [], stdin, { ...cniEnv, CNI_COMMAND: 'DEL' });
+  r = await run(join(bin, String(v.conf.type)), [], stdin, { ...cniEnv, CNI_COMMAND: 'DEL' }, `${v.name}|DEL`);
   if (r.code !== 0) throw new Error(`${v.name} DEL: ${r.out}`);
   r = await run('ip', ['netns', 'del', ns], undefined, {});
   return performance.now() - t0;
 }
 
+/**
+ * CPU time (user + system) of every reaped child and grandchild so far, ms: fields cutime + cstime of
+ * /proc/self/stat. The machine is shared, so wall times swing with the load; CPU time per cycle does not.
+ */
+function childCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[13]) + Number(f[14])) * 1000) / TICKS;
+}
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
 async function measure(v: Variant): Promise<string[]> {
   await cycle(v); // warm the page cache
+  phases.delete(`${v.name}|ADD`);
+  phases.delete(`${v.name}|DEL`);
   const seq: number[] = [];
+  const cpu0 = childCpuMs();
   const s0 = performance.now();
   for (let i = 0; i < SEQ; i++) seq.push(await cycle(v));
   const seqWall = performance.now() - s0;
+  const cpu1 = childCpuMs();
   const c0 = performance.now();
   const conc = await Promise.all(Array.from({ length: CONC }, () => cycle(v)));
   const concWall = performance.now() - c0;
+  const cpu2 = childCpuMs();
   const ss = [...seq].sort((a, b) => a - b);
   const cs = [...conc].sort((a, b) => a - b);
   return [
-    `| ${v.name} | ${SEQ} sequential | ${(seqWall / SEQ).toFixed(1)} | ${pct(ss, 50).toFixed(1)} | ${pct(ss, 99).toFixed(1)} | ${seqWall.toFixed(0)} |`,
-    `| ${v.name} | ${CONC} concurrent | ${(concWall / CONC).toFixed(1)} | ${pct(cs, 50).toFixed(1)} | ${pct(cs, 99).toFixed(1)} | ${concWall.toFixed(0)} |`,
+    `| ${v.name} | ${SEQ} sequential | ${(seqWall / SEQ).toFixed(1)} | ${pct(ss, 50).toFixed(1)} | ${pct(ss, 99).toFixed(1)} | ${seqWall.toFixed(0)} | ${((cpu1 - cpu0) / SEQ).toFixed(1)} |`,
+    `| ${v.name} | ${CONC} concurrent | ${(concWall / CONC).toFixed(1)} | ${pct(cs, 50).toFixed(1)} | ${pct(cs, 99).toFixed(1)} | ${concWall.toFixed(0)} | ${((cpu2 - cpu1) / CONC).toFixed(1)} |`,
   ];
 }
 
@@ -87,6 +122,7 @@ async function main(): Promise<void> {
   execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'ignore' });
   mkdirSync(bin);
   symlinkSync(join(root, 'bin/tabby'), join(bin, 'tabby'));
+  if (BASELINE) symlinkSync(join(BASELINE, 'bin/tabby'), join(bin, 'tabby-baseline'));
   for (const p of ['host-local', 'bridge']) symlinkSync(join('/usr/lib/cni', p), join(bin, p));
   execFileSync('ip', ['netns', 'add', nodeNs]);
   execFileSync('ip', ['-n', nodeNs, 'link', 'set', 'lo', 'up']);
@@ -95,8 +131,9 @@ async function main(): Promise<void> {
     const ipam = (sub: string) => ({ type: 'host-local', subnet: `10.95.${sub}.0/24`, dataDir: join(dir, `ipam-${sub}`) });
     const base = { cniVersion: '1.0.0', name: 'tcn-bench' };
     const variants: Variant[] = [
-      { name: 'tabby (netlink) + host-local', conf: { ...base, type: 'tabby', lib_dir: join(dir, 'lib'), log_file_path: join(dir, 'cni.log'), ipam: ipam('1') }, env: {} },
-      { name: 'tabby (iproute2) + host-local', conf: { ...base, type: 'tabby', lib_dir: join(dir, 'lib'), log_file_path: join(dir, 'cni.log'), ipam: ipam('2') }, env: { TABBY_CNI_DATAPLANE: 'iproute' } },
+      { name: 'tabby (netlink) + host-local', conf: { ...base, type: 'tabby', lib_dir: join(dir, 'lib'), log_file_path: join(dir, 'cni.log'), ipam: ipam('1') }, env: { TABBY_CNI_TIMING: '1' } },
+      { name: 'tabby (iproute2) + host-local', conf: { ...base, type: 'tabby', lib_dir: join(dir, 'lib'), log_file_path: join(dir, 'cni.log'), ipam: ipam('2') }, env: { TABBY_CNI_DATAPLANE: 'iproute', TABBY_CNI_TIMING: '1' } },
+      ...(BASELINE ? [{ name: 'tabby baseline (netlink) + host-local', conf: { ...base, type: 'tabby-baseline', lib_dir: join(dir, 'lib'), log_file_path: join(dir, 'cni.log'), ipam: ipam('4') }, env: {} }] : []),
       { name: 'Debian bridge + host-local', conf: { ...base, type: 'bridge', bridge: 'tcnbr0', isGateway: true, ipMasq: false, ipam: ipam('3') }, env: {} },
     ];
     const startup: string[] = [];
@@ -114,9 +151,20 @@ async function main(): Promise<void> {
     for (const v of variants) rows.push(...(await measure(v)));
     console.log(`CNI ADD+DEL cycle (netns add + ADD + DEL + netns del), ${new Date().toISOString()}`);
     console.log(startup.join('; '));
-    console.log('| variant | run | ms/cycle (wall/n) | p50 ms | p99 ms | wall ms |');
-    console.log('|---|---|---|---|---|---|');
+    console.log('| variant | run | ms/cycle (wall/n) | p50 ms | p99 ms | wall ms | CPU ms/cycle |');
+    console.log('|---|---|---|---|---|---|---|');
     for (const r of rows) console.log(r);
+    const cols = ['boot', 'load', 'dataplaneLoad', 'ipam', 'datastoreOpen', 'rest', 'total', 'process'];
+    console.log('\nPhase medians (ms; `rest` = total minus the named phases: netlink work, stdin, cache/log I/O; `process` = spawn to exit as the bench sees it)');
+    console.log(`| variant | command | ${cols.join(' | ')} |`);
+    console.log(`|---|---|${cols.map(() => '---').join('|')}|`);
+    for (const [key, list] of phases) {
+      const med = (f: (p: Phases) => number) => pct(list.map(f).sort((a, b) => a - b), 50);
+      const rest = (p: Phases) => (p.total ?? 0) - ['boot', 'load', 'dataplaneLoad', 'ipam', 'datastoreOpen'].reduce((a, k) => a + (p[k] ?? 0), 0);
+      const vals = cols.map((c) => (c === 'rest' ? med(rest) : med((p) => p[c] ?? 0)).toFixed(1));
+      const [name, command] = key.split('|');
+      console.log(`| ${name} | ${command} (n=${list.length}) | ${vals.join(' | ')} |`);
+    }
   } finally {
     execFileSync('ip', ['netns', 'del', nodeNs]);
     rmSync(dir, { recursive: true, force: true });

@@ -26,14 +26,15 @@ const finaldir = join(root, 'dist/bin');
 rmSync(outdir, { recursive: true, force: true });
 mkdirSync(join(finaldir, 'chunks'), { recursive: true });
 const started = Date.now();
-// One build with code splitting: a dynamic `import()` (e.g. the datastore backend chosen at run
-// time) becomes its own chunk, so its npm packages load only when that import runs. Without
-// splitting esbuild hoists every external package of every lazy module to the top of the bundle.
-await build({
-  entryPoints: Object.fromEntries(Object.entries(entries).map(([name, entry]) => [name, join(root, entry)])),
+// Code splitting: a dynamic `import()` (e.g. the datastore backend chosen at run time) becomes its own
+// chunk, so its npm packages load only when that import runs. Without splitting esbuild hoists every
+// external package of every lazy module to the top of the bundle.
+// The CNI plugin `tabby` is exec'd per pod, so it is built on its own: its startup path is one file
+// (no chunks shared with the other executables), and only its lazy imports are chunks.
+const SOLO = new Set(['tabby']);
+const options = {
   outdir,
   entryNames: '[name]',
-  chunkNames: 'chunks/[name]-[hash]',
   outExtension: { '.js': '.mjs' },
   splitting: true,
   bundle: true,
@@ -44,7 +45,12 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   banner: { js: "import { createRequire as __tabbyCreateRequire } from 'node:module'; const require = __tabbyCreateRequire(import.meta.url);" },
-});
+};
+const pick = (solo) => Object.fromEntries(Object.entries(entries).filter(([name]) => SOLO.has(name) === solo).map(([name, entry]) => [name, join(root, entry)]));
+await Promise.all([
+  build({ ...options, entryPoints: pick(false), chunkNames: 'chunks/[name]-[hash]' }),
+  ...[...SOLO].map((name) => build({ ...options, entryPoints: { [name]: join(root, entries[name]) }, chunkNames: `chunks/${name}-[name]-[hash]` })),
+]);
 const fresh = new Set();
 for (const sub of ['', 'chunks']) {
   for (const f of readdirSync(join(outdir, sub), { withFileTypes: true })) {

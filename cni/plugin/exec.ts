@@ -2,7 +2,6 @@
  * Delegated plugins through the CNI exec protocol: find the binary in CNI_PATH, run it with the
  * same stdin and CNI_* environment, parse its result or its error JSON.
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { CniCode, CniError } from '../protocol/errors.js';
@@ -26,7 +25,9 @@ export interface ExecResult {
   code: number;
 }
 
-export function runPlugin(path: string, command: string, stdin: string, env: NodeJS.ProcessEnv): Promise<ExecResult> {
+// node:child_process (with net and stream) costs ~5 ms to load: only a real exec pays for it.
+export async function runPlugin(path: string, command: string, stdin: string, env: NodeJS.ProcessEnv): Promise<ExecResult> {
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(path, [], { env: { ...env, CNI_COMMAND: command }, stdio: ['pipe', 'pipe', 'inherit'] });
     const out: Buffer[] = [];
@@ -45,7 +46,11 @@ export function runPlugin(path: string, command: string, stdin: string, env: Nod
 /** Run a delegate; its error JSON becomes a CniError with the delegate's code, naming the delegate. */
 export async function execDelegate(type: string, command: string, stdin: string, env: NodeJS.ProcessEnv, cniPath: string[]): Promise<unknown> {
   const path = findPlugin(type, cniPath);
-  const r = await runPlugin(path, command, stdin, env);
+  return delegateOutput(type, command, await runPlugin(path, command, stdin, env));
+}
+
+/** A delegate's stdout and exit code → its result, or a CniError with its code naming the delegate. */
+export function delegateOutput(type: string, command: string, r: ExecResult): unknown {
   const text = r.stdout.trim();
   let parsed: unknown;
   if (text !== '') {

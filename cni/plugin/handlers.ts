@@ -3,7 +3,6 @@
  * endpoint record, idempotent ADD via a result cache, DEL/CHECK/GC/STATUS.
  * I/O is injected (dataplane, datastore opener, delegate exec) so unit tests run it in-process.
  */
-import { randomBytes } from 'node:crypto';
 // Sync fs on purpose: a short-lived CLI, and node:fs/promises would be one more module to load per exec.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { CniCode, CniError } from '../protocol/errors.js';
 import type { CniHandlers, NetConf } from '../protocol/run.js';
 import { type PluginConfig, checkIfname, pluginConfig, resolveMtu } from './config.js';
 import { type PodDataplane, type SetupParams, checkPod } from './dataplane.js';
-import { HOST_IF_PREFIX, attachmentAlias, hostVethName, parseAttachmentAlias, randomMac } from './names.js';
+import { HOST_IF_PREFIX, attachmentAlias, hostVethName, parseAttachmentAlias, randomBytesSync, randomMac } from './names.js';
 import { type PodIp, buildResult, mergeWithPrev, normalizeResult, parseIpamResult, renderResult } from './result.js';
 import { type WorkloadEndpoint, buildWep } from './wep.js';
 
@@ -145,7 +144,7 @@ export function tabbyHandlers(deps: HandlerDeps): CniHandlers {
         netns: env.netns,
         ifname: env.ifname,
         hostIf,
-        containerMac: randomMac(randomBytes(6)),
+        containerMac: randomMac(randomBytesSync(6)),
         mtu,
         ips: ipam.ips,
         alias,

@@ -1,5 +1,6 @@
 /** Host-side interface names, as Calico derives them. */
-import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { sha1Hex } from './sha1.js';
 
 export const HOST_IF_PREFIX = 'cali';
 
@@ -11,7 +12,7 @@ export function hostVethName(args: Record<string, string>, containerId: string, 
   const ns = args.K8S_POD_NAMESPACE;
   const pod = args.K8S_POD_NAME;
   const key = ns && pod ? `${ns}.${pod}` : containerId;
-  return prefix + createHash('sha1').update(key).digest('hex').slice(0, 15 - prefix.length);
+  return prefix + sha1Hex(key).slice(0, 15 - prefix.length);
 }
 
 /** The alias tabby puts on the host veth so DEL and GC can tell whose it is. */
@@ -32,4 +33,17 @@ export function randomMac(bytes: Uint8Array): string {
   const b = Array.from(bytes.slice(0, 6));
   b[0] = ((b[0] ?? 0) & 0xfe) | 0x02;
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** n random bytes from the kernel (/dev/urandom: node:crypto would cost more to load than the whole read). */
+export function randomBytesSync(n: number): Uint8Array {
+  const buf = new Uint8Array(n);
+  const fd = openSync('/dev/urandom', 'r');
+  try {
+    let got = 0;
+    while (got < n) got += readSync(fd, buf, got, n - got, null);
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
 }
