@@ -67,8 +67,8 @@ export class IprouteDataplane implements PodDataplane {
     try {
       for (const [k, v] of Object.entries(hostSysctls(p.hostIf, v6.length > 0))) await writeFile(`/proc/sys/${k}`, v);
       const host = [`link set dev ${p.hostIf} alias ${p.alias} up`];
-      for (const ip of v4) host.push(`route add ${ip.ip}/32 dev ${p.hostIf} scope link`);
-      for (const ip of v6) host.push(`route add ${ip.ip}/128 dev ${p.hostIf}`);
+      for (const ip of v4) host.push(`route replace ${ip.ip}/32 dev ${p.hostIf} scope link`);
+      for (const ip of v6) host.push(`route replace ${ip.ip}/128 dev ${p.hostIf}`);
       await run('ip', ['-batch', '-'], host.join('\n') + '\n');
       if (v6.length > 0) {
         await run('nsenter', [`--net=${p.netns}`, 'sh', '-c', 'for k in all default lo; do echo 0 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; done']);

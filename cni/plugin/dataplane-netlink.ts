@@ -58,8 +58,8 @@ export class NetlinkDataplane implements PodDataplane {
           for (const ip of v6) await pod.addrAdd({ ifindex: link.index, address: `${ip.ip}/128`, flags: IFA_F.NODAD });
           if (v6.length > 0) await pod.routeAdd({ dst: '::/0', gw: GATEWAY_V6, oif: link.index });
         });
-        for (const ip of v4) await host.routeAdd({ dst: `${ip.ip}/32`, oif: hostLink.index, scope: RT_SCOPE.LINK });
-        for (const ip of v6) await host.routeAdd({ dst: `${ip.ip}/128`, oif: hostLink.index });
+        for (const ip of v4) await host.routeReplace({ dst: `${ip.ip}/32`, oif: hostLink.index, scope: RT_SCOPE.LINK });
+        for (const ip of v6) await host.routeReplace({ dst: `${ip.ip}/128`, oif: hostLink.index });
       } catch (err) {
         await host.linkDel(p.hostIf).catch(() => undefined);
         throw err;
