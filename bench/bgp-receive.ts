@@ -26,8 +26,9 @@ const ONLY = (argVal('--only') ?? process.env.BGP_BENCH_ONLY)?.split(',');
 const TIMEOUT_MS = Number(process.env.BGP_BENCH_TIMEOUT_MS ?? Math.max(60_000, N * 0.3));
 const POLL_MS = 50;
 
-const SND_NS = 'tbb-snd';
-const RCV_NS = 'tbb-rcv';
+// BGP_BENCH_NS_SUFFIX lets a second run (e.g. a profiling run) use its own namespaces.
+const SND_NS = `tbb-snd${process.env.BGP_BENCH_NS_SUFFIX ?? ''}`;
+const RCV_NS = `tbb-rcv${process.env.BGP_BENCH_NS_SUFFIX ?? ''}`;
 const SND_IP = '10.98.1.1';
 const RCV_IP = '10.98.1.2';
 const AS = 64512;
@@ -97,9 +98,18 @@ function spawnIn(ns: string, cmd: string, args: string[]): Proc {
   procs.push(p);
   return p;
 }
+/** SIGTERM (lets `node --cpu-prof` write its profile), SIGKILL after 3 s. */
 async function stop(p: ChildProcess): Promise<void> {
-  killProc(p);
-  if (p.exitCode === null && p.signalCode === null) await new Promise((r) => p.once('exit', r));
+  if (p.pid === undefined || p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  try {
+    process.kill(-p.pid, 'SIGTERM');
+  } catch {
+    // gone
+  }
+  const t = setTimeout(() => killProc(p), 3000);
+  await exited;
+  clearTimeout(t);
 }
 
 /** The i-th /24: 100.0.0.0/24, 100.0.1.0/24, … (1M reach 115.x). */
