@@ -479,10 +479,14 @@ export class Session extends EventEmitter<SessionEvents> {
     c.connecting = true;
     const attempt = ++c.attempt;
     const timeoutMs = this.connectTimeoutMs;
+    // Our own deadline comes a little after the connector's, so its more specific reason (e.g.
+    // "MD5 key mismatch / no answer") wins when it keeps time; still before connect retry.
+    const retryMs = (this.opts.connectRetryTime ?? DEFAULT_CONNECT_RETRY_TIME) * 1000;
+    const deadlineMs = Math.max(timeoutMs, Math.min(timeoutMs + 250, Math.floor(retryMs * 0.9)));
     let timer: unknown;
     const connecting = this.opts.connect({ timeoutMs });
     const deadline = new Promise<never>((_resolve, reject) => {
-      timer = this.clock.setTimeout(() => reject(new ConnectTimeoutError(this.opts.peerAddress, timeoutMs)), timeoutMs);
+      timer = this.clock.setTimeout(() => reject(new ConnectTimeoutError(this.opts.peerAddress, deadlineMs)), deadlineMs);
     });
     // A socket that arrives after our own deadline is closed.
     connecting.then(

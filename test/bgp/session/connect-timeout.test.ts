@@ -42,7 +42,10 @@ test('connect timeout is capped below a short connect-retry time; the attempt fa
   session.start();
   assert.equal(attempts.length, 1);
   assert.equal(attempts[0]!.timeoutMs, 800, 'the connector is told the capped timeout');
-  advance(clock, 800);
+  advance(clock, 799);
+  await settle();
+  assert.equal(session.status().lastError, undefined, 'the connector has its own timeout first');
+  advance(clock, 900);
   await settle();
   assert.equal(session.status().lastError, 'no answer (connect timed out)');
   assert.ok(reasons.some((r) => r.includes('no answer (connect timed out)')), reasons.join(', '));
@@ -82,4 +85,23 @@ test('keepaliveTime from the config is used when below the negotiated hold time,
   assert.equal(negotiate({ ...cfg, keepaliveTime: 10 }, peer(90)).keepaliveTime, 10);
   assert.equal(negotiate({ ...cfg, keepaliveTime: 60 }, peer(9)).keepaliveTime, 3, 'a smaller hold offered by the peer wins over a long keepalive');
   assert.equal(negotiate({ ...cfg, keepaliveTime: 10 }, peer(0)).keepaliveTime, 0);
+});
+
+test("the connector's own failure reason (e.g. MD5 mismatch) is what status shows", async () => {
+  const clock = new FakeClock();
+  const session = new Session({
+    config: { localAs: 64512, routerId: '10.0.0.1', peerAs: 64512 },
+    peerAddress: '10.0.0.9',
+    clock,
+    connectRetryTime: 1,
+    connect: ({ timeoutMs }) => new Promise<BgpSocket>((_r, reject) => clock.setTimeout(() => reject(Object.assign(new Error('x'), { reason: 'MD5 key mismatch / no answer' })), timeoutMs)),
+  });
+  session.start();
+  advance(clock, 800);
+  await settle();
+  assert.equal(session.status().lastError, 'MD5 key mismatch / no answer');
+  advance(clock, 950);
+  await settle();
+  assert.equal(session.status().lastError, 'MD5 key mismatch / no answer', 'the session deadline of a finished attempt does not fire');
+  session.stop();
 });
