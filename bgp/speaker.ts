@@ -205,8 +205,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   status(): SpeakerStatus {
-    const routes: Record<Family, number> = { 'ipv4-unicast': 0, 'ipv6-unicast': 0 };
-    for (const d of this.rib.loc.destinations()) if (d.best) routes[d.family]++;
+    const routes = this.rib.loc.bestCounts();
     const peers: PeerStatus[] = [...this.peers.values()].map((rt) => this.peerStatus(rt));
     const s: SpeakerStatus = {
       routerId: this.config.routerId,

@@ -6,7 +6,7 @@
  */
 import { Netlink, NetlinkError, type Route } from '../../netlink/index.js';
 import type { Family } from '../types.js';
-import type { FibRoute, FibSink } from './sink.js';
+import type { FibOp, FibRoute, FibSink } from './sink.js';
 
 export interface NetlinkFibOptions {
   /** rtm_protocol marking our routes (BIRD uses 12; Calico's BIRD config "proto bird"). Default 80. */
@@ -36,12 +36,28 @@ export class NetlinkFibSink implements FibSink {
     return r;
   }
 
-  async replace(route: FibRoute): Promise<void> {
+  private toRoute(route: FibRoute): Route {
     const r = this.base(route.family, route.prefix);
     const first = route.nextHops[0];
     if (route.nextHops.length === 1 && first) r.gw = first.gateway;
     else r.multipath = route.nextHops.map((n) => ({ gw: n.gateway }));
-    await this.nl.routeReplace(r);
+    return r;
+  }
+
+  async replace(route: FibRoute): Promise<void> {
+    await this.nl.routeReplace(this.toRoute(route));
+  }
+
+  /** Pipelined: many routes per netlink datagram, one ACK per datagram. */
+  async applyBatch(ops: readonly FibOp[]): Promise<Array<unknown>> {
+    const b = this.nl.batch();
+    for (const op of ops) {
+      if (op.kind === 'replace') b.routeReplace(this.toRoute(op.route));
+      else b.routeDel(this.base(op.family, op.prefix));
+    }
+    const res = await b.run();
+    // Deleting a route that is already gone is not an error.
+    return res.errors.map((e, i) => (e && ops[i]?.kind === 'delete' && e.errno === ESRCH ? undefined : e));
   }
 
   async delete(family: Family, prefix: string): Promise<void> {

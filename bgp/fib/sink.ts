@@ -33,7 +33,18 @@ export interface FibSink {
   delete(family: Family, prefix: string): Promise<void> | void;
   /** Routes of ours already installed (kept from a previous run); used to clean up after restart. */
   list?(): Promise<Array<{ family: Family; prefix: string }>> | Array<{ family: Family; prefix: string }>;
+  /**
+   * Optional: apply many operations at once (e.g. pipelined netlink). Resolves to one entry per
+   * operation, index-aligned: undefined = done, else the error. Without it flush() awaits
+   * replace()/delete() one route at a time.
+   */
+  applyBatch?(ops: readonly FibOp[]): Promise<Array<unknown>>;
 }
+
+export type FibOp = { kind: 'replace'; route: FibRoute } | { kind: 'delete'; family: Family; prefix: string };
+
+/** Routes per applyBatch() call: bounds the memory of one call and lets the event loop breathe. */
+const FIB_BATCH = 4096;
 
 /** An in-memory sink for tests and `fib.install: false`. */
 export class MemoryFibSink implements FibSink {
@@ -141,6 +152,7 @@ export class FibInstaller {
   }
 
   private async doFlush(): Promise<void> {
+    if (this.sink.applyBatch) return this.doFlushBatched(this.sink.applyBatch.bind(this.sink));
     const keys = [...this.dirty];
     for (const k of keys) {
       const want = this.desired.get(k);
@@ -164,6 +176,55 @@ export class FibInstaller {
         this.errors.set(k, errorMessage(err));
         this.opts.onError?.(want?.prefix ?? have?.prefix ?? k, err);
       }
+    }
+  }
+
+  private async doFlushBatched(applyBatch: (ops: readonly FibOp[]) => Promise<Array<unknown>>): Promise<void> {
+    const keys = [...this.dirty];
+    for (let at = 0; at < keys.length; at += FIB_BATCH) {
+      const ops: FibOp[] = [];
+      const opKeys: string[] = [];
+      for (const k of keys.slice(at, at + FIB_BATCH)) {
+        const want = this.desired.get(k);
+        const have = this.installed.get(k);
+        if (want) {
+          if (have && 'attrs' in have && sameRoute(have, want)) {
+            this.dirty.delete(k);
+            continue;
+          }
+          ops.push({ kind: 'replace', route: want });
+        } else if (have) {
+          if (this.holding) continue;
+          ops.push({ kind: 'delete', family: have.family, prefix: have.prefix });
+        } else {
+          this.dirty.delete(k);
+          this.errors.delete(k);
+          continue;
+        }
+        opKeys.push(k);
+      }
+      if (ops.length === 0) continue;
+      let results: Array<unknown>;
+      try {
+        results = await applyBatch(ops);
+      } catch (err) {
+        results = ops.map(() => err);
+      }
+      ops.forEach((op, i) => {
+        const k = opKeys[i]!;
+        const err = results[i];
+        if (err !== undefined) {
+          this.errors.set(k, errorMessage(err));
+          this.opts.onError?.(op.kind === 'replace' ? op.route.prefix : op.prefix, err);
+          return;
+        }
+        if (op.kind === 'replace') this.installed.set(k, op.route);
+        else this.installed.delete(k);
+        // A change that arrived while the batch ran keeps the key dirty only if it differs.
+        const want = this.desired.get(k);
+        if (op.kind === 'replace' ? want === op.route : want === undefined) this.dirty.delete(k);
+        this.errors.delete(k);
+      });
     }
   }
 }

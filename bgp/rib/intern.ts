@@ -63,11 +63,26 @@ interface Entry {
 export class AttrInterner {
   private readonly byKey = new Map<string, Entry>();
   private readonly keyOf = new WeakMap<object, string>();
+  /**
+   * The last not-yet-interned object and its key: every NLRI of one UPDATE shares one decoded
+   * attribute object, so a table transfer computes the key once per UPDATE, not once per prefix.
+   * (Callers do not mutate an attribute object between two intern() calls.)
+   */
+  private lastRaw: object | undefined;
+  private lastRawKey = '';
 
   /** The shared frozen object for these attributes; takes one reference. */
   intern(a: PathAttributes): Readonly<PathAttributes> {
     const known = this.keyOf.get(a);
-    const key = known ?? attrKey(a);
+    let key = known;
+    if (key === undefined) {
+      if (a === this.lastRaw) key = this.lastRawKey;
+      else {
+        key = attrKey(a);
+        this.lastRaw = a;
+        this.lastRawKey = key;
+      }
+    }
     let e = this.byKey.get(key);
     if (!e) {
       // An object we interned before (and since released) is reused as is: it is already frozen.

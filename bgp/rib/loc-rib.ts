@@ -55,6 +55,8 @@ function sameMultipath(a: readonly Path[], b: readonly Path[]): boolean {
 
 export class LocRib {
   private readonly dests = new Map<string, Destination>();
+  /** Destinations with a best path, per family (kept up to date; status reads it in O(1)). */
+  private readonly withBest: Record<Family, number> = { 'ipv4-unicast': 0, 'ipv6-unicast': 0 };
 
   constructor(private maxPaths = 1) {}
 
@@ -72,6 +74,11 @@ export class LocRib {
 
   get size(): number {
     return this.dests.size;
+  }
+
+  /** How many destinations have a best path, per family. */
+  bestCounts(): Record<Family, number> {
+    return { ...this.withBest };
   }
 
   /** Add or replace a path; returns what changed. */
@@ -120,6 +127,8 @@ export class LocRib {
     const previousBest = d.best;
     const previousMulti = d.multipath;
     const sel = selectBest(d.paths.values(), this.maxPaths);
+    if (previousBest === undefined && sel.best !== undefined) this.withBest[d.family]++;
+    else if (previousBest !== undefined && sel.best === undefined) this.withBest[d.family]--;
     d.best = sel.best;
     d.reason = sel.reason;
     d.multipath = sel.multipath;

@@ -21,6 +21,9 @@ import {
 import { buildOpen, negotiate, type LocalConfig, type Negotiated } from './negotiate.js';
 
 export type BgpState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
+/** RFC 4271 §10 suggested connect-retry time, seconds. */
+export const DEFAULT_CONNECT_RETRY_TIME = 120;
+
 export type TimerName = 'connectRetry' | 'hold' | 'keepalive' | 'idleHold';
 
 export type StateReason =
@@ -99,7 +102,7 @@ export class BgpFsm {
   constructor(opts: FsmOptions) {
     this.opts = {
       passive: false,
-      connectRetryTime: 120,
+      connectRetryTime: DEFAULT_CONNECT_RETRY_TIME,
       openSentHoldTime: 240,
       idleHoldTime: 5,
       maxIdleHoldTime: 120,

@@ -24,6 +24,11 @@ export interface LocalConfig {
   peerAs: number | readonly number[];
   /** Proposed hold time in seconds: 0 or ≥ 3. Default 90. */
   holdTime?: number;
+  /**
+   * Keepalive interval in seconds. Used when below the negotiated hold time; otherwise (and by
+   * default) one third of the negotiated hold time.
+   */
+  keepaliveTime?: number;
   families?: readonly Family[];
   addPath?: Partial<Record<Family, AddPathSetting>>;
   gracefulRestart?: { restartTime: number; restarting?: boolean; notification?: boolean; forwarding?: readonly Family[] };
@@ -137,7 +142,7 @@ export function negotiate(cfg: LocalConfig, open: OpenMessage): Negotiated {
   if (open.holdTime === 1 || open.holdTime === 2) throw openError(OpenSub.UNACCEPTABLE_HOLD_TIME, `unacceptable hold time ${open.holdTime}`);
   const localHold = cfg.holdTime ?? DEFAULT_HOLD_TIME;
   const holdTime = Math.min(localHold, open.holdTime);
-  const keepaliveTime = holdTime === 0 ? 0 : Math.max(1, Math.floor(holdTime / 3));
+  const keepaliveTime = holdTime === 0 ? 0 : cfg.keepaliveTime !== undefined && cfg.keepaliveTime >= 1 && cfg.keepaliveTime < holdTime ? cfg.keepaliveTime : Math.max(1, Math.floor(holdTime / 3));
 
   const ours = cfg.families ?? ['ipv4-unicast'];
   const mp = caps.filter((c): c is Extract<Capability, { kind: 'multiprotocol' }> => c.kind === 'multiprotocol');

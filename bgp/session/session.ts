@@ -9,7 +9,7 @@ import type { Logger } from '../../lib/log.js';
 import { silentLogger } from '../../lib/log.js';
 import { TabbyError, errorMessage } from '../../lib/errors.js';
 import { BgpError, MessageFramer, decodeMessage, maxMessageLength, notificationName, type AttrNote, type NotificationMessage, type RouteRefreshMessage, type UpdateMessage } from '../codec/index.js';
-import { BgpFsm, type BgpState, type FsmAction, type FsmEvent, type StateReason, type TimerName } from './fsm.js';
+import { BgpFsm, DEFAULT_CONNECT_RETRY_TIME, type BgpState, type FsmAction, type FsmEvent, type StateReason, type TimerName } from './fsm.js';
 import { resolveCollision, type LocalConfig, type Negotiated } from './negotiate.js';
 import type { Family } from '../types.js';
 
@@ -35,6 +35,8 @@ export interface Clock {
   now(): number;
 }
 
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
 export const realClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
@@ -49,8 +51,18 @@ export interface SessionOptions {
   openSentHoldTime?: number;
   idleHoldTime?: number;
   maxIdleHoldTime?: number;
-  /** Opens the outgoing TCP connection (bgp/net connectPeer with the peer's port/MD5/TTL bound in). */
-  connect: () => Promise<BgpSocket>;
+  /**
+   * Opens the outgoing TCP connection (bgp/net connectPeer with the peer's port/MD5/TTL bound in).
+   * `timeoutMs` is the session's connect timeout (see connectTimeoutMs); the session also enforces
+   * it itself, so a connector that ignores it is still cut off in time.
+   */
+  connect: (o: { timeoutMs: number }) => Promise<BgpSocket>;
+  /**
+   * Connect timeout in ms (default 5000). Always capped below the connect-retry time, so each
+   * attempt fails (and its cause, e.g. "MD5 key mismatch / no answer", is reported) before the
+   * connect-retry timer would replace it.
+   */
+  connectTimeoutMs?: number;
   clock?: Clock;
   logger?: Logger;
   /** UPDATE messages written per batch before yielding to the event loop. Default 64. */
@@ -456,11 +468,34 @@ export class Session extends EventEmitter<SessionEvents> {
     c.sendHoldTimer = this.clock.setTimeout(check, Math.max(1000, limit / 8));
   }
 
+  /** The connect timeout actually used: the configured one, capped at 80 % of connect retry. */
+  get connectTimeoutMs(): number {
+    const retryMs = (this.opts.connectRetryTime ?? DEFAULT_CONNECT_RETRY_TIME) * 1000;
+    return Math.max(1, Math.min(this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, Math.floor(retryMs * 0.8)));
+  }
+
   private connect(c: Conn): void {
     if (c.connecting) return;
     c.connecting = true;
     const attempt = ++c.attempt;
-    this.opts.connect().then(
+    const timeoutMs = this.connectTimeoutMs;
+    // Our own deadline comes a little after the connector's, so its more specific reason (e.g.
+    // "MD5 key mismatch / no answer") wins when it keeps time; still before connect retry.
+    const retryMs = (this.opts.connectRetryTime ?? DEFAULT_CONNECT_RETRY_TIME) * 1000;
+    const deadlineMs = Math.max(timeoutMs, Math.min(timeoutMs + 250, Math.floor(retryMs * 0.9)));
+    let timer: unknown;
+    const connecting = this.opts.connect({ timeoutMs });
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = this.clock.setTimeout(() => reject(new ConnectTimeoutError(this.opts.peerAddress, deadlineMs)), deadlineMs);
+    });
+    // A socket that arrives after our own deadline is closed.
+    connecting.then(
+      (socket) => {
+        if (attempt !== c.attempt) socket.destroy();
+      },
+      () => undefined,
+    );
+    Promise.race([connecting, deadline]).finally(() => this.clock.clearTimeout(timer)).then(
       (socket) => {
         if (attempt !== c.attempt || (c.fsm.state !== 'Connect' && c.fsm.state !== 'Active') || c.socket) {
           socket.destroy();
@@ -473,12 +508,22 @@ export class Session extends EventEmitter<SessionEvents> {
       },
       (err: unknown) => {
         if (attempt !== c.attempt) return;
+        if (err instanceof ConnectTimeoutError) c.attempt++; // a late socket from this attempt is dropped
         c.connecting = false;
         const detail = errorMessage(err);
         this.lastErrorText = (err as { reason?: string }).reason ?? detail;
         this.dispatch(c, { type: 'TcpConnectionFails', detail: this.lastErrorText });
       },
     );
+  }
+}
+
+export class ConnectTimeoutError extends TabbyError {
+  /** Short status text (like bgp/net ConnectError.reason). */
+  readonly reason: string;
+  constructor(peer: string, ms: number) {
+    super('BGP_CONNECT_TIMEOUT', `connect to ${peer} timed out after ${ms} ms`, { hint: 'check that the peer is up, reachable and configured for us (a wrong MD5 password also looks like no answer)' });
+    this.reason = 'no answer (connect timed out)';
   }
 }
 

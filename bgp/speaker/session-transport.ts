@@ -44,6 +44,7 @@ class SessionTransport implements PeerTransport {
       routerId: local.routerId,
       peerAs: peer.asNumber,
       holdTime: peer.holdTime ?? 90,
+      ...(peer.keepaliveTime !== undefined ? { keepaliveTime: peer.keepaliveTime } : {}),
       families: local.families,
       addPath,
     };
@@ -64,20 +65,17 @@ class SessionTransport implements PeerTransport {
       config,
       peerAddress: peer.address,
       passive: peer.passive === true,
-      connect: async () => {
-        const s = await connectPeer(connect);
+      connect: async ({ timeoutMs }) => {
+        const s = await connectPeer({ ...connect, timeoutMs });
         this.lastSocket = s;
         return s as unknown as BgpSocket;
       },
       logger: opts.logger ?? silentLogger(),
     };
     const retry = peer.connectRetryTime ?? opts.connectRetryTime;
-    if (retry !== undefined) {
-      sessionOpts.connectRetryTime = retry;
-      // A connect attempt must end (and be reported, e.g. "MD5 key mismatch") before the
-      // connect-retry timer replaces it, or short retry times never show the cause.
-      connect.timeoutMs = Math.max(500, Math.min(5000, retry * 800));
-    }
+    // The session caps its connect timeout below the retry time, so each attempt ends (and its
+    // cause, e.g. "MD5 key mismatch", is reported) before the connect-retry timer replaces it.
+    if (retry !== undefined) sessionOpts.connectRetryTime = retry;
     if (opts.idleHoldTime !== undefined) sessionOpts.idleHoldTime = opts.idleHoldTime;
     if (opts.clock) sessionOpts.clock = opts.clock;
     this.session = new Session(sessionOpts);
