@@ -53,12 +53,11 @@ test('tabby-node in a netns against real etcd', async (t) => {
   const skip = firstReason(needRoot(), needCommand('etcd', 'etcd-server'), needCommand('etcdctl', 'etcd-client'));
   if (skip) return t.skip(skip);
   const dir = await mkdtemp(join(tmpdir(), 'tnd-int-'));
-  let etcd: ChildProcess | undefined;
-  let node: ChildProcess | undefined;
+  const procs: { etcd?: ChildProcess; node?: ChildProcess } = {};
   let nodeLog = '';
   t.after(async () => {
-    await stopProc(node);
-    await stopProc(etcd);
+    await stopProc(procs.node);
+    await stopProc(procs.etcd);
     try {
       ip('netns', 'del', NS);
     } catch {
@@ -75,7 +74,7 @@ test('tabby-node in a netns against real etcd', async (t) => {
   ip('-n', NS, 'link', 'set', 'eth0', 'up');
   ip('-n', NS, 'link', 'set', 'docker0', 'up');
 
-  etcd = spawn('ip', ['netns', 'exec', NS, 'etcd', '--name', 'tnd', '--data-dir', join(dir, 'etcd'),
+  procs.etcd = spawn('ip', ['netns', 'exec', NS, 'etcd', '--name', 'tnd', '--data-dir', join(dir, 'etcd'),
     '--listen-client-urls', ETCD, '--advertise-client-urls', ETCD,
     '--listen-peer-urls', 'http://127.0.0.1:23861', '--initial-advertise-peer-urls', 'http://127.0.0.1:23861',
     '--initial-cluster', 'tnd=http://127.0.0.1:23861', '--log-level', 'error'], { stdio: 'ignore' });
@@ -96,7 +95,7 @@ test('tabby-node in a netns against real etcd', async (t) => {
     FELIX_HEALTHPORT: '19092', FELIX_PROMETHEUSMETRICSENABLED: 'true', FELIX_PROMETHEUSMETRICSPORT: '19093',
     TABBY_RUN_DIR: runDir, TABBY_LIB_DIR: join(dir, 'lib'), LOG_LEVEL: 'info',
   };
-  node = spawn('ip', ['netns', 'exec', NS, process.execPath, '--import', 'tsx', join(ROOT, 'node/main.ts')], { env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const node = (procs.node = spawn('ip', ['netns', 'exec', NS, process.execPath, '--import', 'tsx', join(ROOT, 'node/main.ts')], { env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] }));
   node.stderr!.on('data', (c: Buffer) => (nodeLog += c.toString()));
   t.after(() => {
     if (process.exitCode) process.stderr.write(nodeLog);
