@@ -103,8 +103,8 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'install-cni') {
-    process.stderr.write('tabby-node install-cni: the installer (node/install-cni.ts) is not merged into this build yet\n');
-    process.exit(3);
+    const { runInstallCni } = await import('./install-cni-main.js');
+    process.exit(await runInstallCni(argv.slice(1)));
   }
   if (argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write('usage: tabby-node            run the node agent (configured by calico-node environment variables)\n       tabby-node install-cni install the CNI plugin and its config\n');
