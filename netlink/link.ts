@@ -67,6 +67,8 @@ export interface LinkChange {
   address?: string;
   netnsFd?: number;
   netnsPid?: number;
+  /** IFLA_IFALIAS (`ip link set … alias …`); '' clears it. */
+  alias?: string;
 }
 
 /** A link as the kernel reports it. */
@@ -189,6 +191,7 @@ export function encodeLinkSet(w: Writer, seq: number, index: number, c: LinkChan
   ifinfomsg(w, index, c.up ? IFF.UP : 0, c.up === undefined ? 0 : IFF.UP);
   commonAttrs(w, c);
   if (c.name !== undefined) w.attrCString(IFLA.IFNAME, c.name);
+  if (c.alias !== undefined) w.attrString(IFLA.IFALIAS, c.alias);
   w.endMessage(m);
 }
 

@@ -4,7 +4,8 @@
  * and falls back to the pod's own token when that is refused.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../lib/errors.js';
@@ -42,6 +43,7 @@ export function requestCniToken(cluster: ClusterAccess, namespace: string, log: 
     spec: { expirationSeconds: 86400 },
   });
   const url = new URL(`/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/tabby-cni-plugin/token`, cluster.server);
+  const request = url.protocol === 'http:' ? httpRequest : httpsRequest;
   return new Promise((resolve) => {
     const req = request(
       url,

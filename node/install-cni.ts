@@ -403,7 +403,8 @@ export function resolveInstallCniOptions(i: ResolveInputs): InstallCniOptions {
   const env = i.env;
   const read = i.readFile ?? readIfExists;
   const val = (k: string): string | undefined => (env[k] === undefined || env[k] === '' ? undefined : env[k]);
-  const hostRoot = (val('TABBY_HOST_ROOT') ?? '/host').replace(/\/+$/, '');
+  // '' is meaningful here: running on the host itself, paths are used as they are.
+  const hostRoot = (env.TABBY_HOST_ROOT ?? '/host').replace(/\/+$/, '');
   let networkConfig = val('CNI_NETWORK_CONFIG');
   const confFile = val('CNI_NETWORK_CONFIG_FILE');
   if (!networkConfig && confFile) {

@@ -270,6 +270,7 @@ test('resolveInstallCniOptions reads Calico installer env names', () => {
   assert.equal(plain.force, false);
   assert.equal(plain.nodeBinary, process.execPath);
   assert.equal(plain.extraPluginsDir, '/usr/lib/cni');
+  assert.equal(resolveInstallCniOptions({ env: { TABBY_HOST_ROOT: '' }, log: silentLogger(), readFile: () => undefined }).hostRoot, '', 'empty = on the host');
 
   assert.throws(
     () => resolveInstallCniOptions({ env: { KUBERNETES_SERVICE_HOST: '10.0.0.1' }, log: silentLogger(), readFile: () => undefined }),
