@@ -74,6 +74,7 @@ export interface AgentDeps {
   now?: () => number;
   version?: string;
   wait?: StartupDeps['wait'];
+  ipam?: StartupDeps['ipam'];
 }
 
 export interface DataplaneView {
@@ -156,6 +157,7 @@ export class NodeAgent {
     if (this.deps.hostMtu) sdeps.hostMtu = this.deps.hostMtu;
     if (this.deps.version) sdeps.version = this.deps.version;
     if (this.deps.wait) sdeps.wait = this.deps.wait;
+    if (this.deps.ipam) sdeps.ipam = this.deps.ipam;
     this.startup = await runStartup(this.cfg, sdeps);
     this.servers.push(await startStatusServer(this.cfg.runDir, () => this.snapshot()));
     if (this.deps.dataplane) {

@@ -29,12 +29,13 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   log.info({ node: cfg.nodeName, datastore: cfg.datastore.type, runDir: cfg.runDir, libDir: cfg.libDir }, 'tabby-node starting');
   const ds = await openDatastore(cfg.datastore, { logger: log });
 
-  const [{ BgpSpeaker }, { SessionTransports }, { BgpListener }, { Dataplane }, { inputsFromResources }] = await Promise.all([
+  const [{ BgpSpeaker }, { SessionTransports }, { BgpListener }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
     import('../bgp/speaker.js'),
     import('../bgp/speaker/session-transport.js'),
     import('../bgp/net/index.js'),
     import('../felix/dataplane.js'),
     import('../felix/resources.js'),
+    import('../ipam/ipam.js'),
   ]);
   let listener: InstanceType<typeof BgpListener> | undefined;
   const speakerFactory = (sc: Parameters<NonNullable<ConstructorParameters<typeof NodeAgent>[1]['speaker']>>[0]): SpeakerLike => {
@@ -67,6 +68,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       return d;
     },
     hostMtu,
+    ipam: new Ipam({ datastore: ds, log }),
     speaker: speakerFactory,
     dataplane: () => {
       const dc: Parameters<typeof Dataplane.open>[0] = { libDir: cfg.libDir, routeRefreshIntervalMs: cfg.felix.routeRefreshIntervalSec * 1000, log };
