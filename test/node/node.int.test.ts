@@ -13,6 +13,7 @@ import { firstReason, needCommand, needRoot } from '../lib/skip.js';
 import { readStatus, type NodeStatusSnapshot } from '../../node/status.js';
 import { checksystemCommand, nodeStatusCommand } from '../../node/ctl.js';
 import { defaultChecks } from '../../node/checksystem.js';
+import { runCtl } from '../../ctl/cli.js';
 
 const NS = `tnd-int-${process.pid % 10000}`;
 const ETCD = 'http://127.0.0.1:23851';
@@ -123,7 +124,9 @@ test('tabby-node in a netns against real etcd', async (t) => {
   assert.equal(code('/readiness'), '503');
   assert.match(inNs('curl', ['-s', 'http://127.0.0.1:19093/metrics']), /tabby_bgp_peer_established\{peer="10\.77\.0\.1",type="global"\} 0/);
 
-  const out = await nodeStatusCommand({ runDir });
+  const io = { stdout: '', stderr: '' };
+  const code0 = await runCtl(['node', 'status', '--run-dir', runDir], { out: (x) => void (io.stdout += x), err: (x) => void (io.stderr += x), readStdin: async () => '', env: {} });
+  const out = { code: code0, stdout: io.stdout };
   assert.equal(out.code, 0);
   assert.match(out.stdout, /^tabby-node is running\.\n/);
   assert.match(out.stdout, /\| PEER ADDRESS \| +PEER TYPE +\| STATE \|/);
