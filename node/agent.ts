@@ -223,7 +223,7 @@ export class NodeAgent {
     });
     this.plan = plan;
     this.metrics.bgpExported.set(plan.exports.length);
-    if (plan.enabled && this.deps.speaker) {
+    if (plan.enabled && this.deps.speaker && this.cfg.networkingBackend === 'bird') {
       const sc: SpeakerConfigLike = {
         routerId: plan.routerId,
         asNumber: plan.asNumber,
@@ -288,7 +288,7 @@ export class NodeAgent {
       this.metrics.bgpPeerState.set({ peer: p.address, type: p.peerType }, p.state === 'Established' ? 1 : 0);
       this.metrics.bgpPrefixes.set({ peer: p.address }, p.prefixes.received);
     }
-    if (!this.plan?.enabled || !this.deps.speaker) {
+    if (!this.plan?.enabled || !this.deps.speaker || this.cfg.networkingBackend !== 'bird') {
       this.health.report('bgp', { live: true, ready: true, detail: this.plan?.reason ?? 'BGP not run' });
       return;
     }
@@ -303,7 +303,9 @@ export class NodeAgent {
       bgp.routerId = this.plan.routerId;
       bgp.asNumber = this.plan.asNumber;
       if (this.plan.reason) bgp.reason = this.plan.reason;
+      else if (this.cfg.networkingBackend !== 'bird') bgp.reason = `CALICO_NETWORKING_BACKEND=${this.cfg.networkingBackend}`;
       else if (!this.deps.speaker) bgp.reason = 'BGP speaker not wired';
+      if (bgp.reason) bgp.enabled = false;
     }
     const ip: NodeStatusSnapshot['ip'] = { source: this.startup?.ipSource ?? 'starting', explanation: d?.explanation ?? [] };
     const cidr = this.startup?.node.spec?.bgp?.ipv4Address;
