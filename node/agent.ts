@@ -11,6 +11,7 @@ import type { Datastore, Watcher } from '../datastore/types.js';
 import type { NodeConfig } from './config.js';
 import type { Detection } from './autodetect.js';
 import { runStartup, type StartupDeps, type StartupResult } from './startup.js';
+import { ensureTunnelAddresses } from './tunnel.js';
 import { computeBgpPlan, type BgpPlan, type ComputedPeer, type PeerKind } from './bgp-config.js';
 import { bgpReadiness, HealthAggregator, startHealthServer, type HealthServer } from './health.js';
 import { NodeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
@@ -209,6 +210,7 @@ export class NodeAgent {
 
   private async recompute(): Promise<void> {
     if (this.stopped || this.synced.size < WATCHED.length) return;
+    await this.maybeTunnelAddresses();
     const nodes = this.items<Node>('Node');
     const config = this.items<BGPConfiguration>('BGPConfiguration').find((c) => c.metadata.name === 'default');
     const plan = computeBgpPlan({
@@ -261,6 +263,21 @@ export class NodeAgent {
       this.metrics.routeApply.observe((this.now() - t0) / 1000);
       this.health.report('dataplane', st.applied ? { live: true, ready: true, detail: 'applied' } : { live: true, ready: false, detail: 'dataplane not fully applied yet' });
     }
+  }
+
+  private poolSignature = '';
+
+  /** Pools changed (e.g. VXLAN switched on): re-check this node's tunnel addresses. */
+  private async maybeTunnelAddresses(): Promise<void> {
+    if (!this.deps.ipam || !this.startup?.node.spec?.bgp?.ipv4Address) return;
+    const sig = JSON.stringify(
+      this.items<IPPool>('IPPool').map((p) => [p.metadata.name, p.spec.cidr, p.spec.vxlanMode, p.spec.ipipMode, p.spec.disabled, p.spec.nodeSelector]),
+    );
+    if (sig === this.poolSignature) return;
+    const first = this.poolSignature === '';
+    this.poolSignature = sig;
+    if (first) return; // startup just did it
+    this.startup.node = await ensureTunnelAddresses(this.deps.ds, this.deps.ipam, this.cfg.nodeName, this.deps.log);
   }
 
   private bgpRoutes(): Array<{ cidr: string; nextHop: string }> {
