@@ -11,6 +11,7 @@ import type { Datastore, Watcher } from '../datastore/types.js';
 import type { NodeConfig } from './config.js';
 import type { Detection } from './autodetect.js';
 import { runStartup, type StartupDeps, type StartupResult } from './startup.js';
+import { ensureTunnelAddresses } from './tunnel.js';
 import { computeBgpPlan, type BgpPlan, type ComputedPeer, type PeerKind } from './bgp-config.js';
 import { bgpReadiness, HealthAggregator, startHealthServer, type HealthServer } from './health.js';
 import { NodeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
@@ -74,6 +75,7 @@ export interface AgentDeps {
   now?: () => number;
   version?: string;
   wait?: StartupDeps['wait'];
+  ipam?: StartupDeps['ipam'];
 }
 
 export interface DataplaneView {
@@ -156,6 +158,7 @@ export class NodeAgent {
     if (this.deps.hostMtu) sdeps.hostMtu = this.deps.hostMtu;
     if (this.deps.version) sdeps.version = this.deps.version;
     if (this.deps.wait) sdeps.wait = this.deps.wait;
+    if (this.deps.ipam) sdeps.ipam = this.deps.ipam;
     this.startup = await runStartup(this.cfg, sdeps);
     this.servers.push(await startStatusServer(this.cfg.runDir, () => this.snapshot()));
     if (this.deps.dataplane) {
@@ -207,6 +210,7 @@ export class NodeAgent {
 
   private async recompute(): Promise<void> {
     if (this.stopped || this.synced.size < WATCHED.length) return;
+    await this.maybeTunnelAddresses();
     const nodes = this.items<Node>('Node');
     const config = this.items<BGPConfiguration>('BGPConfiguration').find((c) => c.metadata.name === 'default');
     const plan = computeBgpPlan({
@@ -221,7 +225,7 @@ export class NodeAgent {
     });
     this.plan = plan;
     this.metrics.bgpExported.set(plan.exports.length);
-    if (plan.enabled && this.deps.speaker) {
+    if (plan.enabled && this.deps.speaker && this.cfg.networkingBackend === 'bird') {
       const sc: SpeakerConfigLike = {
         routerId: plan.routerId,
         asNumber: plan.asNumber,
@@ -261,6 +265,21 @@ export class NodeAgent {
     }
   }
 
+  private poolSignature = '';
+
+  /** Pools changed (e.g. VXLAN switched on): re-check this node's tunnel addresses. */
+  private async maybeTunnelAddresses(): Promise<void> {
+    if (!this.deps.ipam || !this.startup?.node.spec?.bgp?.ipv4Address) return;
+    const sig = JSON.stringify(
+      this.items<IPPool>('IPPool').map((p) => [p.metadata.name, p.spec.cidr, p.spec.vxlanMode, p.spec.ipipMode, p.spec.disabled, p.spec.nodeSelector]),
+    );
+    if (sig === this.poolSignature) return;
+    const first = this.poolSignature === '';
+    this.poolSignature = sig;
+    if (first) return; // startup just did it
+    this.startup.node = await ensureTunnelAddresses(this.deps.ds, this.deps.ipam, this.cfg.nodeName, this.deps.log);
+  }
+
   private bgpRoutes(): Array<{ cidr: string; nextHop: string }> {
     if (!this.speaker) return [];
     const out: Array<{ cidr: string; nextHop: string }> = [];
@@ -286,7 +305,7 @@ export class NodeAgent {
       this.metrics.bgpPeerState.set({ peer: p.address, type: p.peerType }, p.state === 'Established' ? 1 : 0);
       this.metrics.bgpPrefixes.set({ peer: p.address }, p.prefixes.received);
     }
-    if (!this.plan?.enabled || !this.deps.speaker) {
+    if (!this.plan?.enabled || !this.deps.speaker || this.cfg.networkingBackend !== 'bird') {
       this.health.report('bgp', { live: true, ready: true, detail: this.plan?.reason ?? 'BGP not run' });
       return;
     }
@@ -301,7 +320,9 @@ export class NodeAgent {
       bgp.routerId = this.plan.routerId;
       bgp.asNumber = this.plan.asNumber;
       if (this.plan.reason) bgp.reason = this.plan.reason;
+      else if (this.cfg.networkingBackend !== 'bird') bgp.reason = `CALICO_NETWORKING_BACKEND=${this.cfg.networkingBackend}`;
       else if (!this.deps.speaker) bgp.reason = 'BGP speaker not wired';
+      if (bgp.reason) bgp.enabled = false;
     }
     const ip: NodeStatusSnapshot['ip'] = { source: this.startup?.ipSource ?? 'starting', explanation: d?.explanation ?? [] };
     const cidr = this.startup?.node.spec?.bgp?.ipv4Address;

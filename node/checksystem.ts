@@ -57,11 +57,11 @@ function netlinkCode(err: unknown): string {
 }
 
 /** Try to create a link of `kind` (in the current netns) and delete it again. */
-function linkProbe(kind: 'veth' | 'vxlan' | 'ipip'): Probe {
+function linkProbe(kind: 'veth' | 'vxlan' | 'ipip', netns?: string): Probe {
   return async () => {
     if (process.getuid?.() !== 0) return { verdict: 'UNKNOWN', detail: 'needs root to probe' };
     const { Netlink } = await import('../netlink/index.js');
-    const nl = Netlink.open();
+    const nl = Netlink.open(netns ? { netns } : {});
     const name = `tbyck${process.pid % 100000}`;
     try {
       if (kind === 'veth') await nl.linkAdd({ name, kind: 'veth', peer: { name: `${name}p` } });
@@ -101,8 +101,8 @@ function sysctlProbe(key: string, want: string, why: string): Probe {
   };
 }
 
-/** The real checks tabby-node needs on this host. */
-export function defaultChecks(): CheckDefinition[] {
+/** The real checks tabby-node needs on this host (`netns`: probe link types in that namespace instead). */
+export function defaultChecks(netns?: string): CheckDefinition[] {
   return [
     {
       name: 'kernel version',
@@ -117,9 +117,9 @@ export function defaultChecks(): CheckDefinition[] {
       required: true,
       probe: async () => (existsSync('/proc/self/ns/net') ? { verdict: 'OK', detail: 'network namespaces supported' } : { verdict: 'FAIL', detail: '/proc/self/ns/net missing' }),
     },
-    { name: 'veth', required: true, probe: linkProbe('veth') },
-    { name: 'vxlan', required: false, probe: linkProbe('vxlan') },
-    { name: 'ipip', required: false, probe: linkProbe('ipip') },
+    { name: 'veth', required: true, probe: linkProbe('veth', netns) },
+    { name: 'vxlan', required: false, probe: linkProbe('vxlan', netns) },
+    { name: 'ipip', required: false, probe: linkProbe('ipip', netns) },
     {
       name: 'nftables',
       required: false,

@@ -63,6 +63,8 @@ export interface NodeConfig {
   runDir: string;
   libDir: string;
   waitForDatastore: boolean;
+  /** CALICO_NETWORKING_BACKEND: `bird` (BGP, default), `vxlan` or `none` (no BGP speaker). */
+  networkingBackend: 'bird' | 'vxlan' | 'none';
 }
 
 export const DEFAULT_POOL_CIDR = '192.168.0.0/16';
@@ -268,6 +270,12 @@ function wrapDatastore(env: NodeJS.ProcessEnv): DatastoreConfig {
   }
 }
 
+function parseBackend(v: string | undefined): NodeConfig['networkingBackend'] {
+  if (v === undefined || v === 'bird') return 'bird';
+  if (v === 'vxlan' || v === 'none') return v;
+  throw new NodeConfigError('CALICO_NETWORKING_BACKEND', `unknown backend ${JSON.stringify(v)}`, 'use bird, vxlan or none');
+}
+
 export interface ParseOptions {
   /** Fallback for NODENAME (default os.hostname()). */
   hostname?: () => string;
@@ -287,6 +295,7 @@ export function parseNodeConfig(env: NodeJS.ProcessEnv, opts: ParseOptions = {})
     runDir: val(env, 'TABBY_RUN_DIR') ?? DEFAULT_RUN_DIR,
     libDir: val(env, 'TABBY_LIB_DIR') ?? DEFAULT_LIB_DIR,
     waitForDatastore: parseBool(env, 'WAIT_FOR_DATASTORE', true),
+    networkingBackend: parseBackend(val(env, 'CALICO_NETWORKING_BACKEND')),
   };
   const as = val(env, 'AS');
   if (as !== undefined) cfg.asNumber = parseASNumber(as);

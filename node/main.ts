@@ -29,12 +29,13 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   log.info({ node: cfg.nodeName, datastore: cfg.datastore.type, runDir: cfg.runDir, libDir: cfg.libDir }, 'tabby-node starting');
   const ds = await openDatastore(cfg.datastore, { logger: log });
 
-  const [{ BgpSpeaker }, { SessionTransports }, { BgpListener }, { Dataplane }, { inputsFromResources }] = await Promise.all([
+  const [{ BgpSpeaker }, { SessionTransports }, { BgpListener }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
     import('../bgp/speaker.js'),
     import('../bgp/speaker/session-transport.js'),
     import('../bgp/net/index.js'),
     import('../felix/dataplane.js'),
     import('../felix/resources.js'),
+    import('../ipam/ipam.js'),
   ]);
   let listener: InstanceType<typeof BgpListener> | undefined;
   const speakerFactory = (sc: Parameters<NonNullable<ConstructorParameters<typeof NodeAgent>[1]['speaker']>>[0]): SpeakerLike => {
@@ -67,6 +68,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       return d;
     },
     hostMtu,
+    ipam: new Ipam({ datastore: ds, log }),
     speaker: speakerFactory,
     dataplane: () => {
       const dc: Parameters<typeof Dataplane.open>[0] = { libDir: cfg.libDir, routeRefreshIntervalMs: cfg.felix.routeRefreshIntervalSec * 1000, log };
@@ -103,8 +105,8 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'install-cni') {
-    process.stderr.write('tabby-node install-cni: the installer (node/install-cni.ts) is not merged into this build yet\n');
-    process.exit(3);
+    const { runInstallCni } = await import('./install-cni-main.js');
+    process.exit(await runInstallCni(argv.slice(1)));
   }
   if (argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write('usage: tabby-node            run the node agent (configured by calico-node environment variables)\n       tabby-node install-cni install the CNI plugin and its config\n');

@@ -12,6 +12,8 @@ import type { ClusterInformation, IPPool, Node } from '../api/types.js';
 import { AlreadyExistsError, ConflictError, NotFoundError, type Datastore } from '../datastore/types.js';
 import type { NodeConfig } from './config.js';
 import { summarize, type Detection } from './autodetect.js';
+import type { Ipam } from '../ipam/ipam.js';
+import { ensureTunnelAddresses } from './tunnel.js';
 
 export class StartupError extends TabbyError {}
 
@@ -186,6 +188,8 @@ export interface StartupDeps {
   hostMtu?: (iface: string | undefined) => Promise<number>;
   version?: string;
   wait?: WaitOptions;
+  /** Allocates tunnel addresses (handles `vxlan-tunnel-addr-<node>` / `ipip-tunnel-addr-<node>`); omitted = none. */
+  ipam?: Ipam;
 }
 
 export interface StartupResult {
@@ -221,12 +225,14 @@ export async function runStartup(cfg: NodeConfig, deps: StartupDeps): Promise<St
   await ensureClusterInformation(ds, deps.version ?? '0.1.0');
   const pool = cfg.defaultPool ? await ensureDefaultPool(ds, cfg.defaultPool, log) : undefined;
   const pools = (await ds.list<IPPool>('IPPool')).items;
+  let registered = node;
+  if (deps.ipam && ipv4Cidr) registered = await ensureTunnelAddresses(ds, deps.ipam, cfg.nodeName, log);
   const hostMtu = deps.hostMtu ? await deps.hostMtu(detection?.interface) : 1500;
   const mtu = podMtu(hostMtu, pools, cfg.felix);
   await writeFileAtomic(cfg.libDir, 'nodename', cfg.nodeName);
   await writeFileAtomic(cfg.libDir, 'mtu', `${mtu}\n`);
   log.info({ libDir: cfg.libDir, mtu }, 'wrote the node name and MTU files');
-  const res: StartupResult = { node, ipSource, mtu };
+  const res: StartupResult = { node: registered, ipSource, mtu };
   if (detection) res.detection = detection;
   if (pool) res.pool = pool;
   return res;

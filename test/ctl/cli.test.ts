@@ -209,7 +209,7 @@ test('version guard, version --client, unimplemented groups, unknown commands', 
   const vc = await ctl(undefined, ['version', '--client']);
   assert.equal(vc.code, 0);
   assert.match(vc.stdout, /^Client Version:/);
-  for (const group of ['node', 'bgp', 'cluster']) {
+  for (const group of ['bgp', 'cluster']) {
     const r = await ctl(undefined, [group, 'show']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, new RegExp(`tabbyctl ${group}: not implemented yet`));

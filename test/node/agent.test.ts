@@ -10,6 +10,7 @@ import { parseNodeConfig } from '../../node/config.js';
 import { NodeAgent, type SpeakerConfigLike, type SpeakerLike } from '../../node/agent.js';
 import { readStatus, formatNodeStatus } from '../../node/status.js';
 import type { IPPool, Node } from '../../api/types.js';
+import { Ipam } from '../../ipam/ipam.js';
 
 class FakeSpeaker extends EventEmitter implements SpeakerLike {
   configs: SpeakerConfigLike[] = [];
@@ -102,4 +103,25 @@ test('an existing pool suppresses the default pool; re-registration preserves ro
   const st = await readStatus(cfg.runDir);
   assert.equal(st.ip.source, 'from the IP environment variable (10.0.0.2/24)');
   assert.equal(st.bgp.reason, 'BGP speaker not wired');
+});
+
+test('switching a pool to VXLAN allocates the tunnel address live', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tnd-agent-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ds = new MemoryDatastore();
+  const cfg = parseNodeConfig({ NODENAME: 'node-a', IP: '10.0.0.2/24', TABBY_RUN_DIR: join(dir, 'run'), TABBY_LIB_DIR: join(dir, 'lib'), DATASTORE_TYPE: 'memory', FELIX_HEALTHENABLED: 'false', CALICO_IPV4POOL_CIDR: '10.244.0.0/16' });
+  const agent = new NodeAgent(cfg, { ds, log: silentLogger(), detect: async () => assert.fail('no'), ipam: new Ipam({ datastore: ds }) });
+  t.after(() => agent.stop());
+  await agent.start();
+  await agent.settle();
+  assert.equal((await ds.get<Node>('Node', 'node-a')).spec?.ipv4VXLANTunnelAddr, undefined);
+  const pool = await ds.get<IPPool>('IPPool', 'default-ipv4-ippool');
+  await ds.update<IPPool>({ ...pool, spec: { ...pool.spec, vxlanMode: 'Always' } });
+  let addr: string | undefined;
+  for (let i = 0; i < 100 && !addr; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    await agent.settle();
+    addr = (await ds.get<Node>('Node', 'node-a')).spec?.ipv4VXLANTunnelAddr;
+  }
+  assert.match(addr ?? '', /^10\.244\./);
 });

@@ -19,6 +19,8 @@ test('defaults: hostname fallback, autodetect first-found, default pool, dirs, h
   assert.equal(c.felix.routeRefreshIntervalSec, 90);
   assert.equal(c.datastore.type, 'etcdv3');
   assert.equal(c.asNumber, undefined);
+  assert.equal(c.networkingBackend, 'bird');
+  assert.equal(parseNodeConfig({ CALICO_NETWORKING_BACKEND: 'vxlan' }, host).networkingBackend, 'vxlan');
 });
 
 test('every variable is honoured', () => {
@@ -79,6 +81,7 @@ const bad: Array<[Record<string, string>, string]> = [
   [{ CALICO_ROUTER_ID: '1.2.3' }, 'CALICO_ROUTER_ID'],
   [{ NODENAME: 'Bad_Name' }, 'NODENAME'],
   [{ DATASTORE_TYPE: 'consul' }, 'DATASTORE_TYPE'],
+  [{ CALICO_NETWORKING_BACKEND: 'gobgp' }, 'CALICO_NETWORKING_BACKEND'],
 ];
 for (const [env, variable] of bad) {
   test(`bad ${JSON.stringify(env)} names ${variable}`, () => {

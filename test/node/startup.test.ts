@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryDatastore } from '../../datastore/memory.js';
+import { UnavailableError } from '../../datastore/types.js';
+import { silentLogger } from '../../lib/log.js';
+import { ensureClusterInformation, podMtu, registerNode, StartupError, waitForDatastore } from '../../node/startup.js';
+import { toPeerConfig } from '../../node/agent.js';
+import { parseNodeConfig } from '../../node/config.js';
+import type { ClusterInformation, IPPool } from '../../api/types.js';
+
+test('waitForDatastore: bounded exponential back-off, then a typed error naming the cause', async () => {
+  const ds = new MemoryDatastore();
+  let calls = 0;
+  const flaky = Object.assign(Object.create(ds) as MemoryDatastore, {
+    list: async () => {
+      calls++;
+      if (calls < 4) throw new UnavailableError('http://127.0.0.1:1');
+      return { items: [], revision: '1' };
+    },
+  });
+  const sleeps: number[] = [];
+  await waitForDatastore(flaky, silentLogger(), { sleep: async (ms) => void sleeps.push(ms), initialDelayMs: 100, maxDelayMs: 300 });
+  assert.deepEqual(sleeps, [100, 200, 300]);
+  const dead = Object.assign(Object.create(ds) as MemoryDatastore, { list: async () => { throw new UnavailableError('http://127.0.0.1:1'); } });
+  await assert.rejects(waitForDatastore(dead, silentLogger(), { attempts: 3, sleep: async () => undefined }), (err: unknown) => {
+    assert.ok(err instanceof StartupError);
+    assert.equal(err.code, 'DatastoreNotReady');
+    assert.match(err.message, /after 3 attempts: datastore at http:\/\/127\.0\.0\.1:1 is unreachable/);
+    return true;
+  });
+});
+
+test('registerNode is idempotent and IP=none clears the address', async () => {
+  const ds = new MemoryDatastore();
+  const a = await registerNode(ds, { nodeName: 'n1', ipv4Cidr: '10.0.0.5/24' });
+  const b = await registerNode(ds, { nodeName: 'n1', ipv4Cidr: '10.0.0.5/24' });
+  assert.equal(a.metadata.resourceVersion, b.metadata.resourceVersion);
+  assert.deepEqual(b.spec?.addresses, [{ address: '10.0.0.5', type: 'CalicoNodeIP' }]);
+  const c = await registerNode(ds, { nodeName: 'n1' });
+  assert.deepEqual(c.spec?.bgp, {});
+  assert.deepEqual(c.spec?.addresses, []);
+});
+
+test('ClusterInformation: created once, refuses a datastore marked not ready', async () => {
+  const ds = new MemoryDatastore();
+  const ci = await ensureClusterInformation(ds, '0.1.0');
+  assert.equal(ci.spec?.datastoreReady, true);
+  assert.equal((await ensureClusterInformation(ds, '0.1.0')).spec?.clusterGUID, ci.spec?.clusterGUID);
+  await ds.update<ClusterInformation>({ ...ci, spec: { ...ci.spec, datastoreReady: false } });
+  await assert.rejects(ensureClusterInformation(ds, '0.1.0'), /datastoreReady=false/);
+});
+
+test('pod MTU from the pools’ encapsulation and FELIX overrides', () => {
+  const felix = parseNodeConfig({}, { hostname: () => 'h' }).felix;
+  const pool = (spec: Partial<IPPool['spec']>): IPPool => ({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'p' }, spec: { cidr: '10.0.0.0/16', ...spec } });
+  assert.equal(podMtu(1500, [pool({})], felix), 1500);
+  assert.equal(podMtu(1500, [pool({ vxlanMode: 'Always' })], felix), 1450);
+  assert.equal(podMtu(1500, [pool({ ipipMode: 'CrossSubnet' })], felix), 1480);
+  assert.equal(podMtu(1500, [pool({ vxlanMode: 'Always' })], { ...felix, vxlanMTU: 1400 }), 1400);
+  assert.equal(podMtu(1500, [pool({ vxlanMode: 'Always', disabled: true })], felix), 1500);
+});
+
+test('toPeerConfig maps the plan onto the speaker’s PeerConfig', () => {
+  assert.deepEqual(
+    toPeerConfig({ name: 'Global_10_0_0_9', type: 'global', address: '10.0.0.9', port: 1179, asNumber: 65100, passive: true, password: 'x', ttlSecurity: 1, sourceAddress: '10.0.0.2', gracefulRestartTime: 120, nextHopMode: 'Keep', routeReflectorClient: true, filters: ['f'] }),
+    { address: '10.0.0.9', port: 1179, asNumber: 65100, description: 'global', passive: true, password: 'x', ttlSecurity: 1, sourceAddress: '10.0.0.2', routeReflectorClient: true, gracefulRestart: { restartTime: 120 }, nextHopMode: 'keep', filters: ['f'] },
+  );
+});
