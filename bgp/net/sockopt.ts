@@ -27,6 +27,7 @@ const IPV6_UNICAST_HOPS = 16;
 const IPV6_MINHOPCOUNT = 73;
 const IPPROTO_TCP = 6;
 const TCP_MD5SIG = 14;
+const ENOENT = 2;
 const EINPROGRESS = 115;
 const POLLOUT = 4;
 const POLLERR = 8;
@@ -115,7 +116,11 @@ export function setMd5(fd: number, peer: string, password: string): void {
   key.copy(s, 136);
   const r = lib().setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, s, s.length);
   s.fill(0);
-  if (r !== 0) throw new SocketOptionError('setsockopt(TCP_MD5SIG)', lib().errno());
+  if (r === 0) return;
+  const errno = lib().errno();
+  // Removing a key that was never installed answers ENOENT: there is nothing to remove.
+  if (key.length === 0 && errno === ENOENT) return;
+  throw new SocketOptionError('setsockopt(TCP_MD5SIG)', errno);
 }
 
 function setInt(fd: number, level: number, name: number, v: number, what: string): void {

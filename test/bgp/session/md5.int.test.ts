@@ -113,3 +113,12 @@ test('MD5 over IPv6 (::1): right key connects, wrong key gets no answer', { skip
   assert.equal(Buffer.concat(chunks).toString(), 'ok');
   await assert.rejects(connectPeer({ host: '::1', port: 17926, password: 'wrong', timeoutMs: 700 }), /MD5 key mismatch/);
 });
+
+test('MD5: removing a key that was never set is a no-op; setting then removing works', { skip: needRoot() ?? false }, async (t) => {
+  const l = new BgpListener((sock: Socket) => sock.destroy());
+  t.after(() => l.close());
+  await l.listen('127.0.0.1', 17948);
+  assert.doesNotThrow(() => l.setPeerPassword('127.0.0.9', undefined));
+  l.setPeerPassword('127.0.0.9', 's3cret');
+  assert.doesNotThrow(() => l.setPeerPassword('127.0.0.9', undefined));
+});
