@@ -293,7 +293,7 @@ export class NodeAgent {
   private peerSnapshots(): PeerSnapshot[] {
     if (!this.speaker) return [];
     return this.speaker.status().peers.map((p) => {
-      const s: PeerSnapshot = { address: p.address, type: asPeerKind(p.peerType), state: p.state, since: p.since, info: p.info ? `${p.state} ${p.info}`.replace(/^Established Established$/, 'Established') : p.state };
+      const s: PeerSnapshot = { address: p.address, type: asPeerKind(p.peerType), state: p.state, since: p.since, info: peerInfo(p.state, p.info) };
       if (p.port !== 179) s.port = p.port;
       return s;
     });
@@ -362,4 +362,10 @@ function key(o: Resource): string {
 
 function asPeerKind(s: string): PeerKind {
   return s === 'global' || s === 'node specific' ? s : 'node-to-node mesh';
+}
+
+/** calicoctl's INFO column: the state, then the reason when it adds something ("Active Connection refused"). */
+export function peerInfo(state: string, info: string | undefined): string {
+  if (!info || info.toLowerCase() === state.toLowerCase()) return state;
+  return `${state} ${info}`;
 }

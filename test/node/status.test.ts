@@ -113,3 +113,10 @@ test('checksystem formatting: missing features listed, optional ones do not fail
   assert.equal(bad.ok, false);
   assert.match(bad.text, /does NOT meet/);
 });
+
+test('peer INFO: the state alone when the reason repeats it, else state + reason', async () => {
+  const { peerInfo } = await import('../../node/agent.js');
+  assert.equal(peerInfo('Established', 'established'), 'Established');
+  assert.equal(peerInfo('Established', undefined), 'Established');
+  assert.equal(peerInfo('Active', 'Connection refused'), 'Active Connection refused');
+});
