@@ -3,6 +3,7 @@
  * the test creates, so the machine's own links and routes are never touched.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -177,6 +178,13 @@ test('bad input: spec codes, named problem, nothing left behind', { skip }, asyn
 });
 
 test('conflist: tabby first, then Debian portmap and bandwidth get a correct prevResult', { skip: skip ?? needCommand('iptables') }, async (t) => {
+  // Loading the ifb module (bandwidth needs it) makes ifb0/ifb1 in the root namespace: remove the
+  // ones this test caused to appear.
+  const rootLinks = (): string[] => execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').map((l) => l.split(':')[1]?.trim() ?? '');
+  const ifbBefore = new Set(rootLinks().filter((l) => /^ifb\d+$/.test(l)));
+  t.after(() => {
+    for (const l of rootLinks()) if (/^ifb\d+$/.test(l) && !ifbBefore.has(l)) execFileSync('ip', ['link', 'del', l]);
+  });
   const n = await node(t);
   const p = n.pod('chain');
   const { cniVersion: _v, name: _n, ...tabby } = n.conf();
