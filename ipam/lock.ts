@@ -10,6 +10,7 @@
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { libcErrno, libcFunc } from '../lib/libc.js';
 import { IpamError } from './errors.js';
 
 const LOCK_EX = 2;
@@ -23,10 +24,8 @@ let errnoFn: (() => number) | undefined;
 
 async function loadFlock(): Promise<FlockFn> {
   if (!flockFn) {
-    const koffi = (await import('koffi')).default;
-    const libc = koffi.load('libc.so.6');
-    flockFn = libc.func('int flock(int, int)') as FlockFn;
-    errnoFn = () => koffi.errno();
+    flockFn = libcFunc<FlockFn>('int flock(int, int)');
+    errnoFn = libcErrno;
   }
   return flockFn;
 }

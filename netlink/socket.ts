@@ -15,7 +15,7 @@
  *    startup the CNI plugin cannot afford.
  */
 import { closeSync, openSync } from 'node:fs';
-import koffi from 'koffi';
+import { libcErrno, libcFunc } from '../lib/libc.js';
 import { AF, NETLINK_OPT, NETLINK_ROUTE, SOL_NETLINK, SOL_SOCKET, SO } from './constants.js';
 import { NetlinkError, NetlinkInputError } from './errors.js';
 
@@ -50,24 +50,23 @@ let libc: Libc | undefined;
 /** Loads libc lazily so that importing the pure codec never touches FFI. */
 function lc(): Libc {
   if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
   libc = {
-    socket: lib.func('int socket(int, int, int)'),
-    bind: lib.func('int bind(int, void *, uint32_t)'),
-    send: lib.func('intptr_t send(int, void *, size_t, int)'),
-    recv: lib.func('intptr_t recv(int, void *, size_t, int)'),
-    setsockopt: lib.func('int setsockopt(int, int, int, void *, uint32_t)'),
-    getsockname: lib.func('int getsockname(int, void *, void *)'),
-    close: lib.func('int close(int)'),
-    setns: lib.func('int setns(int, int)'),
-    eventfd: lib.func('int eventfd(unsigned int, int)'),
-    write: lib.func('intptr_t write(int, void *, size_t)'),
-    poll: lib.func('int poll(void *, unsigned long, int)'),
+    socket: libcFunc('int socket(int, int, int)'),
+    bind: libcFunc('int bind(int, void *, uint32_t)'),
+    send: libcFunc('intptr_t send(int, void *, size_t, int)'),
+    recv: libcFunc('intptr_t recv(int, void *, size_t, int)'),
+    setsockopt: libcFunc('int setsockopt(int, int, int, void *, uint32_t)'),
+    getsockname: libcFunc('int getsockname(int, void *, void *)'),
+    close: libcFunc('int close(int)'),
+    setns: libcFunc('int setns(int, int)'),
+    eventfd: libcFunc('int eventfd(unsigned int, int)'),
+    write: libcFunc('intptr_t write(int, void *, size_t)'),
+    poll: libcFunc('int poll(void *, unsigned long, int)'),
   } as Libc;
   return libc;
 }
 
-const lastErrno = (): number => koffi.errno();
+const lastErrno = libcErrno;
 
 // ---- namespaces ----------------------------------------------------------------------------
 

@@ -4,11 +4,9 @@
  * before connect, and a non-blocking connect whose completion we poll. Only bytes and errno
  * cross this boundary; passwords are copied into a struct and never logged.
  */
-import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { TabbyError } from '../../lib/errors.js';
-
-const require = createRequire(import.meta.url);
+import { libcErrno, libcFunc } from '../../lib/libc.js';
 
 // Linux constants (asm-generic; x86_64 and arm64 agree).
 export const AF_INET = 2;
@@ -56,20 +54,15 @@ interface Libc {
 let libc: Libc | undefined;
 function lib(): Libc {
   if (libc) return libc;
-  const koffi = require('koffi') as {
-    load(name: string): { func(sig: string): (...args: unknown[]) => number };
-    errno(): number;
-  };
-  const c = koffi.load('libc.so.6');
   libc = {
-    socket: c.func('int socket(int, int, int)') as Libc['socket'],
-    setsockopt: c.func('int setsockopt(int, int, int, void *, uint32_t)') as Libc['setsockopt'],
-    getsockopt: c.func('int getsockopt(int, int, int, void *, void *)') as Libc['getsockopt'],
-    bind: c.func('int bind(int, void *, uint32_t)') as Libc['bind'],
-    connect: c.func('int connect(int, void *, uint32_t)') as Libc['connect'],
-    close: c.func('int close(int)') as Libc['close'],
-    poll: c.func('int poll(void *, uint64_t, int)') as Libc['poll'],
-    errno: () => koffi.errno(),
+    socket: libcFunc<Libc['socket']>('int socket(int, int, int)'),
+    setsockopt: libcFunc<Libc['setsockopt']>('int setsockopt(int, int, int, void *, uint32_t)'),
+    getsockopt: libcFunc<Libc['getsockopt']>('int getsockopt(int, int, int, void *, void *)'),
+    bind: libcFunc<Libc['bind']>('int bind(int, void *, uint32_t)'),
+    connect: libcFunc<Libc['connect']>('int connect(int, void *, uint32_t)'),
+    close: libcFunc<Libc['close']>('int close(int)'),
+    poll: libcFunc<Libc['poll']>('int poll(void *, uint64_t, int)'),
+    errno: libcErrno,
   };
   return libc;
 }
