@@ -10,7 +10,7 @@ import type { ClusterOptions, ClusterState, Plan } from './plan.js';
 import { ClusterError, addUnique, birdProtocolName, clusterManifests, emptyState, makePlan, nodeManifests, sameShape, tabbyctlConfig } from './plan.js';
 import { binAvailable, birdc, startBird, startEtcd, startNode } from './daemons.js';
 import { addPod, cniCall, podIp, prepareCniPath } from './pods.js';
-import { buildReport, exploreText, missingRoutes, tabbyctl } from './report.js';
+import { buildReport, exploreText, missingRoutes, sessionsDown, tabbyctl } from './report.js';
 import type { Output } from './state.js';
 import { Progress, fmtMs, readState, repoRoot, writeState } from './state.js';
 import { haveCommand, linkExists, listNetns, netnsExists, netnsPids, procAlive, run, sleep, stopProc } from './sys.js';
@@ -121,7 +121,7 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
   if (node.ok) {
     for (const n of plan.nodes) await p.step(`tabby-node ${n.name}`, () => startNode(root, plan, n, st, save), (v) => v);
     nodesRunning = true;
-    await p.step('BGP convergence (ToR sessions Established)', () => waitConverged(plan, uo.convergeTimeoutMs ?? 60000), (v) => v);
+    await p.step('BGP convergence (ToR sessions + node-to-node mesh Established)', () => waitConverged(plan, uo.convergeTimeoutMs ?? 60000), (v) => v);
   } else {
     skipped.push(`nodes: ${node.why ?? ''}`);
     for (const n of plan.nodes) p.skip(`tabby-node ${n.name}`, node.why ?? '');
@@ -200,15 +200,22 @@ export async function torSessions(plan: Plan): Promise<{ up: number; total: numb
   return { up, total: plan.nodes.length, text: r.text };
 }
 
+/** Every ToR session and every session of every tabby-node (mesh and ToR) Established. */
 async function waitConverged(plan: Plan, limitMs: number): Promise<string> {
   const end = Date.now() + limitMs;
   let last = { up: 0, total: plan.nodes.length, text: '' };
+  let down: string[] = [];
   while (Date.now() < end) {
     last = await torSessions(plan);
-    if (last.up === last.total) return `${last.up}/${last.total} sessions Established`;
-    await sleep(500);
+    down = last.up === last.total ? await sessionsDown(plan) : [];
+    if (last.up === last.total && down.length === 0) return `${last.up}/${last.total} ToR sessions and the node-to-node mesh Established`;
+    await sleep(200);
   }
-  throw new ClusterError(`BGP did not converge within ${limitMs / 1000} s: ${last.up}/${last.total} ToR sessions Established`, `look at: birdc -s ${plan.birdCtl} show protocols all; node logs under ${plan.options.stateDir}`);
+  const nodeSide = down.length > 0 ? `; not Established: ${down.join('; ')}` : '';
+  throw new ClusterError(
+    `BGP did not converge within ${limitMs / 1000} s: ${last.up}/${last.total} ToR sessions Established${nodeSide}`,
+    `look at: birdc -s ${plan.birdCtl} show protocols all; node logs under ${plan.options.stateDir}`,
+  );
 }
 
 export interface DownResult {
