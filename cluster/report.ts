@@ -185,7 +185,7 @@ export async function exploreText(root: string, plan: Plan): Promise<string> {
   const lines = [
     plan.options.datastore === 'etcdv3'
       ? `export ETCD_ENDPOINTS=${plan.etcdEndpoint}   # etcd, reachable from this shell through ${plan.hostLink}`
-      : `export DATASTORE_TYPE=kubernetes KUBECONFIG=${plan.options.kubeconfig ?? ''}`,
+      : `export DATASTORE_TYPE=kubernetes KUBECONFIG=${plan.kubeconfig}${plan.ownApiServer ? `   # the Kubernetes API test server at ${plan.apiEndpoint}` : ''}`,
     `${t.shown} get ippools -o wide`,
     `${t.shown} ipam show --show-blocks`,
   ];

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterOptions, ClusterState, Plan } from './plan.js';
 import { ClusterError, addUnique, birdProtocolName, clusterManifests, emptyState, makePlan, nodeManifests, sameShape, tabbyctlConfig } from './plan.js';
-import { binAvailable, birdc, startBird, startEtcd, startNode } from './daemons.js';
+import { binAvailable, birdc, startApiServer, startBird, startEtcd, startNode } from './daemons.js';
 import { addPod, cniCall, podIp, prepareCniPath } from './pods.js';
 import { buildReport, exploreText, missingRoutes, sessionsDown, tabbyctl } from './report.js';
 import type { Output } from './state.js';
@@ -65,8 +65,8 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
   const plan = makePlan(o);
   const started = Date.now();
   await preflight(io);
-  if (o.datastore === 'kubernetes' && (o.kubeconfig === undefined || !existsSync(o.kubeconfig))) {
-    throw new ClusterError(`--datastore kubernetes: kubeconfig ${o.kubeconfig ?? '(none)'} not found`, 'pass --kubeconfig <file> of a cluster whose API server the node namespaces can reach (through the ToR), or use --datastore etcdv3');
+  if (o.datastore === 'kubernetes' && o.kubeconfig !== undefined && !existsSync(o.kubeconfig)) {
+    throw new ClusterError(`--datastore kubernetes: kubeconfig ${o.kubeconfig} not found`, 'pass --kubeconfig <file> of a cluster whose API server the node namespaces can reach (through the ToR), or omit it to run the Kubernetes API test server');
   }
   if (o.encap === 'ipip') {
     const why = await probeLinkType(o.prefix, 'ipip');
@@ -109,7 +109,8 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
     for (const n of plan.nodes) await createNode(plan, n, st, save);
   }, () => plan.nodes.map((n) => `${n.name}=${n.ip}`).join(' '));
   if (o.datastore === 'etcdv3') await p.step('etcd (in the fabric namespace)', () => startEtcd(plan, st, save), (v) => v);
-  else p.skip('etcd', `datastore kubernetes (${o.kubeconfig ?? ''})`);
+  else if (plan.ownApiServer) await p.step('Kubernetes API test server (in the fabric namespace)', () => startApiServer(root, plan, st, save), (v) => v);
+  else p.skip('etcd', `datastore kubernetes (${plan.kubeconfig})`);
   await p.step('pool + ToR BGPPeer (tabbyctl apply)', async () => {
     writeFileSync(plan.tabbyctlCfg, tabbyctlConfig(plan));
     const r = await tabbyctl(root, plan, ['apply', '-f', '-'], clusterManifests(plan));
@@ -239,7 +240,8 @@ export async function clusterDown(prefix: string, stateDir: string, io: Output):
   }
   const res: DownResult = { netns: 0, procs: 0, links: 0, dirs: 0 };
   const pfx = state?.options.prefix ?? prefix;
-  if (state !== undefined && state.options.datastore !== 'etcdv3') await releasePods(state, io);
+  // Pods' addresses outlive the cluster only in a datastore of someone else's.
+  if (state !== undefined && !makePlan(state.options).ownApiServer && state.options.datastore !== 'etcdv3') await releasePods(state, io);
   for (const rec of state?.procs ?? []) if (await stopProc(rec.pid, rec.match)) res.procs++;
   const names = [...new Set([...(state?.netns ?? []), ...listNetns(pfx)])].filter((n) => n.startsWith(pfx));
   for (const ns of names) {

@@ -94,12 +94,24 @@ async function upFor(t: TestContext, over: Partial<ClusterOptions>): Promise<{ r
   }
 }
 
+/** No leftovers from an earlier run, fresh bundles, then the cluster (down in t.after). */
+async function freshCluster(t: TestContext, over: Partial<ClusterOptions>): Promise<{ r: UpResult; log: string[] }> {
+  assert.deepEqual(await leftovers(), [], 'leftovers from an earlier run');
+  build();
+  return upFor(t, over);
+}
+
+async function vxlanMissing(): Promise<string | undefined> {
+  const why = missing();
+  if (why !== undefined) return why;
+  const vx = await probeLinkType(PREFIX, 'vxlan');
+  return vx === undefined ? undefined : `kernel has no vxlan: ${vx}`;
+}
+
 test('e2e: 3-node cluster, no encapsulation (fabric, ToR, etcd, nodes, pods)', async (t) => {
   const why = missing();
   if (why !== undefined) return t.skip(why);
-  assert.deepEqual(await leftovers(), [], 'leftovers from an earlier run');
-  build();
-  const { r } = await upFor(t, { encap: 'none' });
+  const { r } = await freshCluster(t, { encap: 'none' });
   const plan = r.plan;
   const nodeBin = binAvailable(ROOT, 'tabby-node');
   const cniBin = binAvailable(ROOT, 'tabby');
@@ -258,13 +270,9 @@ test('e2e: 3-node cluster, no encapsulation (fabric, ToR, etcd, nodes, pods)', a
 });
 
 test('e2e: VXLAN with the nodes on two subnets behind the ToR router', async (t) => {
-  const why = missing();
+  const why = await vxlanMissing();
   if (why !== undefined) return t.skip(why);
-  const vx = await probeLinkType(PREFIX, 'vxlan');
-  if (vx !== undefined) return t.skip(`kernel has no vxlan: ${vx}`);
-  assert.deepEqual(await leftovers(), [], 'leftovers from an earlier run');
-  build();
-  const { r } = await upFor(t, { encap: 'vxlan', podsPerNode: 1 });
+  const { r } = await freshCluster(t, { encap: 'vxlan', podsPerNode: 1 });
   const plan = r.plan;
   assert.equal(plan.options.crossSubnet, true);
   await t.test('underlay: nodes on different subnets reach each other and etcd through the ToR', async () => {
@@ -306,15 +314,40 @@ test('e2e: VXLAN with the nodes on two subnets behind the ToR router', async (t)
   });
 });
 
+test('e2e: --datastore kubernetes (the Kubernetes API test server in the fabric namespace), VXLAN across subnets', async (t) => {
+  const why = await vxlanMissing();
+  if (why !== undefined) return t.skip(why);
+  const { r } = await freshCluster(t, { datastore: 'kubernetes', encap: 'vxlan', podsPerNode: 1 });
+  const plan = r.plan;
+  assert.equal(plan.ownApiServer, true);
+  await t.test('the cluster lives in the API server: no etcd; tabbyctl reads nodes, pool and IPAM through the kubeconfig', async () => {
+    const roles = readState(plan.options.stateDir)?.procs.map((p) => p.role) ?? [];
+    assert.ok(roles.includes('kube-apiserver') && !roles.includes('etcd'), roles.join(' '));
+    assert.equal(existsSync(plan.kubeconfig), true);
+    const nodes = await tabbyctl(ROOT, plan, ['get', 'nodes']);
+    assert.equal(nodes.code, 0, nodes.text);
+    for (const n of plan.nodes) assert.match(nodes.text, new RegExp(`^${n.name}\\b`, 'm'));
+    const pools = await tabbyctl(ROOT, plan, ['get', 'ippools', '-o', 'wide']);
+    assert.match(pools.text, /default-ipv4-ippool\s+10\.244\.0\.0\/16.*CrossSubnet/);
+    const blocks = await ipamBlocks(ROOT, plan);
+    assert.equal(blocks.length, 3, blocks.join(' '));
+  });
+  await t.test('1./2. sessions Established, every block routed, pods ping across nodes and subnets', async (st) => {
+    if (!r.nodesRunning) return st.skip(binAvailable(ROOT, 'tabby-node').why ?? 'tabby-node not running');
+    if (!r.podsCreated) return st.skip(binAvailable(ROOT, 'tabby').why ?? 'no pods');
+    assert.deepEqual(await sessionsDown(plan), []);
+    assert.deepEqual(await missingRoutes(ROOT, plan), []);
+    assert.deepEqual(await failedPings(plan), []);
+  });
+});
+
 test('e2e: IPIP runs only where the kernel has ipip', async (t) => {
   const why = firstReason(missing());
   if (why !== undefined) return t.skip(why);
   const ipip = await probeLinkType(PREFIX, 'ipip');
   if (ipip === undefined) {
     // The kernel has ipip: the IPIP dataplane run (CrossSubnet: node-2 on subnet B over tunl0).
-    assert.deepEqual(await leftovers(), [], 'leftovers from an earlier run');
-    build();
-    const { r } = await upFor(t, { encap: 'ipip', podsPerNode: 1 });
+    const { r } = await freshCluster(t, { encap: 'ipip', podsPerNode: 1 });
     if (!r.nodesRunning) return t.skip(binAvailable(ROOT, 'tabby-node').why ?? 'tabby-node not running');
     assert.deepEqual(await sessionsDown(r.plan), []);
     const routes = await ownedRoutes(r.plan.nodes[0]!.netns);
