@@ -9,6 +9,7 @@ import { openDatastore } from '../datastore/index.js';
 import { parseNodeConfig } from './config.js';
 import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
+import { CALICO_SESSION_TIMERS } from './bgp-config.js';
 
 async function hostMtu(iface: string | undefined): Promise<number> {
   if (!iface) return 1500;
@@ -46,7 +47,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       (l) => log.info(l, 'listening for BGP connections'),
       (err: unknown) => log.error({ err: errorMessage(err), port }, 'cannot listen for BGP; outgoing sessions only'),
     );
-    const transports = new SessionTransports({ logger: log, listener });
+    const transports = new SessionTransports({ logger: log, listener, ...CALICO_SESSION_TIMERS });
     route.to = transports;
     const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: log });
     sp.on('warning', (w) => log.warn(w, w.message));
