@@ -9,6 +9,7 @@ import { openDatastore } from '../datastore/index.js';
 import { parseNodeConfig } from './config.js';
 import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
+import { podGcOwners, type GcOwnerSource } from './ipam-gc.js';
 
 async function hostMtu(iface: string | undefined): Promise<number> {
   if (!iface) return 1500;
@@ -59,7 +60,15 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     }) as unknown as SpeakerLike;
   };
 
+  // Kubernetes: pods are the owners of workload addresses (a pod deleted without a CNI DEL leaves its WorkloadEndpoint).
+  let ipamGcOwners: GcOwnerSource | undefined;
+  if (cfg.ipamGc?.enabled && cfg.datastore.type === 'kubernetes') {
+    const { kubernetesPodLister } = await import('./ipam-gc-k8s.js');
+    ipamGcOwners = podGcOwners(ds, await kubernetesPodLister(cfg.datastore.kubeconfig));
+  }
+
   const agent = new NodeAgent(cfg, {
+    ...(ipamGcOwners ? { ipamGcOwners } : {}),
     ds,
     log,
     detect: async () => {
