@@ -197,11 +197,14 @@ export class IpamGc {
     }
   }
 
-  /** Stop the loop, wait for a running pass and give the lease up. */
-  async stop(): Promise<void> {
+  /**
+   * Stop the loop, wait for a running pass and give the lease up (`releaseLease: false` keeps it, as
+   * a crash would: another agent then takes over once it expires).
+   */
+  async stop(opts: { releaseLease?: boolean } = {}): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running.catch(() => undefined);
-    await this.elector.release();
+    if (opts.releaseLease ?? true) await this.elector.release();
   }
 }

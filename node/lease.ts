@@ -9,7 +9,9 @@
  *
  * Expiry follows client-go: a follower judges a lease by its own clock — the lease is stale when the
  * record has not changed for `leaseDurationSeconds` since this process first saw that version — so
- * clock skew between nodes does not matter. A holder that cannot renew steps down at once.
+ * clock skew between nodes does not matter. A holder that cannot renew steps down at once, and stops
+ * counting itself leader once its last renewal is a lease duration old (a hung request).
+ * Exclusivity is best effort (as any lease); GC safety does not depend on it: every write is CAS.
  */
 import type { Logger } from '../lib/log.js';
 import { errorMessage, TabbyError } from '../lib/errors.js';
@@ -99,6 +101,7 @@ export interface LeaderElectorOptions {
 /** One step of the election per `tick()`; the caller runs it every renew period (≤ duration / 3). */
 export class LeaderElector {
   private leader = false;
+  private renewedAt = 0;
   /** The last lease version seen and when (by our clock) it was first seen. */
   private observed: { version: string; at: number } | undefined;
   private readonly now: () => number;
@@ -109,8 +112,13 @@ export class LeaderElector {
     this.log = opts.log ?? silentLogger();
   }
 
+  /**
+   * True while the last successful renewal is younger than the lease duration: a holder whose renewal
+   * hangs stops counting itself leader no later than any follower may take over (it took its
+   * timestamp before writing; followers start counting after they see the write).
+   */
   isLeader(): boolean {
-    return this.leader;
+    return this.leader && this.now() - this.renewedAt < this.opts.leaseDurationMs;
   }
 
   private set(leader: boolean, why: string): void {
@@ -146,6 +154,7 @@ export class LeaderElector {
           };
       const saved = await this.opts.store.put(record, cur);
       this.observed = { version: saved.version, at: now };
+      this.renewedAt = now;
       this.set(true, mine ? 'renewed' : cur ? `took over from ${cur.record.holderIdentity} (stale)` : 'acquired');
       return true;
     } catch (err) {
