@@ -21,6 +21,7 @@
  * - The caller must not call plan() when reading owners failed: no snapshot, no releases.
  */
 import { AllocationBlock, hostOf } from './block.js';
+import { formatIp, parseIp } from './cidr.js';
 import type { BlockAffinity, IPAMBlock, IPAMHandle } from '../api/types.js';
 
 /** Who is alive, as read at the start of a pass. */
@@ -109,10 +110,19 @@ function allocKey(block: string, ordinal: number, seq: number | null, handle: st
   return `alloc ${block} ${ordinal} ${seq ?? '-'} ${handle ?? '-'}`;
 }
 
-/** Strip a prefix length: `10.0.0.1/32` → `10.0.0.1`. */
+/**
+ * An owner's address in the allocator's spelling: prefix length stripped (`10.0.0.1/32`), IPv6
+ * canonicalised (so `fd00:0::1` matches `fd00::1`). Unparseable text is kept as is (matches nothing).
+ */
 export function bareIp(s: string): string {
   const i = s.indexOf('/');
-  return i < 0 ? s : s.slice(0, i);
+  const ip = i < 0 ? s : s.slice(0, i);
+  try {
+    const { family, value } = parseIp(ip);
+    return formatIp(family, value);
+  } catch {
+    return ip;
+  }
 }
 
 function ownerVerdict(ips: ReadonlySet<string> | undefined, ip: string): GcReason | undefined {
@@ -227,8 +237,8 @@ export function ownersFromPods(pods: readonly PodLike[], nodes: Iterable<string>
   const containers = new Map<string, Set<string>>();
   for (const p of pods) {
     const ips = new Set<string>();
-    for (const x of p.status?.podIPs ?? []) if (x.ip) ips.add(x.ip);
-    if (p.status?.podIP) ips.add(p.status.podIP);
+    for (const x of p.status?.podIPs ?? []) if (x.ip) ips.add(bareIp(x.ip));
+    if (p.status?.podIP) ips.add(bareIp(p.status.podIP));
     if (p.metadata?.name) byName.set(`${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, ips);
     const cid = p.metadata?.annotations?.[POD_CONTAINER_ID_ANNOTATION];
     if (cid) containers.set(cid, ips);

@@ -156,8 +156,8 @@ test('allocations without an owner we can judge are never candidates', async () 
 });
 
 test('owner snapshots from WorkloadEndpoints and from pods (Kubernetes: pod name and IP decide)', async () => {
-  const w = ownersFromWorkloadEndpoints([{ spec: { containerID: 'c1', ipNetworks: ['10.70.0.1/32', 'fd00::1/128'] } }, { spec: {} }], ['n1']);
-  assert.deepEqual([...w.containers.get('c1')!], ['10.70.0.1', 'fd00::1']);
+  const w = ownersFromWorkloadEndpoints([{ spec: { containerID: 'c1', ipNetworks: ['10.70.0.1/32', 'fd00:0:0::1/128'] } }, { spec: {} }], ['n1']);
+  assert.deepEqual([...w.containers.get('c1')!], ['10.70.0.1', 'fd00::1'], 'prefix stripped, IPv6 canonical');
   assert.equal(w.containers.size, 1);
   assert.ok(w.nodes.has('n1'));
 

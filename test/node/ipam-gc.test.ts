@@ -1,12 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MemoryDatastore } from '../../datastore/memory.js';
 import { UnavailableError } from '../../datastore/types.js';
 import { Ipam } from '../../ipam/ipam.js';
 import { ensureTunnelAddress } from '../../ipam/tunnel.js';
 import { clusterInformationLeaseStore, LEASE_ANNOTATION_PREFIX, LeaderElector } from '../../node/lease.js';
 import { IpamGc, IPAM_GC_DEFAULTS, workloadEndpointGcOwners } from '../../node/ipam-gc.js';
-import { parseIpamGc } from '../../node/config.js';
+import { parseIpamGc, parseNodeConfig } from '../../node/config.js';
+import { NodeAgent } from '../../node/agent.js';
+import { silentLogger } from '../../lib/log.js';
 import { NodeMetrics } from '../../node/metrics.js';
 import { ensureClusterInformation } from '../../node/startup.js';
 import type { ClusterInformation } from '../../api/types.js';
@@ -201,4 +206,43 @@ test('config: TABBY_IPAM_GC* parsing', () => {
   });
   assert.throws(() => parseIpamGc({ TABBY_IPAM_GC_GRACE: 'soon' }), /TABBY_IPAM_GC_GRACE|duration/);
   assert.throws(() => parseIpamGc({ TABBY_IPAM_GC: 'maybe' }), /boolean/);
+});
+
+test('agent: starts the collector (on by default, TABBY_IPAM_GC=off disables it); a leak goes, the node keeps its tunnel address', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tgc-agent-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ds = new MemoryDatastore();
+  const ipam = new Ipam({ datastore: ds });
+  const env = {
+    NODENAME: 'node-a',
+    IP: '10.0.0.2/24',
+    TABBY_RUN_DIR: join(dir, 'run'),
+    TABBY_LIB_DIR: join(dir, 'lib'),
+    CALICO_IPV4POOL_CIDR: '10.244.0.0/16',
+    CALICO_IPV4POOL_VXLAN: 'Always',
+    DATASTORE_TYPE: 'memory',
+    FELIX_HEALTHENABLED: 'false',
+    TABBY_IPAM_GC_GRACE: '300ms',
+    TABBY_IPAM_GC_INTERVAL: '50ms',
+    TABBY_IPAM_GC_LEASE: '300ms',
+  };
+  const deps = { ds, ipam, log: silentLogger(), detect: async () => assert.fail('static IP'), hostMtu: async () => 1500 };
+  const off = new NodeAgent(parseNodeConfig({ ...env, TABBY_IPAM_GC: 'off', TABBY_RUN_DIR: join(dir, 'run-off') }), deps);
+  await off.start();
+  assert.equal(off.ipamGc, undefined);
+  await off.stop();
+
+  const agent = new NodeAgent(parseNodeConfig(env), deps);
+  t.after(() => agent.stop());
+  await agent.start();
+  assert.ok(agent.ipamGc);
+  const tunnel = await ipam.ipsByHandle('vxlan-tunnel-addr-node-a');
+  assert.equal(tunnel.length, 1);
+  await ipam.autoAssign({ num4: 1, handleId: 'k8s-pod-network.gone', hostname: 'node-a', attrs: { node: 'node-a', namespace: 'ns', pod: 'gone', containerID: 'gone' } });
+  const deadline = Date.now() + 30_000;
+  while ((await ipam.ipsByHandle('k8s-pod-network.gone')).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(await ipam.ipsByHandle('k8s-pod-network.gone'), [], 'released by the agent');
+  assert.equal(agent.ipamGc.isLeader(), true);
+  assert.deepEqual(await ipam.ipsByHandle('vxlan-tunnel-addr-node-a'), tunnel, 'tunnel address of a live node kept');
+  assert.match((await agent.metrics.registry.getSingleMetricAsString('tabby_ipam_gc_reclaimed_total')), /owner-gone/);
 });
