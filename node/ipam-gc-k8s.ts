@@ -28,11 +28,20 @@ export async function kubernetesPodLister(kubeconfig?: string, timeoutMs = 10_00
       return res.items as PodLike[];
     } catch (err) {
       if (err instanceof DatastoreError) throw err;
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === 'number' && code < 500 && code !== 429) {
-        throw new DatastoreError('KubernetesError', `list pods: HTTP ${code}`, { hint: 'tabby-node needs RBAC list on pods for the IPAM GC', cause: err });
+      const e = err as { code?: unknown; name?: string; type?: string };
+      if (typeof e.code === 'number') {
+        if (e.code >= 500 || e.code === 429) throw new UnavailableError(server, err);
+        throw new DatastoreError(e.code === 401 || e.code === 403 ? 'Forbidden' : 'KubernetesError', `list pods: HTTP ${e.code}`, {
+          hint: 'tabby-node needs RBAC list on pods for the IPAM GC',
+          cause: err,
+        });
       }
-      throw new UnavailableError(server, err);
+      // Network trouble (fetch/system errors carry string codes) vs a client-side configuration error.
+      if (e.name === 'FetchError' || e.type === 'system' || typeof e.code === 'string' || e.name === 'AbortError') throw new UnavailableError(server, err);
+      throw new DatastoreError('KubernetesClientError', `list pods: ${err instanceof Error ? err.message : String(err)}`, {
+        hint: 'check the kubeconfig (server URL, TLS settings, credentials)',
+        cause: err,
+      });
     } finally {
       clearTimeout(timer);
     }
