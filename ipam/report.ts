@@ -196,7 +196,6 @@ export interface Owners {
 
 export type OwnerSource = () => Promise<Owners>;
 
-const TUNNEL_HANDLE = TUNNEL_HANDLE_RE;
 
 /**
  * Owner source for the etcd datastore: the WorkloadEndpoints the CNI plugin records
@@ -295,7 +294,7 @@ export function checkIpam(s: IpamSnapshot, owners: Owners | undefined, now: Date
         m.set(obj.spec.cidr, (m.get(obj.spec.cidr) ?? 0) + 1);
         actualCounts.set(h, m);
       }
-      const tunnel = h ? TUNNEL_HANDLE.exec(h) : null;
+      const tunnel = h ? TUNNEL_HANDLE_RE.exec(h) : null;
       if (tunnel) tunnelIps++;
       if (!inPool) outside.push({ ip: a.ip, block: obj.spec.cidr, handle: h });
       if (!owners) continue;

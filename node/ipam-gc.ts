@@ -7,11 +7,12 @@
  *   since the snapshot is refused (BadSequenceNumber → skipped, never freed);
  * - affinities of deleted nodes: `releaseAffinity` (empty block deleted, otherwise left unaffine);
  * - leftover tunnel handles of deleted nodes: `reconcileHandle` (deleted when nothing is left).
- * An error reading the IPAM objects or the owners aborts the pass before anything is written (warn
- * log, `tabby_ipam_gc_errors_total{stage}`); observations are kept for the next pass.
+ * An error reading the IPAM objects or the owners — or an owner snapshot without this agent's own
+ * Node, a sign of reading the wrong data — aborts the pass before anything is written (warn log,
+ * `tabby_ipam_gc_errors_total{stage}`); observations are kept for the next pass.
  */
 import type { Logger } from '../lib/log.js';
-import { errorMessage } from '../lib/errors.js';
+import { errorMessage, TabbyError } from '../lib/errors.js';
 import { silentLogger } from '../lib/log.js';
 import type { Datastore } from '../datastore/types.js';
 import type { Node, WorkloadEndpoint } from '../api/types.js';
@@ -28,6 +29,8 @@ export { IPAM_GC_DEFAULTS, type IpamGcConfig } from './config.js';
 export const IPAM_GC_LEASE = 'ipam-gc';
 
 export type GcOwnerSource = () => Promise<GcOwners>;
+
+export class IpamGcError extends TabbyError {}
 
 /** etcd (and any backend): WorkloadEndpoints the CNI plugin records, and Node resources. */
 export function workloadEndpointGcOwners(ds: Datastore): GcOwnerSource {
@@ -151,7 +154,17 @@ export class IpamGc {
     };
     // IPAM first, owners second: an owner created in between is seen (at worst one extra observation).
     const [blocks, affinities, handles] = await stage('ipam', () => Promise.all([ipam.store.listBlocks(), ipam.store.listAffinities(), ipam.store.listHandles()]));
-    const owners = await stage('owners', () => this.owners());
+    const owners = await stage('owners', async () => {
+      const o = await this.owners();
+      // This agent registered its own Node before starting the collector: an owner snapshot without
+      // it is not the cluster we think it is (wrong prefix/namespace, a half-restored store). Stop.
+      if (!o.nodes.has(this.deps.identity)) {
+        throw new IpamGcError('OwnersIncomplete', `the owner snapshot lists ${o.nodes.size} Nodes but not this agent's own (${this.deps.identity})`, {
+          hint: 'check that tabby-node registered its Node in the same datastore the collector reads',
+        });
+      }
+      return o;
+    });
     const plan = planGc({ blocks, affinities, handles, owners, previous: this.state, now: this.now(), graceMs: this.cfg.graceMs });
     this.state = plan.state;
     m?.ipamGcCandidates.set(plan.candidates.length);

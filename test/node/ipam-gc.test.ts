@@ -8,7 +8,7 @@ import { UnavailableError } from '../../datastore/types.js';
 import { Ipam } from '../../ipam/ipam.js';
 import { ensureTunnelAddress } from '../../ipam/tunnel.js';
 import { clusterInformationLeaseStore, LEASE_ANNOTATION_PREFIX, LeaderElector } from '../../node/lease.js';
-import { IpamGc, IPAM_GC_DEFAULTS, workloadEndpointGcOwners } from '../../node/ipam-gc.js';
+import { IpamGc, IpamGcError, IPAM_GC_DEFAULTS, workloadEndpointGcOwners } from '../../node/ipam-gc.js';
 import { parseIpamGc, parseNodeConfig } from '../../node/config.js';
 import { NodeAgent } from '../../node/agent.js';
 import { silentLogger } from '../../lib/log.js';
@@ -245,4 +245,17 @@ test('agent: starts the collector (on by default, TABBY_IPAM_GC=off disables it)
   assert.equal(agent.ipamGc.isLeader(), true);
   assert.deepEqual(await ipam.ipsByHandle('vxlan-tunnel-addr-node-a'), tunnel, 'tunnel address of a live node kept');
   assert.match((await agent.metrics.registry.getSingleMetricAsString('tabby_ipam_gc_reclaimed_total')), /owner-gone/);
+});
+
+test('GC runner: an owner snapshot without the agent’s own Node is refused (wrong data → nothing released)', async () => {
+  const { ds, ipam } = await setup();
+  await addPod(ds, ipam, 'leaked', 'n1', false);
+  let clock = 0;
+  const metrics = new NodeMetrics(false);
+  const gc = new IpamGc({ ...IPAM_GC_DEFAULTS }, { ds, ipam, identity: 'n1', metrics, now: () => clock });
+  await assert.rejects(gc.runPass(), (err: unknown) => err instanceof IpamGcError && err.code === 'OwnersIncomplete');
+  clock = 10 * IPAM_GC_DEFAULTS.graceMs;
+  await assert.rejects(gc.runPass(), IpamGcError);
+  assert.equal((await ipam.ipsByHandle('k8s-pod-network.leaked')).length, 1);
+  assert.match(await metric(metrics, 'tabby_ipam_gc_errors_total'), /stage="owners"} 2/);
 });
