@@ -134,7 +134,8 @@ export class LeaderElector {
     const me = this.opts.identity;
     try {
       const cur = await this.opts.store.get();
-      if (cur && cur.version !== this.observed?.version) this.observed = { version: cur.version, at: now };
+      // Start counting from after the read returned: a follower never expires a lease early.
+      if (cur && cur.version !== this.observed?.version) this.observed = { version: cur.version, at: this.now() };
       const mine = cur?.record.holderIdentity === me;
       const durMs = (cur?.record.leaseDurationSeconds ?? 0) * 1000;
       const stale = !cur || cur.record.holderIdentity === '' || now - this.observed!.at >= durMs;
