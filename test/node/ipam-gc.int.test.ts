@@ -118,8 +118,10 @@ test('two agents: one leader; a leak goes after the grace and a second look; a l
 
   await waitFor('a leader', () => a.isLeader() || b.isLeader());
   await waitFor('the leak released', async () => !(await holds(ipam, 'leak1')));
-  const rel = logs.find((l) => l.msg === 'released a leaked allocation' && l.handle === 'k8s-pod-network.leak1');
-  assert.ok(rel, 'release logged');
+  // The log line follows the release's commit: wait for it too.
+  const released = () => logs.find((l) => l.msg === 'released a leaked allocation' && l.handle === 'k8s-pod-network.leak1');
+  await waitFor('the release logged', () => released() !== undefined);
+  const rel = released()!;
   assert.ok((rel.time as number) - Date.parse(rel.ownerlessSince as string) >= CFG.graceMs, 'released no earlier than the grace after the first observation');
   assert.ok(await holds(ipam, 'live'), 'the live pod keeps its address');
   assert.equal(bothLeading, 0, 'never two leaders at once');
