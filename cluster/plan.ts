@@ -313,7 +313,12 @@ export function nodeEnv(plan: Plan, n: NodePlan): Record<string, string> {
     FELIX_PROMETHEUSMETRICSPORT: String(o.metricsPort),
   };
   if (o.datastore === 'etcdv3') env.ETCD_ENDPOINTS = plan.etcdEndpoint;
-  else env.KUBECONFIG = plan.kubeconfig;
+  else {
+    env.KUBECONFIG = plan.kubeconfig;
+    // The demo's pods are netns + CNI calls, not Pod objects: on the Kubernetes datastore the IPAM
+    // garbage collector (owners = pods) would rightly reclaim their addresses after its grace.
+    env.TABBY_IPAM_GC = 'off';
+  }
   return env;
 }
 
