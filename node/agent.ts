@@ -53,6 +53,8 @@ export interface SpeakerConfigLike {
   listen?: { address?: string; port: number };
   peers: PeerConfigLike[];
   originate?: string[];
+  /** felix keeps the kernel routes when the agent stops or dies, so peers may keep forwarding (GR F bit). */
+  gracefulRestart?: { forwardingPreserved: boolean };
 }
 
 /** The dataplane surface (felix/dataplane.ts Dataplane satisfies it). */
@@ -244,6 +246,7 @@ export class NodeAgent {
         listen: { port: plan.listenPort },
         peers: plan.peers.map(toPeerConfig),
         originate: plan.exports,
+        gracefulRestart: { forwardingPreserved: true },
       };
       if (plan.clusterId) sc.clusterId = plan.clusterId;
       if (!this.speaker) {

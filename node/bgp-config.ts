@@ -298,4 +298,4 @@ export function computeExports(
  * Without them a session whose first connect is refused (the peer's agent is not listening yet)
  * waits the RFC default of 120 s before trying again.
  */
-export const CALICO_SESSION_TIMERS = { connectRetryTime: 5, idleHoldTime: 5 } as const;
+export const CALICO_SESSION_TIMERS = { connectRetryTime: 5, idleHoldTime: 5, maxIdleHoldTime: 30 } as const;
