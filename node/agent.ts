@@ -65,6 +65,8 @@ export interface AgentDeps {
   ds: Datastore;
   log: Logger;
   detect: () => Promise<Detection>;
+  /** IPv6 autodetection (IP6=autodetect). */
+  detect6?: () => Promise<Detection>;
   hostMtu?: StartupDeps['hostMtu'];
   /** Created once the BGP plan is enabled; omitted = BGP not run (tests). */
   speaker?: (cfg: SpeakerConfigLike) => SpeakerLike;
@@ -155,6 +157,7 @@ export class NodeAgent {
       this.servers.push(m);
     }
     const sdeps: StartupDeps = { ds: this.deps.ds, log, detect: this.deps.detect };
+    if (this.deps.detect6) sdeps.detect6 = this.deps.detect6;
     if (this.deps.hostMtu) sdeps.hostMtu = this.deps.hostMtu;
     if (this.deps.version) sdeps.version = this.deps.version;
     if (this.deps.wait) sdeps.wait = this.deps.wait;
@@ -327,11 +330,15 @@ export class NodeAgent {
     const ip: NodeStatusSnapshot['ip'] = { source: this.startup?.ipSource ?? 'starting', explanation: d?.explanation ?? [] };
     const cidr = this.startup?.node.spec?.bgp?.ipv4Address;
     if (cidr) ip.cidr = cidr;
+    const ip6: NonNullable<NodeStatusSnapshot['ip6']> = { source: this.startup?.ipSource6 ?? 'starting', explanation: this.startup?.detection6?.explanation ?? [] };
+    const cidr6 = this.startup?.node.spec?.bgp?.ipv6Address;
+    if (cidr6) ip6.cidr = cidr6;
     return {
       nodeName: this.cfg.nodeName,
       pid: process.pid,
       startedAt: new Date(this.startedAt).toISOString(),
       ip,
+      ip6,
       bgp,
       health: { live: s.live, ready: s.ready, components: Object.fromEntries(Object.entries(s.components).map(([k, v]) => [k, v.detail !== undefined ? { ready: v.ready, detail: v.detail } : { ready: v.ready }])) },
     };

@@ -37,15 +37,32 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     import('../felix/resources.js'),
     import('../ipam/ipam.js'),
   ]);
-  let listener: InstanceType<typeof BgpListener> | undefined;
+  const listeners: Array<InstanceType<typeof BgpListener>> = [];
   const speakerFactory = (sc: Parameters<NonNullable<ConstructorParameters<typeof NodeAgent>[1]['speaker']>>[0]): SpeakerLike => {
     const route: { to?: InstanceType<typeof SessionTransports> } = {};
-    listener = new BgpListener((s: net.Socket) => (route.to ? route.to.incoming(s) : s.destroy()));
+    const accept = (s: net.Socket): void => (route.to ? route.to.incoming(s) : void s.destroy());
     const port = sc.listen?.port ?? 179;
-    const ready = listener.listen('0.0.0.0', port).then(
-      (l) => log.info(l, 'listening for BGP connections'),
-      (err: unknown) => log.error({ err: errorMessage(err), port }, 'cannot listen for BGP; outgoing sessions only'),
-    );
+    // IPv4 sessions on 0.0.0.0; with IPv6 on this node a second, v6-only listener on :: (MD5 keys
+    // and GTSM are per address family socket, so each peer's settings go to its family's listener).
+    const v4 = new BgpListener(accept);
+    listeners.push(v4);
+    const v6 = cfg.ip6.mode !== 'none' ? new BgpListener(accept) : undefined;
+    if (v6) listeners.push(v6);
+    const ready = Promise.all([
+      v4.listen('0.0.0.0', port).then(
+        (l) => log.info(l, 'listening for BGP connections'),
+        (err: unknown) => log.error({ err: errorMessage(err), port }, 'cannot listen for BGP; outgoing sessions only'),
+      ),
+      v6?.listen('::', port, { ipv6Only: true }).then(
+        (l) => log.info(l, 'listening for IPv6 BGP connections'),
+        (err: unknown) => log.error({ err: errorMessage(err), port }, 'cannot listen for IPv6 BGP; outgoing IPv6 sessions only'),
+      ),
+    ]);
+    const byFamily = (peer: string): InstanceType<typeof BgpListener> => (peer.includes(':') && v6 ? v6 : v4);
+    const listener = {
+      setPeerPassword: (peer: string, pw: string | undefined) => byFamily(peer).setPeerPassword(peer, pw),
+      setPeerTtlSecurity: (peer: string, hops: number | undefined) => byFamily(peer).setPeerTtlSecurity(peer, hops),
+    };
     const transports = new SessionTransports({ logger: log, listener });
     route.to = transports;
     const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: log });
@@ -67,11 +84,16 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       log.info({ considered: d.explanation }, `IP autodetection: ${summarize(d)}`);
       return d;
     },
+    detect6: async () => {
+      const d = await autodetect(cfg.autodetect6, 6);
+      log.info({ considered: d.explanation }, `IPv6 autodetection: ${summarize(d)}`);
+      return d;
+    },
     hostMtu,
     ipam: new Ipam({ datastore: ds, log }),
     speaker: speakerFactory,
     dataplane: () => {
-      const dc: Parameters<typeof Dataplane.open>[0] = { libDir: cfg.libDir, routeRefreshIntervalMs: cfg.felix.routeRefreshIntervalSec * 1000, log };
+      const dc: Parameters<typeof Dataplane.open>[0] = { libDir: cfg.libDir, routeRefreshIntervalMs: cfg.felix.routeRefreshIntervalSec * 1000, ipv6: cfg.felix.ipv6Support, log };
       if (cfg.felix.ipipMTU !== undefined) dc.ipipMTU = cfg.felix.ipipMTU;
       if (cfg.felix.vxlanMTU !== undefined) dc.vxlanMTU = cfg.felix.vxlanMTU;
       const dp = Dataplane.open(dc);
@@ -88,7 +110,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     log.info({ signal: sig }, 'stopping (kernel routes are kept)');
     void agent
       .stop()
-      .then(() => listener?.close())
+      .then(() => Promise.all(listeners.map((l) => l.close())))
       .then(() => ds.close())
       .then(
         () => process.exit(0),
