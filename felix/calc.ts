@@ -53,6 +53,21 @@ export function encapFor(pool: PoolInput | undefined, selfCidr: string | undefin
   return 'none';
 }
 
+/**
+ * FELIX_IPV6SUPPORT=false: felix leaves IPv6 alone, as Calico's — no /128 workload routes, no IPv6
+ * blackholes or remote blocks, no ip6 NAT table (the pools it would come from are dropped).
+ */
+export function withoutIPv6(input: DesiredInputs): DesiredInputs {
+  const v4 = (cidr: string): boolean => !cidr.includes(':');
+  return {
+    ...input,
+    workloads: input.workloads.map((w) => ({ ...w, ipNetworks: w.ipNetworks.filter(v4) })),
+    localBlocks: input.localBlocks.filter(v4),
+    remoteBlocks: input.remoteBlocks.filter((b) => v4(b.cidr)),
+    pools: input.pools.filter((p) => v4(p.cidr)),
+  };
+}
+
 export function calculate(input: DesiredInputs, names: DataplaneNames = DEFAULT_NAMES): DesiredState {
   const warnings: string[] = [];
   const routes = new Map<string, DesiredRoute>();
@@ -118,7 +133,8 @@ export function calculate(input: DesiredInputs, names: DataplaneNames = DEFAULT_
       add({ dst, kind: 'unicast', gw: vtepIp, dev: names.vxlanDevice, onlink: true, reason: 'vxlan' });
       peers.set(node.name, { node: node.name, vtepIp, mac: (node.vxlanTunnelMACAddr ?? vtepMac(node.name)).toLowerCase(), hostIp: nodeIp });
     } else {
-      add({ dst, kind: 'unicast', gw: nodeIp, ...(input.parentIface ? { dev: input.parentIface } : {}), reason: 'noencap' });
+      const parent = c.family === 6 ? (input.parentIface6 ?? input.parentIface) : input.parentIface;
+      add({ dst, kind: 'unicast', gw: nodeIp, ...(parent ? { dev: parent } : {}), reason: 'noencap' });
     }
   }
 

@@ -14,7 +14,7 @@ import type { Logger } from '../lib/log.js';
 import { errorMessage } from '../lib/errors.js';
 import { silentLogger } from '../lib/log.js';
 import { LinkNotFoundError, Netlink } from '../netlink/index.js';
-import { calculate, hostPart, vtepMac } from './calc.js';
+import { calculate, hostPart, vtepMac, withoutIPv6 } from './calc.js';
 import { IpipUnsupportedError, ensureIpipDevice } from './ipip.js';
 import { DEFAULT_NAMES, type DataplaneNames, type DesiredInputs, type DesiredState } from './model.js';
 import { computeMtus, hostMtu, writeMtuFile, MTU_IFACE_PATTERN, type Mtus } from './mtu.js';
@@ -43,6 +43,10 @@ export interface DataplaneConfig {
   natTable?: string;
   /** Manage NAT outgoing (default true). */
   natEnabled?: boolean;
+  /**
+   * FELIX_IPV6SUPPORT. true: IPv6 sysctls on the node and workload interfaces. false: IPv6 is left
+   * alone entirely (no v6 routes, blackholes or ip6 NAT). Unset: v6 routes as the inputs say, no v6 sysctls.
+   */
   ipv6?: boolean;
   log?: Logger;
 }
@@ -193,8 +197,9 @@ export class Dataplane {
     if (this.step('sysctl', () => this.sysctl?.(workloadSysctls(iface, this.cfg.ipv6 === true)))) this.tuned.set(iface, index);
   }
 
-  private async applyInputs(inputs: DesiredInputs, force: boolean): Promise<DataplaneStatus> {
-    this.lastInputs = inputs;
+  private async applyInputs(given: DesiredInputs, force: boolean): Promise<DataplaneStatus> {
+    this.lastInputs = given;
+    const inputs = this.cfg.ipv6 === false ? withoutIPv6(given) : given;
     this.st.updates++;
     const state = calculate(inputs, this.names);
     this.lastState = state;

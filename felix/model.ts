@@ -59,6 +59,8 @@ export interface DesiredInputs {
   self: NodeInput;
   /** Host interface for no-encap routes (`via <ip> dev <parent>`); absent = let the kernel pick. */
   parentIface?: string;
+  /** Host interface for IPv6 no-encap routes when it differs from `parentIface` (IPv6 autodetected elsewhere). */
+  parentIface6?: string;
   workloads: WorkloadInput[];
   /** This node's confirmed affine blocks. */
   localBlocks: string[];

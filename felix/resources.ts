@@ -16,6 +16,8 @@ import type { DesiredInputs, NodeInput, RemoteBlockInput } from './model.js';
 export interface ResourceView {
   nodeName: string;
   parentIface?: string;
+  /** The interface IPv6 autodetection chose, when it differs from parentIface. */
+  parentIface6?: string;
   nodes: readonly Node[];
   pools: readonly IPPool[];
   blocks: readonly IPAMBlock[];
@@ -92,6 +94,7 @@ export function inputsFromResources(v: ResourceView): DesiredInputs {
   return {
     self,
     ...(v.parentIface !== undefined ? { parentIface: v.parentIface } : {}),
+    ...(v.parentIface6 !== undefined && v.parentIface6 !== v.parentIface ? { parentIface6: v.parentIface6 } : {}),
     workloads,
     localBlocks,
     remoteBlocks: [...remote.values()],

@@ -83,6 +83,7 @@ export interface AgentDeps {
 export interface DataplaneView {
   nodeName: string;
   parentIface?: string;
+  parentIface6?: string;
   nodes: Node[];
   pools: IPPool[];
   blocks: IPAMBlock[];
@@ -261,6 +262,7 @@ export class NodeAgent {
         bgpRoutes: this.bgpRoutes(),
       };
       if (this.startup?.detection) view.parentIface = this.startup.detection.interface;
+      if (this.startup?.detection6) view.parentIface6 = this.startup.detection6.interface;
       const t0 = this.now();
       const st = await this.dataplane.update(this.deps.dataplaneInputs(view));
       this.metrics.routeApply.observe((this.now() - t0) / 1000);

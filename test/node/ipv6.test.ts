@@ -15,6 +15,7 @@ import { AutodetectError, chooseAddress } from '../../node/autodetect.js';
 import { registerNode, runStartup } from '../../node/startup.js';
 import { computeBgpPlan, type BgpInputs } from '../../node/bgp-config.js';
 import { formatNodeStatus, type NodeStatusSnapshot } from '../../node/status.js';
+import { NodeAgent, type DataplaneView, type SpeakerConfigLike, type SpeakerLike } from '../../node/agent.js';
 import type { BGPPeer, IPPool, Node } from '../../api/types.js';
 
 const ENV = { NODENAME: 'n1', DATASTORE_TYPE: 'memory' };
@@ -202,4 +203,46 @@ test('node status shows the IPv6 address and the IPv6 BGP table', () => {
   assert.match(out, /IPv6 address: fd00::2\/64\n {2}chosen autodetected: fd00::2\/64 on eth0/);
   assert.match(out, /IPv6 BGP status\n.*\n.*PEER ADDRESS.*\n.*\n.*fd00::a\s*\|\s*node-to-node mesh\s*\|\s*up\s*\|\s*00:00:05\s*\|\s*Established/);
   assert.doesNotMatch(out, /No IPv6 peers found/);
+});
+
+test('agent: IPv6 mesh peers reach the speaker live; the dataplane view carries the IPv6 parent interface', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 't6-agent-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ds = new MemoryDatastore();
+  const cfg = parseNodeConfig({ NODENAME: 'node-a', IP: 'autodetect', IP6: 'autodetect', TABBY_RUN_DIR: join(dir, 'run'), TABBY_LIB_DIR: join(dir, 'lib'), DATASTORE_TYPE: 'memory', FELIX_HEALTHENABLED: 'false' });
+  const configs: SpeakerConfigLike[] = [];
+  const speaker: SpeakerLike = {
+    start: async () => undefined,
+    stop: async () => undefined,
+    setConfig: async (c) => void configs.push(c),
+    status: () => ({ peers: [] }),
+    routes: () => [],
+    on: () => undefined,
+  };
+  const views: DataplaneView[] = [];
+  const detection = (cidr: string, iface: string) => ({ cidr, address: cidr.split('/')[0]!, interface: iface, method: 'first-found', explanation: [`${iface}: chosen ${cidr}`] });
+  const agent = new NodeAgent(cfg, {
+    ds,
+    log: silentLogger(),
+    detect: async () => detection('10.0.0.2/24', 'eth0'),
+    detect6: async () => detection('fd00::2/64', 'eth1'),
+    speaker: (c) => {
+      configs.push(c);
+      return speaker;
+    },
+    dataplane: () => ({ start: async () => undefined, stop: async () => undefined, update: async () => ({ applied: true }) }),
+    dataplaneInputs: (v) => void views.push(v),
+  });
+  t.after(() => agent.stop());
+  await agent.start();
+  await ds.create<Node>({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'node-b' }, spec: { bgp: { ipv4Address: '10.0.0.3/24', ipv6Address: 'fd00::3/64' } } });
+  for (let i = 0; i < 100 && (configs.at(-1)?.peers.length ?? 0) < 2; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    await agent.settle();
+  }
+  assert.deepEqual(configs.at(-1)?.peers.map((p) => [p.address, p.sourceAddress, p.passive ?? false]), [['10.0.0.3', '10.0.0.2', true], ['fd00::3', 'fd00::2', true]]);
+  assert.deepEqual([views.at(-1)?.parentIface, views.at(-1)?.parentIface6], ['eth0', 'eth1']);
+  const snap = agent.snapshot();
+  assert.equal(snap.ip6?.cidr, 'fd00::2/64');
+  assert.deepEqual(snap.ip6?.explanation, ['eth1: chosen fd00::2/64']);
 });
