@@ -9,6 +9,7 @@ import { openDatastore } from '../datastore/index.js';
 import { parseNodeConfig } from './config.js';
 import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
+import type { NodeBgpListeners } from './bgp-listen.js';
 
 async function hostMtu(iface: string | undefined): Promise<number> {
   if (!iface) return 1500;
@@ -29,40 +30,22 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   log.info({ node: cfg.nodeName, datastore: cfg.datastore.type, runDir: cfg.runDir, libDir: cfg.libDir }, 'tabby-node starting');
   const ds = await openDatastore(cfg.datastore, { logger: log });
 
-  const [{ BgpSpeaker }, { SessionTransports }, { BgpListener }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
+  const [{ BgpSpeaker }, { SessionTransports }, { openBgpListeners }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
     import('../bgp/speaker.js'),
     import('../bgp/speaker/session-transport.js'),
-    import('../bgp/net/index.js'),
+    import('./bgp-listen.js'),
     import('../felix/dataplane.js'),
     import('../felix/resources.js'),
     import('../ipam/ipam.js'),
   ]);
-  const listeners: Array<InstanceType<typeof BgpListener>> = [];
+  const listeners: NodeBgpListeners[] = [];
   const speakerFactory = (sc: Parameters<NonNullable<ConstructorParameters<typeof NodeAgent>[1]['speaker']>>[0]): SpeakerLike => {
     const route: { to?: InstanceType<typeof SessionTransports> } = {};
     const accept = (s: net.Socket): void => (route.to ? route.to.incoming(s) : void s.destroy());
-    const port = sc.listen?.port ?? 179;
-    // IPv4 sessions on 0.0.0.0; with IPv6 on this node a second, v6-only listener on :: (MD5 keys
-    // and GTSM are per address family socket, so each peer's settings go to its family's listener).
-    const v4 = new BgpListener(accept);
-    listeners.push(v4);
-    const v6 = cfg.ip6.mode !== 'none' ? new BgpListener(accept) : undefined;
-    if (v6) listeners.push(v6);
-    const ready = Promise.all([
-      v4.listen('0.0.0.0', port).then(
-        (l) => log.info(l, 'listening for BGP connections'),
-        (err: unknown) => log.error({ err: errorMessage(err), port }, 'cannot listen for BGP; outgoing sessions only'),
-      ),
-      v6?.listen('::', port, { ipv6Only: true }).then(
-        (l) => log.info(l, 'listening for IPv6 BGP connections'),
-        (err: unknown) => log.error({ err: errorMessage(err), port }, 'cannot listen for IPv6 BGP; outgoing IPv6 sessions only'),
-      ),
-    ]);
-    const byFamily = (peer: string): InstanceType<typeof BgpListener> => (peer.includes(':') && v6 ? v6 : v4);
-    const listener = {
-      setPeerPassword: (peer: string, pw: string | undefined) => byFamily(peer).setPeerPassword(peer, pw),
-      setPeerTtlSecurity: (peer: string, hops: number | undefined) => byFamily(peer).setPeerTtlSecurity(peer, hops),
-    };
+    const l = openBgpListeners(accept, sc.listen?.port ?? 179, cfg.ip6.mode !== 'none', log);
+    listeners.push(l);
+    const ready = l.ready;
+    const listener = l.options;
     const transports = new SessionTransports({ logger: log, listener });
     route.to = transports;
     const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: log });
