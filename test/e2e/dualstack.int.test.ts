@@ -3,7 +3,8 @@
  * IP6 on every tabby-node, the default IPv6 pool from CALICO_IPV6POOL_CIDR, pods with IPv4 + IPv6
  * addresses through the real CNI plugin, an IPv6 BGP session from every node to the BIRD ToR.
  * Checks: IPv6 mesh Established, BIRD holds every IPv6 block, /128 workload routes, IPv6 blackholes
- * for own blocks, remote IPv6 blocks via the owner's IPv6 address, ping and ping -6 across nodes.
+ * for own blocks, remote IPv6 blocks via the owner's IPv6 address, ping and ping -6 across nodes,
+ * ip6 NAT outgoing once the IPv6 pool's natOutgoing is switched on.
  * Namespace prefix t6-, subnets 172.31.248.0/24 + 172.31.249.0/24 and fd00:7ab:0:a::/64, etcd on 23930.
  */
 import assert from 'node:assert/strict';
@@ -26,7 +27,7 @@ const ROOT = repoRoot();
 const POOL6 = 'fd00:10:244::/48';
 
 function missing(): string | undefined {
-  return firstReason(needRoot(), needCommand('bird', 'bird2'), needCommand('birdc', 'bird2'), needCommand('etcd', 'etcd-server'), needCommand('etcdctl', 'etcd-client'));
+  return firstReason(needRoot(), needCommand('bird', 'bird2'), needCommand('birdc', 'bird2'), needCommand('etcd', 'etcd-server'), needCommand('etcdctl', 'etcd-client'), needCommand('nft', 'nftables'));
 }
 
 /** Network namespaces here support IPv6 unless the kernel has it disabled. */
@@ -201,5 +202,21 @@ test('e2e dual stack: 3 nodes, IPv4 + IPv6 pools, IPv6 mesh and ToR sessions, pi
       }
     }
     assert.deepEqual(failed, []);
+  });
+
+  await t.test('NAT outgoing for the IPv6 pool: natOutgoing switched on live → ip6 masquerade on every node', async () => {
+    const nft = async (n: NodePlan): Promise<string> => (await inNs(n.netns, ['nft', 'list', 'table', 'ip6', 'tabby-nat'])).stdout;
+    for (const n of plan.nodes) assert.doesNotMatch(await nft(n), /fd00:10:244::\/48[\s\S]*masquerade|masq-pools[^}]*fd00:10:244::\/48/, `${n.name}: no v6 NAT before`);
+    const p = await tabbyctl(ROOT, plan, ['patch', 'ippool', 'default-ipv6-ippool', '-p', '{"spec":{"natOutgoing":true}}']);
+    assert.equal(p.code, 0, p.text);
+    const want = (text: string): boolean => /set masq-pools[^}]*fd00:10:244::\/48/.test(text) && /ip6 saddr @masq-pools ip6 daddr != @all-pools masquerade/.test(text);
+    for (const n of plan.nodes) {
+      let text = await nft(n);
+      for (let i = 0; i < 40 && !want(text); i++) {
+        await sleep(250);
+        text = await nft(n);
+      }
+      assert.ok(want(text), `${n.name}:\n${text}`);
+    }
   });
 });
