@@ -3,7 +3,8 @@
  * IP6 on every tabby-node, the default IPv6 pool from CALICO_IPV6POOL_CIDR, pods with IPv4 + IPv6
  * addresses through the real CNI plugin, an IPv6 BGP session from every node to the BIRD ToR.
  * Checks: IPv6 mesh Established, BIRD holds every IPv6 block, /128 workload routes, IPv6 blackholes
- * for own blocks, remote IPv6 blocks via the owner's IPv6 address, ping and ping -6 across nodes,
+ * for own blocks, remote IPv6 blocks via the owner's IPv6 address (repaired when deleted by hand),
+ * ping and ping -6 across nodes,
  * ip6 NAT outgoing once the IPv6 pool's natOutgoing is switched on.
  * Namespace prefix t6-, subnets 172.31.248.0/24 + 172.31.249.0/24 and fd00:7ab:0:a::/64, etcd on 23930.
  */
@@ -151,6 +152,21 @@ test('e2e dual stack: 3 nodes, IPv4 + IPv6 pools, IPv6 mesh and ToR sessions, pi
 
   await t.test('routes: /128 per local pod, blackholes for own IPv6 blocks, remote IPv6 blocks via the owner\'s IPv6 address', () => {
     assert.deepEqual(problems, []);
+  });
+
+  await t.test('an IPv6 block route deleted by hand comes back (felix repairs IPv6 drift)', async () => {
+    const [a, b] = plan.nodes;
+    assert.ok(a !== undefined && b !== undefined);
+    const block = (await blackholes6(b))[0];
+    assert.ok(block !== undefined, `${b.name} has an IPv6 block`);
+    const del = await run('ip', ['-n', a.netns, '-6', 'route', 'del', block]);
+    assert.equal(del.code, 0, del.stderr);
+    let back = false;
+    for (let i = 0; i < 40 && !back; i++) {
+      await sleep(100);
+      back = (await routes6(a)).some((l) => l.startsWith(`${block} via ${b.ip6 ?? '?'} `));
+    }
+    assert.ok(back, `${a.name}: ${block} not restored`);
   });
 
   await t.test('IPv6 mesh Established between all nodes, and every node with the ToR over IPv6', async () => {
