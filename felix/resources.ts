@@ -35,6 +35,8 @@ export function nodeInput(n: Node): NodeInput {
   if (s.bgp?.ipv4IPIPTunnelAddr) out.ipv4IPIPTunnelAddr = s.bgp.ipv4IPIPTunnelAddr;
   if (s.ipv4VXLANTunnelAddr) out.ipv4VXLANTunnelAddr = s.ipv4VXLANTunnelAddr;
   if (s.vxlanTunnelMACAddr) out.vxlanTunnelMACAddr = s.vxlanTunnelMACAddr;
+  if (s.ipv6VXLANTunnelAddr) out.ipv6VXLANTunnelAddr = s.ipv6VXLANTunnelAddr;
+  if (s.vxlanTunnelMACAddrV6) out.vxlanTunnelMACAddrV6 = s.vxlanTunnelMACAddrV6;
   return out;
 }
 

@@ -274,7 +274,9 @@ export class NodeAgent {
 
   /** Pools changed (e.g. VXLAN switched on): re-check this node's tunnel addresses. */
   private async maybeTunnelAddresses(): Promise<void> {
-    if (!this.deps.ipam || !this.startup?.node.spec?.bgp?.ipv4Address) return;
+    const startup = this.startup;
+    const bgp = startup?.node.spec?.bgp;
+    if (!this.deps.ipam || !startup || !(bgp?.ipv4Address || bgp?.ipv6Address)) return;
     const sig = JSON.stringify(
       this.items<IPPool>('IPPool').map((p) => [p.metadata.name, p.spec.cidr, p.spec.vxlanMode, p.spec.ipipMode, p.spec.disabled, p.spec.nodeSelector]),
     );
@@ -282,7 +284,7 @@ export class NodeAgent {
     const first = this.poolSignature === '';
     this.poolSignature = sig;
     if (first) return; // startup just did it
-    this.startup.node = await ensureTunnelAddresses(this.deps.ds, this.deps.ipam, this.cfg.nodeName, this.deps.log);
+    startup.node = await ensureTunnelAddresses(this.deps.ds, this.deps.ipam, this.cfg.nodeName, this.deps.log);
   }
 
   private bgpRoutes(): Array<{ cidr: string; nextHop: string }> {

@@ -39,6 +39,8 @@ export interface DefaultPoolConfig {
 export interface FelixOverrides {
   ipipMTU?: number;
   vxlanMTU?: number;
+  /** FELIX_VXLANMTUV6 (default host MTU − 70). */
+  vxlanMTUV6?: number;
   routeRefreshIntervalSec: number;
   healthEnabled: boolean;
   healthHost: string;
@@ -258,8 +260,8 @@ function parseDefaultPool(env: NodeJS.ProcessEnv): DefaultPoolConfig | undefined
 
 /**
  * The default IPv6 pool: created only when CALICO_IPV6POOL_CIDR is set (tabby never invents a ULA
- * prefix). NAT outgoing defaults to false as Calico; VXLAN over IPv6 is not implemented by felix, so
- * CALICO_IPV6POOL_VXLAN accepts only Never.
+ * prefix). NAT outgoing defaults to false as Calico; CALICO_IPV6POOL_VXLAN (vxlan-v6.calico) as the
+ * IPv4 variable; IPIP does not exist for IPv6.
  */
 function parseDefaultPool6(env: NodeJS.ProcessEnv): DefaultPoolConfig | undefined {
   if (parseBool(env, 'NO_DEFAULT_POOLS', false)) return undefined;
@@ -269,9 +271,6 @@ function parseDefaultPool6(env: NodeJS.ProcessEnv): DefaultPoolConfig | undefine
   if (!c || c.family !== 6) throw new NodeConfigError('CALICO_IPV6POOL_CIDR', `not an IPv6 CIDR: ${JSON.stringify(rawCidr)}`, 'use e.g. fd00:10:244::/48');
   const blockSize = poolBlockSize(env, 'CALICO_IPV6POOL_BLOCK_SIZE', 116, 128, DEFAULT_BLOCK_SIZE_V6, c.prefix);
   const vxlanMode = parseEncap(env, 'CALICO_IPV6POOL_VXLAN', 'Never');
-  if (vxlanMode !== 'Never') {
-    throw new NodeConfigError('CALICO_IPV6POOL_VXLAN', `VXLAN over IPv6 (vxlan-v6.calico) is not supported by tabby: ${vxlanMode}`, 'set CALICO_IPV6POOL_VXLAN=Never; IPv6 pools are routed without encapsulation');
-  }
   return {
     cidr: canonicalCidr(c),
     blockSize,
@@ -303,6 +302,8 @@ function parseFelix(env: NodeJS.ProcessEnv, ip6: IPSetting): FelixOverrides {
   const vx = parseInt10(env, 'FELIX_VXLANMTU', 0, 65535);
   if (ipip !== undefined && ipip !== 0) out.ipipMTU = ipip;
   if (vx !== undefined && vx !== 0) out.vxlanMTU = vx;
+  const vx6 = parseInt10(env, 'FELIX_VXLANMTUV6', 0, 65535);
+  if (vx6 !== undefined && vx6 !== 0) out.vxlanMTUV6 = vx6;
   return out;
 }
 

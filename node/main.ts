@@ -79,6 +79,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       const dc: Parameters<typeof Dataplane.open>[0] = { libDir: cfg.libDir, routeRefreshIntervalMs: cfg.felix.routeRefreshIntervalSec * 1000, ipv6: cfg.felix.ipv6Support, log };
       if (cfg.felix.ipipMTU !== undefined) dc.ipipMTU = cfg.felix.ipipMTU;
       if (cfg.felix.vxlanMTU !== undefined) dc.vxlanMTU = cfg.felix.vxlanMTU;
+      if (cfg.felix.vxlanMTUV6 !== undefined) dc.vxlanMTUV6 = cfg.felix.vxlanMTUV6;
       const dp = Dataplane.open(dc);
       return { start: () => dp.start(), stop: () => dp.stop(), update: (i) => dp.update(i as Parameters<typeof dp.update>[0]) };
     },

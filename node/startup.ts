@@ -180,11 +180,14 @@ export async function writeFileAtomic(dir: string, name: string, content: string
 
 /** Pod MTU: host MTU minus the overhead of the enabled encapsulation (FELIX_*MTU overrides win). */
 export function podMtu(hostMtu: number, pools: readonly IPPool[], felix: NodeConfig['felix']): number {
-  const ipip = pools.some((p) => !p.spec.disabled && (p.spec.ipipMode ?? 'Never') !== 'Never');
-  const vxlan = pools.some((p) => !p.spec.disabled && (p.spec.vxlanMode ?? 'Never') !== 'Never');
+  const on = (p: IPPool, mode: IPPool['spec']['ipipMode']): boolean => !p.spec.disabled && (mode ?? 'Never') !== 'Never';
+  const ipip = pools.some((p) => !p.spec.cidr.includes(':') && on(p, p.spec.ipipMode));
+  const vxlan = pools.some((p) => !p.spec.cidr.includes(':') && on(p, p.spec.vxlanMode));
+  const vxlan6 = pools.some((p) => p.spec.cidr.includes(':') && on(p, p.spec.vxlanMode));
   const c: number[] = [];
   if (ipip) c.push(felix.ipipMTU ?? hostMtu - 20);
   if (vxlan) c.push(felix.vxlanMTU ?? hostMtu - 50);
+  if (vxlan6) c.push(felix.vxlanMTUV6 ?? hostMtu - 70);
   return c.length ? Math.min(...c) : hostMtu;
 }
 
@@ -260,7 +263,7 @@ export async function runStartup(cfg: NodeConfig, deps: StartupDeps): Promise<St
   const pool6 = cfg.defaultPool6 ? await ensureDefaultPool(ds, cfg.defaultPool6, log) : undefined;
   const pools = (await ds.list<IPPool>('IPPool')).items;
   let registered = node;
-  if (deps.ipam && ipv4Cidr) registered = await ensureTunnelAddresses(ds, deps.ipam, cfg.nodeName, log);
+  if (deps.ipam && (ipv4Cidr || v6.cidr)) registered = await ensureTunnelAddresses(ds, deps.ipam, cfg.nodeName, log);
   const hostMtu = deps.hostMtu ? await deps.hostMtu(detection?.interface) : 1500;
   const mtu = podMtu(hostMtu, pools, cfg.felix);
   await writeFileAtomic(cfg.libDir, 'nodename', cfg.nodeName);

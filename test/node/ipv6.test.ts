@@ -12,11 +12,13 @@ import { MemoryDatastore } from '../../datastore/memory.js';
 import { silentLogger } from '../../lib/log.js';
 import { NodeConfigError, parseNodeConfig } from '../../node/config.js';
 import { AutodetectError, chooseAddress } from '../../node/autodetect.js';
-import { registerNode, runStartup } from '../../node/startup.js';
+import { podMtu, registerNode, runStartup } from '../../node/startup.js';
+import { ensureTunnelAddresses } from '../../node/tunnel.js';
+import { Ipam } from '../../ipam/ipam.js';
 import { computeBgpPlan, type BgpInputs } from '../../node/bgp-config.js';
 import { formatNodeStatus, type NodeStatusSnapshot } from '../../node/status.js';
 import { NodeAgent, type DataplaneView, type SpeakerConfigLike, type SpeakerLike } from '../../node/agent.js';
-import type { BGPPeer, IPPool, Node } from '../../api/types.js';
+import type { BGPPeer, IPAMHandle, IPPool, Node } from '../../api/types.js';
 
 const ENV = { NODENAME: 'n1', DATASTORE_TYPE: 'memory' };
 
@@ -40,17 +42,20 @@ test('config: IP6 defaults to none, accepts autodetect / address / CIDR, rejects
   assert.throws(() => parseNodeConfig({ ...ENV, IP6_AUTODETECTION_METHOD: 'bogus' }), (e: unknown) => e instanceof NodeConfigError && e.variable === 'IP6_AUTODETECTION_METHOD');
 });
 
-test('config: the default IPv6 pool only when CALICO_IPV6POOL_CIDR is set; block size, NAT, VXLAN', () => {
+test('config: the default IPv6 pool only when CALICO_IPV6POOL_CIDR is set; block size, NAT, VXLAN, FELIX_VXLANMTUV6', () => {
   const c = parseNodeConfig({ ...ENV, CALICO_IPV6POOL_CIDR: 'fd00:10:244:0::/48' });
   assert.deepEqual(c.defaultPool6, { cidr: 'fd00:10:244::/48', blockSize: 122, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, nodeSelector: 'all()' });
   const d = parseNodeConfig({ ...ENV, CALICO_IPV6POOL_CIDR: 'fd00:10:244::/48', CALICO_IPV6POOL_BLOCK_SIZE: '120', CALICO_IPV6POOL_NAT_OUTGOING: 'true', CALICO_IPV6POOL_VXLAN: 'Never' });
   assert.equal(d.defaultPool6?.blockSize, 120);
   assert.equal(d.defaultPool6?.natOutgoing, true);
+  assert.equal(parseNodeConfig({ ...ENV, CALICO_IPV6POOL_CIDR: 'fd00::/48', CALICO_IPV6POOL_VXLAN: 'CrossSubnet' }).defaultPool6?.vxlanMode, 'CrossSubnet');
+  assert.equal(parseNodeConfig({ ...ENV, FELIX_VXLANMTUV6: '1400' }).felix.vxlanMTUV6, 1400);
   const bad: Array<[Record<string, string>, string]> = [
     [{ CALICO_IPV6POOL_CIDR: '10.0.0.0/8' }, 'CALICO_IPV6POOL_CIDR'],
     [{ CALICO_IPV6POOL_CIDR: 'fd00::/48', CALICO_IPV6POOL_BLOCK_SIZE: '112' }, 'CALICO_IPV6POOL_BLOCK_SIZE'],
     [{ CALICO_IPV6POOL_CIDR: 'fd00::/120', CALICO_IPV6POOL_BLOCK_SIZE: '116' }, 'CALICO_IPV6POOL_BLOCK_SIZE'],
-    [{ CALICO_IPV6POOL_CIDR: 'fd00::/48', CALICO_IPV6POOL_VXLAN: 'Always' }, 'CALICO_IPV6POOL_VXLAN'],
+    [{ CALICO_IPV6POOL_CIDR: 'fd00::/48', CALICO_IPV6POOL_VXLAN: 'Sometimes' }, 'CALICO_IPV6POOL_VXLAN'],
+    [{ FELIX_VXLANMTUV6: 'big' }, 'FELIX_VXLANMTUV6'],
     [{ CALICO_IPV6POOL_CIDR: 'fd00::/48', CALICO_IPV6POOL_NAT_OUTGOING: 'maybe' }, 'CALICO_IPV6POOL_NAT_OUTGOING'],
   ];
   for (const [env, variable] of bad) {
@@ -245,4 +250,25 @@ test('agent: IPv6 mesh peers reach the speaker live; the dataplane view carries 
   const snap = agent.snapshot();
   assert.equal(snap.ip6?.cidr, 'fd00::2/64');
   assert.deepEqual(snap.ip6?.explanation, ['eth1: chosen fd00::2/64']);
+});
+
+test('IPv6 VXLAN pool → ipv6VXLANTunnelAddr under vxlan-v6-tunnel-addr-<node>, only for nodes with an IPv6 address; pod MTU host − 70', async () => {
+  const ds = new MemoryDatastore();
+  const ipam = new Ipam({ datastore: ds });
+  const pool6: IPPool = { apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'v6' }, spec: { cidr: 'fd00:10:244::/48', blockSize: 122, vxlanMode: 'Always', nodeSelector: 'all()' } };
+  await ds.create<IPPool>(pool6);
+  await ds.create<Node>({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'n1' }, spec: { bgp: { ipv4Address: '10.0.0.5/24', ipv6Address: 'fd00::5/64' } } });
+  await ds.create<Node>({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'n2' }, spec: { bgp: { ipv4Address: '10.0.0.6/24' } } });
+  const a = await ensureTunnelAddresses(ds, ipam, 'n1', silentLogger());
+  assert.match(a.spec?.ipv6VXLANTunnelAddr ?? '', /^fd00:10:244:/);
+  assert.equal(a.spec?.ipv4VXLANTunnelAddr, undefined, 'no IPv4 VXLAN pool');
+  assert.deepEqual((await ds.list<IPAMHandle>('IPAMHandle')).items.map((h) => h.spec.handleID), ['vxlan-v6-tunnel-addr-n1']);
+  const b = await ensureTunnelAddresses(ds, ipam, 'n2', silentLogger());
+  assert.equal(b.spec?.ipv6VXLANTunnelAddr, undefined, 'n2 has no IPv6 underlay');
+  const felix = parseNodeConfig(ENV).felix;
+  assert.equal(podMtu(1500, [pool6], felix), 1430);
+  assert.equal(podMtu(1500, [{ ...pool6, spec: { ...pool6.spec, vxlanMode: 'Never' } }], felix), 1500);
+  const p = await ds.get<IPPool>('IPPool', 'v6');
+  await ds.update<IPPool>({ ...p, spec: { ...p.spec, vxlanMode: 'Never' } });
+  assert.equal((await ensureTunnelAddresses(ds, ipam, 'n1', silentLogger())).spec?.ipv6VXLANTunnelAddr, undefined, 'released when no pool needs it');
 });
