@@ -344,6 +344,7 @@ export function nodeEnv(plan: Plan, n: NodePlan): Record<string, string> {
     env.IP6 = `${n.ip6}/64`;
     env.CALICO_IPV6POOL_CIDR = o.podCidr6;
     env.CALICO_IPV6POOL_BLOCK_SIZE = String(o.blockSize6);
+    env.CALICO_IPV6POOL_VXLAN = env.CALICO_IPV4POOL_VXLAN ?? 'Never';
     env.FELIX_IPV6SUPPORT = 'true';
   }
   if (o.datastore === 'etcdv3') env.ETCD_ENDPOINTS = plan.etcdEndpoint;

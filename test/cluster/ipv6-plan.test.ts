@@ -30,6 +30,7 @@ test('ipv6 on: node and ToR addresses per subnet, IP6 + pool env, assign_ipv6, a
   assert.equal(env.CALICO_IPV6POOL_CIDR, 'fd00:10:244::/48');
   assert.equal(env.CALICO_IPV6POOL_BLOCK_SIZE, '122');
   assert.equal(env.FELIX_IPV6SUPPORT, 'true');
+  assert.equal(env.CALICO_IPV6POOL_VXLAN, 'CrossSubnet', 'the IPv6 pool follows --encap vxlan');
   assert.equal((cniNetconf(plan, n1).ipam as Record<string, string>).assign_ipv6, 'true');
   const bird = birdConfig(plan);
   assert.match(bird, /protocol direct \{ ipv4; ipv6; interface "eth\*"; \}/);

@@ -14,13 +14,15 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { binAvailable, birdc } from '../../cluster/daemons.js';
-import type { NodePlan, PodPlan } from '../../cluster/plan.js';
+import type { ClusterOptions, NodePlan, Plan, PodPlan } from '../../cluster/plan.js';
 import { birdProtocolName6, defaultOptions } from '../../cluster/plan.js';
 import { gatherPods, pingMatrix, tabbyctl } from '../../cluster/report.js';
 import { repoRoot } from '../../cluster/state.js';
 import { childEnv, inNs, linkExists, listNetns, run, sleep } from '../../cluster/sys.js';
 import { clusterDown, clusterUp } from '../../cluster/up.js';
+import { probeLinkType } from '../../cluster/topology.js';
 import { firstReason, needCommand, needRoot } from '../lib/skip.js';
 
 const PREFIX = 't6-';
@@ -61,14 +63,21 @@ async function blackholes6(n: NodePlan): Promise<string[]> {
   return (await routes6(n, ['type', 'blackhole'])).map((l) => /^blackhole (\S+)/.exec(l)?.[1] ?? '').filter((c) => c.startsWith('fd00:10:244:'));
 }
 
-test('e2e dual stack: 3 nodes, IPv4 + IPv6 pools, IPv6 mesh and ToR sessions, ping and ping -6 across nodes', async (t) => {
+/** Build, bring a dual-stack cluster up (down + leftover check in t.after); undefined = skipped. */
+async function upDual(t: TestContext, over: Partial<ClusterOptions>): Promise<Plan | undefined> {
   const why = firstReason(missing(), await ipv6Missing());
-  if (why !== undefined) return t.skip(why);
+  if (why !== undefined) {
+    t.skip(why);
+    return undefined;
+  }
   assert.deepEqual(leftovers(), [], 'leftovers from an earlier run');
   execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'ignore', env: childEnv() });
   for (const b of ['tabby-node', 'tabby', 'tabby-ipam']) {
     const a = binAvailable(ROOT, b);
-    if (!a.ok) return t.skip(a.why ?? `${b} missing`);
+    if (!a.ok) {
+      t.skip(a.why ?? `${b} missing`);
+      return undefined;
+    }
   }
   const stateDir = await mkdtemp(join(tmpdir(), 't6-state-'));
   const o = defaultOptions({
@@ -85,6 +94,7 @@ test('e2e dual stack: 3 nodes, IPv4 + IPv6 pools, IPv6 mesh and ToR sessions, pi
     etcdPeerPort: 23931,
     healthPort: 23932,
     metricsPort: 23933,
+    ...over,
   });
   const log: string[] = [];
   t.after(async () => {
@@ -97,9 +107,32 @@ test('e2e dual stack: 3 nodes, IPv4 + IPv6 pools, IPv6 mesh and ToR sessions, pi
   } catch (e) {
     throw new Error(`${(e as Error).message}\n${log.join('\n')}`, { cause: e });
   }
-  const plan = r.plan;
   assert.equal(r.nodesRunning, true);
   assert.equal(r.podsCreated, true);
+  return r.plan;
+}
+
+/** Every pod pinged from every pod on another node, IPv4 and IPv6; returns the failures. */
+async function crossNodePings(plan: Plan): Promise<string[]> {
+  const pods = plan.nodes.flatMap((n) => n.pods);
+  const cells = await pingMatrix(await gatherPods(plan));
+  const v6 = await Promise.all(pods.map(podIp6));
+  const failed: string[] = [];
+  for (const [i, a] of pods.entries()) {
+    for (const [j, b] of pods.entries()) {
+      if (a.node === b.node) continue;
+      if (cells[i]?.[j]?.ok !== true) failed.push(`${a.name}→${b.name} (v4)`);
+      let ok = false;
+      for (let attempt = 0; attempt < 2 && !ok; attempt++) ok = (await run('ip', ['netns', 'exec', a.netns, 'ping', '-6', '-c1', '-W1', '-n', v6[j] ?? '::'])).code === 0;
+      if (!ok) failed.push(`${a.name}→${b.name} (v6 ${v6[j] ?? '?'})`);
+    }
+  }
+  return failed;
+}
+
+test('e2e dual stack: 3 nodes, IPv4 + IPv6 pools, IPv6 mesh and ToR sessions, ping and ping -6 across nodes', async (t) => {
+  const plan = await upDual(t, {});
+  if (plan === undefined) return;
   const pods = plan.nodes.flatMap((n) => n.pods);
 
   await t.test('the default IPv6 pool was created by tabby-node from CALICO_IPV6POOL_CIDR; Nodes carry bgp.ipv6Address', async () => {
@@ -204,20 +237,7 @@ test('e2e dual stack: 3 nodes, IPv4 + IPv6 pools, IPv6 mesh and ToR sessions, pi
   });
 
   await t.test('ping and ping -6 between every pair of pods on different nodes', async () => {
-    const v4 = await gatherPods(plan);
-    const cells = await pingMatrix(v4);
-    const v6 = await Promise.all(pods.map(podIp6));
-    const failed: string[] = [];
-    for (const [i, a] of pods.entries()) {
-      for (const [j, b] of pods.entries()) {
-        if (a.node === b.node) continue;
-        if (cells[i]?.[j]?.ok !== true) failed.push(`${a.name}→${b.name} (v4)`);
-        let ok = false;
-        for (let attempt = 0; attempt < 2 && !ok; attempt++) ok = (await run('ip', ['netns', 'exec', a.netns, 'ping', '-6', '-c1', '-W1', '-n', v6[j] ?? '::'])).code === 0;
-        if (!ok) failed.push(`${a.name}→${b.name} (v6 ${v6[j] ?? '?'})`);
-      }
-    }
-    assert.deepEqual(failed, []);
+    assert.deepEqual(await crossNodePings(plan), []);
   });
 
   await t.test('NAT outgoing for the IPv6 pool: natOutgoing switched on live → ip6 masquerade on every node', async () => {
@@ -234,5 +254,47 @@ test('e2e dual stack: 3 nodes, IPv4 + IPv6 pools, IPv6 mesh and ToR sessions, pi
       }
       assert.ok(want(text), `${n.name}:\n${text}`);
     }
+  });
+});
+
+test('e2e dual stack over VXLAN: IPv6 blocks through vxlan-v6.calico, IPv4 through vxlan.calico', async (t) => {
+  const vx = await probeLinkType(PREFIX, 'vxlan');
+  if (vx !== undefined) return t.skip(`kernel has no vxlan: ${vx}`);
+  const plan = await upDual(t, { encap: 'vxlan', crossSubnet: false, podsPerNode: 1 });
+  if (plan === undefined) return;
+  const want = async (): Promise<string[]> => {
+    const problems: string[] = [];
+    const own = new Map<string, string[]>();
+    for (const n of plan.nodes) own.set(n.name, await blackholes6(n));
+    for (const n of plan.nodes) {
+      const dev = await run('ip', ['-n', n.netns, '-d', 'link', 'show', 'vxlan-v6.calico']);
+      if (!/vxlan id 4096 local fd00:7ab:0:a::\d+ .*dstport 4789/.test(dev.stdout)) problems.push(`${n.name}: vxlan-v6.calico missing or wrong: ${dev.stdout}${dev.stderr}`);
+      const lines = await routes6(n);
+      for (const m of plan.nodes) {
+        if (m === n) continue;
+        for (const b of own.get(m.name) ?? []) {
+          if (!lines.some((l) => l.startsWith(`${b} via fd00:10:244:`) && /dev vxlan-v6\.calico proto 80 .*onlink/.test(l))) problems.push(`${n.name}: ${b} not via vxlan-v6.calico`);
+        }
+      }
+      const fdb = await run('ip', ['netns', 'exec', n.netns, 'bridge', 'fdb', 'show', 'dev', 'vxlan-v6.calico']);
+      for (const m of plan.nodes) if (m !== n && !fdb.stdout.includes(`dst ${m.ip6 ?? '?'} `)) problems.push(`${n.name}: no FDB entry to ${m.ip6 ?? '?'}`);
+    }
+    return problems;
+  };
+  let problems = await want();
+  for (let i = 0; i < 60 && problems.length > 0; i++) {
+    await sleep(500);
+    problems = await want();
+  }
+  await t.test('vxlan-v6.calico with an IPv6 underlay, IPv6 block routes onlink via the remote VTEPs, FDB entries to the nodes\' IPv6 addresses', () => {
+    assert.deepEqual(problems, []);
+  });
+  await t.test('pod MTU: host − 70 (IPv6 VXLAN)', async () => {
+    const pod = plan.nodes[0]?.pods[0];
+    assert.ok(pod);
+    assert.match((await run('ip', ['-n', pod.netns, 'link', 'show', 'eth0'])).stdout, /mtu 1430 /);
+  });
+  await t.test('ping and ping -6 between pods on different nodes (encapsulated)', async () => {
+    assert.deepEqual(await crossNodePings(plan), []);
   });
 });
