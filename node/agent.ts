@@ -15,6 +15,7 @@ import { ensureTunnelAddresses } from './tunnel.js';
 import { computeBgpPlan, type BgpPlan, type ComputedPeer, type PeerKind } from './bgp-config.js';
 import { bgpReadiness, HealthAggregator, startHealthServer, type HealthServer } from './health.js';
 import { NodeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
+import { IpamGc, type GcOwnerSource } from './ipam-gc.js';
 import { startStatusServer, type NodeStatusSnapshot, type PeerSnapshot, type StatusServer } from './status.js';
 
 /** The BGP speaker surface the agent needs (bgp/speaker.ts BgpSpeaker satisfies it). */
@@ -78,6 +79,8 @@ export interface AgentDeps {
   version?: string;
   wait?: StartupDeps['wait'];
   ipam?: StartupDeps['ipam'];
+  /** Who owns allocations, for the IPAM GC (default: WorkloadEndpoints + Nodes; pods on Kubernetes). */
+  ipamGcOwners?: GcOwnerSource;
 }
 
 export interface DataplaneView {
@@ -124,6 +127,8 @@ export class NodeAgent {
   private startup: StartupResult | undefined;
   private plan: BgpPlan | undefined;
   private startedAt = 0;
+  /** The IPAM garbage collector (runs passes only while this agent holds the lease). */
+  ipamGc: IpamGc | undefined;
   private pending: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -165,6 +170,13 @@ export class NodeAgent {
     if (this.deps.ipam) sdeps.ipam = this.deps.ipam;
     this.startup = await runStartup(this.cfg, sdeps);
     this.servers.push(await startStatusServer(this.cfg.runDir, () => this.snapshot()));
+    if (this.cfg.ipamGc?.enabled && this.deps.ipam) {
+      const gcDeps: ConstructorParameters<typeof IpamGc>[1] = { ds: this.deps.ds, ipam: this.deps.ipam, identity: this.cfg.nodeName, log, metrics: this.metrics };
+      if (this.deps.ipamGcOwners) gcDeps.owners = this.deps.ipamGcOwners;
+      if (this.deps.now) gcDeps.now = this.deps.now;
+      this.ipamGc = new IpamGc(this.cfg.ipamGc, gcDeps);
+      this.ipamGc.start();
+    }
     if (this.deps.dataplane) {
       this.dataplane = this.deps.dataplane();
       await this.dataplane.start();
@@ -359,6 +371,7 @@ export class NodeAgent {
     this.stopped = true;
     if (this.pending) clearTimeout(this.pending);
     await this.running.catch(() => undefined);
+    await this.ipamGc?.stop();
     for (const w of this.watchers) await w.stop().catch(() => undefined);
     await this.speaker?.stop('tabby-node shutting down').catch(() => undefined);
     // Kernel routes stay: the dataplane only stops its watchers.

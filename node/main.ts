@@ -10,6 +10,8 @@ import { parseNodeConfig } from './config.js';
 import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
 import type { NodeBgpListeners } from './bgp-listen.js';
+import { CALICO_SESSION_TIMERS } from './bgp-config.js';
+import { podGcOwners, type GcOwnerSource } from './ipam-gc.js';
 
 async function hostMtu(iface: string | undefined): Promise<number> {
   if (!iface) return 1500;
@@ -46,7 +48,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     listeners.push(l);
     const ready = l.ready;
     const listener = l.options;
-    const transports = new SessionTransports({ logger: log, listener });
+    const transports = new SessionTransports({ logger: log, listener, ...CALICO_SESSION_TIMERS });
     route.to = transports;
     const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: log });
     sp.on('warning', (w) => log.warn(w, w.message));
@@ -59,7 +61,15 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     }) as unknown as SpeakerLike;
   };
 
+  // Kubernetes: pods are the owners of workload addresses (a pod deleted without a CNI DEL leaves its WorkloadEndpoint).
+  let ipamGcOwners: GcOwnerSource | undefined;
+  if (cfg.ipamGc?.enabled && cfg.datastore.type === 'kubernetes') {
+    const { kubernetesPodLister } = await import('./ipam-gc-k8s.js');
+    ipamGcOwners = podGcOwners(ds, await kubernetesPodLister(cfg.datastore.kubeconfig));
+  }
+
   const agent = new NodeAgent(cfg, {
+    ...(ipamGcOwners ? { ipamGcOwners } : {}),
     ds,
     log,
     detect: async () => {
