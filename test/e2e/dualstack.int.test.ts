@@ -4,7 +4,7 @@
  * addresses through the real CNI plugin, an IPv6 BGP session from every node to the BIRD ToR.
  * Checks: IPv6 mesh Established, BIRD holds every IPv6 block, /128 workload routes, IPv6 blackholes
  * for own blocks, remote IPv6 blocks via the owner's IPv6 address (repaired when deleted by hand),
- * ping and ping -6 across nodes,
+ * ping and ping -6 across nodes (also while one tabby-node is killed -9, and after its restart),
  * ip6 NAT outgoing once the IPv6 pool's natOutgoing is switched on.
  * Namespace prefix t6-, subnets 172.31.248.0/24 + 172.31.249.0/24 and fd00:7ab:0:a::/64, etcd on 23930.
  */
@@ -15,12 +15,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { binAvailable, birdc } from '../../cluster/daemons.js';
+import { binAvailable, birdc, startNode } from '../../cluster/daemons.js';
 import type { ClusterOptions, NodePlan, Plan, PodPlan } from '../../cluster/plan.js';
 import { birdProtocolName6, defaultOptions } from '../../cluster/plan.js';
 import { gatherPods, pingMatrix, tabbyctl } from '../../cluster/report.js';
-import { repoRoot } from '../../cluster/state.js';
-import { childEnv, inNs, linkExists, listNetns, run, sleep } from '../../cluster/sys.js';
+import { readState, repoRoot, writeState } from '../../cluster/state.js';
+import { childEnv, inNs, linkExists, listNetns, procAlive, run, sleep } from '../../cluster/sys.js';
 import { clusterDown, clusterUp } from '../../cluster/up.js';
 import { probeLinkType } from '../../cluster/topology.js';
 import { firstReason, needCommand, needRoot } from '../lib/skip.js';
@@ -238,6 +238,40 @@ test('e2e dual stack: 3 nodes, IPv4 + IPv6 pools, IPv6 mesh and ToR sessions, pi
 
   await t.test('ping and ping -6 between every pair of pods on different nodes', async () => {
     assert.deepEqual(await crossNodePings(plan), []);
+  });
+
+  await t.test('kill -9 one tabby-node: IPv6 routes persist and ping -6 keeps working; after a restart the IPv6 mesh is back', async () => {
+    const victim = plan.nodes[0]!;
+    const owned6 = async (n: NodePlan): Promise<string[]> => (await routes6(n, ['proto', '80'])).sort();
+    const before = new Map<string, string[]>();
+    for (const n of plan.nodes) before.set(n.name, await owned6(n));
+    const stateDir = plan.options.stateDir;
+    const rec = readState(stateDir)?.procs.find((p) => p.role === `tabby-node:${victim.name}`);
+    assert.ok(rec !== undefined && procAlive(rec.pid, rec.match), `tabby-node of ${victim.name} running`);
+    process.kill(rec.pid, 'SIGKILL');
+    for (let i = 0; i < 50 && procAlive(rec.pid, rec.match); i++) await sleep(100);
+    assert.equal(procAlive(rec.pid, rec.match), false, 'the killed tabby-node is gone');
+    for (const n of plan.nodes) assert.deepEqual(await owned6(n), before.get(n.name), `${n.name}'s IPv6 routes while ${victim.name}'s agent is down`);
+    assert.deepEqual(await crossNodePings(plan), [], 'pings while the agent is down');
+    const state = readState(stateDir);
+    assert.ok(state !== undefined);
+    await startNode(ROOT, plan, victim, state, () => writeState(stateDir, state));
+    const meshUp = async (): Promise<boolean> => {
+      for (const n of plan.nodes) {
+        const out = await inNs(n.netns, [process.execPath, join(ROOT, 'bin/tabbyctl'), 'node', 'status', '--run-dir', n.runDir], { env: childEnv() });
+        const v6 = out.stdout.slice(out.stdout.indexOf('IPv6 BGP status'));
+        if (out.code !== 0 || plan.nodes.some((m) => m !== n && !new RegExp(`${m.ip6 ?? '?'}\\s.*Established`).test(v6))) return false;
+      }
+      return true;
+    };
+    let up = await meshUp();
+    for (let i = 0; i < 120 && !up; i++) {
+      await sleep(500);
+      up = await meshUp();
+    }
+    assert.ok(up, 'IPv6 mesh Established again after the restart');
+    for (const n of plan.nodes) assert.deepEqual(await owned6(n), before.get(n.name), `${n.name}'s IPv6 routes after the restart`);
+    assert.deepEqual(await crossNodePings(plan), [], 'pings after the restart');
   });
 
   await t.test('NAT outgoing for the IPv6 pool: natOutgoing switched on live → ip6 masquerade on every node', async () => {
