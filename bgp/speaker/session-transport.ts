@@ -16,7 +16,8 @@ import type { PeerConfig } from './config.js';
 import type { PeerTransport, TransportFactory, TransportHandlers, TransportLocal } from './transport.js';
 
 export interface SessionTransportOptions {
-  listener?: BgpListener;
+  /** Where MD5 keys / GTSM of incoming connections are set (a BgpListener, or one per family). */
+  listener?: Pick<BgpListener, 'setPeerPassword' | 'setPeerTtlSecurity'>;
   logger?: Logger;
   clock?: Clock;
   /** Timers (seconds) for all sessions unless the peer sets its own. */
