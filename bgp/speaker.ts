@@ -29,7 +29,7 @@ import type { DestChange } from './rib/loc-rib.js';
 import type { Path, PathSource } from './rib/path.js';
 import { Rib, type RibNotice, type RibOp } from './rib/rib.js';
 import type { LocalIdentity } from './rib/rules.js';
-import { Policy, PrefixAdvertisements, parseCommunity, prefixWithin } from './policy/filter.js';
+import { Policy, PrefixAdvertisements, parseCommunity, prefixWithin, type RouteContext } from './policy/filter.js';
 import { diffPeers, familiesOf, peerId, type OriginateConfig, type PeerConfig, type SpeakerConfig } from './speaker/config.js';
 import { encodeBatch, outEncoding, type OutEncoding } from './speaker/outbound.js';
 import type { PeerStatus, RouteEntry, RoutePath, SpeakerStatus } from './speaker/status.js';
@@ -175,7 +175,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       for (const p of d.added) this.addPeer(p);
       const policyChanged =
         JSON.stringify(prev.filters ?? []) !== JSON.stringify(next.filters ?? []) ||
-        JSON.stringify(prev.prefixAdvertisements ?? []) !== JSON.stringify(next.prefixAdvertisements ?? []);
+        JSON.stringify(prev.prefixAdvertisements ?? []) !== JSON.stringify(next.prefixAdvertisements ?? []) ||
+        prev.routePriority !== next.routePriority;
       const reflectorChanged = prev.clusterId !== next.clusterId;
       if (policyChanged) {
         this.prefixAds = new PrefixAdvertisements(next.prefixAdvertisements ?? []);
@@ -326,7 +327,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private ribPeer(rt: PeerRuntime, source: PathSource): Parameters<Rib['addPeer']>[0] {
     const policy = this.importPolicies.get(rt.id);
     const p: Parameters<Rib['addPeer']>[0] = { source, import: { allowLocalAs: rt.cfg.allowLocalAs ?? 0 } };
-    if (policy && !policy.empty) p.accept = (ctx) => policy.accepts(ctx);
+    if (policy && !policy.empty) p.accept = (ctx) => policy.evaluate(ctx);
     if (rt.cfg.maxPrefixes !== undefined) p.maxPrefixes = rt.cfg.maxPrefixes;
     return p;
   }
@@ -387,7 +388,13 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       policyId: `${this.policyVersion}|${(rt.cfg.filters ?? []).join(',')}`,
       decorate: (prefix, attrs) => this.prefixAds.apply(prefix, attrs),
     };
-    if (policy && !policy.empty) s.accept = (ctx) => policy.accepts({ family: ctx.family, prefix: ctx.prefix, source: ctx.path.source, attrs: ctx.attrs });
+    if (policy && !policy.empty) {
+      s.accept = (ctx) => {
+        const r: RouteContext = { family: ctx.family, prefix: ctx.prefix, source: ctx.path.source, attrs: ctx.attrs };
+        if (ctx.path.attrs.priority !== undefined) r.priority = ctx.path.attrs.priority;
+        return policy.evaluate(r);
+      };
+    }
     return s;
   }
 
@@ -516,8 +523,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         return f;
       });
       const present = filters.filter((f) => f !== undefined);
-      this.importPolicies.set(peerId(p), new Policy(present, 'import'));
-      this.exportPolicies.set(peerId(p), new Policy(present, 'export'));
+      const opts = this.config.routePriority !== undefined ? { defaultPriority: this.config.routePriority } : {};
+      this.importPolicies.set(peerId(p), new Policy(present, 'import', opts));
+      this.exportPolicies.set(peerId(p), new Policy(present, 'export', opts));
     }
   }
 

@@ -63,6 +63,11 @@ export interface SpeakerConfig {
   originate?: Array<string | OriginateConfig>;
   filters?: BgpFilter[];
   prefixAdvertisements?: PrefixAdvertisement[];
+  /**
+   * Priority (kernel route metric) of routes no BGPFilter setPriority gave one, as seen by
+   * BGPFilter `priority` matches. Default 1024 (Calico's ipv4/ipv6NormalRoutePriority).
+   */
+  routePriority?: number;
   /** ECMP: maximum paths installed per prefix (default 1). */
   maxPaths?: number;
   /** Our restarting role: set when we (re)start with kernel routes kept (F bit, deferral). */

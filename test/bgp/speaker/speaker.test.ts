@@ -213,3 +213,53 @@ test('ADD-PATH: received path ids kept apart, sent with local path ids when nego
   const u = t('10.0.0.1').take(['ipv4-unicast']).filter((x) => !x.endOfRib);
   assert.deepEqual(u.flatMap((x) => x.announce.flatMap((g) => g.nlri.map((n) => n.pathId))), [1, 2]);
 });
+
+test('BGPFilter operations: import setPriority reaches the FIB, export adds communities and prepends; priority matches', async () => {
+  const cfg: SpeakerConfig = {
+    ...base,
+    routePriority: 700,
+    filters: [
+      {
+        name: 'in',
+        spec: {
+          importV4: [
+            { action: 'Accept', cidr: '10.50.0.0/16', matchOperator: 'Equal', operations: [{ setPriority: { value: 300 } }, { addCommunity: { value: '65000:50' } }] },
+            { action: 'Reject', cidr: '10.99.0.0/16', matchOperator: 'In' },
+          ],
+        },
+      },
+      {
+        name: 'out',
+        spec: {
+          exportV4: [
+            // Only routes still at the default priority get the prepend.
+            { action: 'Accept', priority: 700, operations: [{ prependASPath: { prefix: [64999, 64998] } }] },
+            { action: 'Accept', communities: { values: ['65000:50'] }, operations: [{ addCommunity: { value: '65000:1:1' } }] },
+          ],
+        },
+      },
+    ],
+    peers: [
+      { address: '10.0.0.1', asNumber: 64512, filters: ['in'] },
+      { address: '192.0.2.1', asNumber: 65000, filters: ['out'] },
+    ],
+  };
+  const { sp, t, fib } = await setup(cfg, true);
+  t('10.0.0.1').establish();
+  t('192.0.2.1').establish();
+  await sp.settle();
+  t('192.0.2.1').take();
+  t('10.0.0.1').announce(['10.50.0.0/16', '10.60.0.0/16', '10.99.1.0/24'], { origin: 0, asPath: [] }, '10.0.0.1');
+  await sp.settle();
+  assert.equal(fib.routes.get('10.50.0.0/16')?.priority, 300);
+  assert.equal(fib.routes.get('10.60.0.0/16')?.priority, undefined, 'no operation: the sink default');
+  assert.equal(fib.routes.has('10.99.1.0/24'), false, 'rejected on import');
+  const ups = t('192.0.2.1').take();
+  const by = new Map(ups.flatMap((u) => u.announce.flatMap((g) => g.nlri.map((n) => [n.prefix, u.attributes] as const))));
+  assert.deepEqual(by.get('10.60.0.0/16')?.asPath, [{ type: 2, asns: [64999, 64998, 64512] }]);
+  const a50 = by.get('10.50.0.0/16');
+  assert.deepEqual(a50?.asPath, [{ type: 2, asns: [64512] }], 'priority 300: the prepend rule does not match');
+  assert.deepEqual(a50?.communities, [65000 * 65536 + 50]);
+  assert.deepEqual(a50?.largeCommunities, [[65000, 1, 1]]);
+  assert.equal((a50 as { priority?: number } | undefined)?.priority, undefined, 'priority never goes on the wire');
+});
