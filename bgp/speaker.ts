@@ -68,6 +68,11 @@ export interface SpeakerOptions {
   clock?: Clock;
   /** RIB operations per event-loop turn. */
   chunkSize?: number;
+  /**
+   * Inbound flow control: when a peer has more route operations than this waiting for the RIB,
+   * stop reading its socket until half of them are done. Default 65536.
+   */
+  maxPendingRoutes?: number;
 }
 
 interface PeerRuntime {
@@ -84,6 +89,11 @@ interface PeerRuntime {
   encoding: OutEncoding | undefined;
   /** Out groups joined (we advertise to it). */
   advertising: boolean;
+  /** Stopped after Cease 1 (max prefixes): why, and the restart timer (none: stays down). */
+  suspended: { reason: string; restartAt: number | undefined; timer: unknown } | undefined;
+  /** Route operations of this peer queued in the RIB, and whether we stopped reading because of them. */
+  pending: number;
+  inputPaused: boolean;
 }
 
 export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
@@ -189,7 +199,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       const touched = policyChanged || reflectorChanged ? [...this.peers.values()] : d.updated.map((p) => this.peers.get(peerId(p)));
       for (const p of d.updated) {
         const rt = this.peers.get(peerId(p));
-        if (rt) rt.cfg = p;
+        if (!rt) continue;
+        rt.cfg = p;
+        // A changed limit (or restart time) ends a max-prefix stop at once.
+        if (rt.suspended) this.resume(rt);
       }
       for (const rt of touched) {
         if (!rt) continue;
@@ -260,6 +273,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       source: undefined,
       encoding: undefined,
       advertising: false,
+      suspended: undefined,
+      pending: 0,
+      inputPaused: false,
     };
     this.peers.set(id, rt);
     rt.transport = this.opts.transport(cfg, local, {
@@ -277,6 +293,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const rt = this.peers.get(id);
     if (!rt) return;
     this.peers.delete(id);
+    this.unsuspend(rt);
     rt.transport.stop(subcode);
     rt.transport.dispose?.();
     this.out.leave(id);
@@ -312,7 +329,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     if (this.peers.get(rt.id) !== rt) return;
     rt.state = to;
     rt.since = new Date();
-    rt.info = detail ? `${reason}: ${detail}` : reason;
+    rt.info = rt.suspended ? rt.suspended.reason : detail ? `${reason}: ${detail}` : reason;
     this.log.info({ peer: rt.id, from, to, reason, detail }, `peer ${rt.id} ${from} -> ${to}`);
     const ev: PeerStateEvent = { peer: rt.id, from, to, reason };
     if (detail !== undefined) ev.detail = detail;
@@ -433,7 +450,26 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         ops.push(op);
       }
     }
-    if (ops.length) void this.rib.submit(rt.id, ops);
+    if (ops.length) this.submit(rt, ops);
+  }
+
+  /** Queue a peer's operations; pause reading from it while too many wait (TCP backpressure). */
+  private submit(rt: PeerRuntime, ops: RibOp[]): void {
+    const max = this.opts.maxPendingRoutes ?? DEFAULT_MAX_PENDING_ROUTES;
+    rt.pending += ops.length;
+    if (!rt.inputPaused && rt.pending > max && rt.transport.pauseInput) {
+      rt.inputPaused = true;
+      this.log.debug({ peer: rt.id, pending: rt.pending }, 'RIB behind: pausing input');
+      rt.transport.pauseInput();
+    }
+    void this.rib.submit(rt.id, ops).then(() => {
+      rt.pending -= ops.length;
+      if (rt.inputPaused && rt.pending <= max / 2) {
+        rt.inputPaused = false;
+        this.log.debug({ peer: rt.id, pending: rt.pending }, 'RIB caught up: resuming input');
+        rt.transport.resumeInput?.();
+      }
+    });
   }
 
   private onRefresh(rt: PeerRuntime, family: Family): void {
@@ -446,16 +482,17 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   private async onDown(rt: PeerRuntime, reason: string, error?: string): Promise<void> {
-    if (error) rt.lastError = error;
+    if (error && !rt.suspended) rt.lastError = error;
     if (this.peers.get(rt.id) !== rt) return;
-    rt.info = error ?? reason;
+    rt.info = rt.suspended?.reason ?? error ?? reason;
     rt.advertising = false;
     this.out.leave(rt.id);
     const neg = rt.negotiated;
     rt.negotiated = undefined;
     rt.encoding = undefined;
     this.deferral?.peerDown(rt.id);
-    if (neg) await this.gr.peerDown(rt.id, this.grCap(neg), neg.families);
+    // We closed the session with a NOTIFICATION (max prefixes): no graceful restart for it.
+    if (neg) await this.gr.peerDown(rt.id, rt.suspended ? undefined : this.grCap(neg), neg.families);
   }
 
   private onRibNotice(n: RibNotice): void {
@@ -464,12 +501,30 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       return;
     }
     const rt = this.peers.get(n.peerId);
-    const message = `maximum prefixes (${n.limit}) exceeded`;
-    this.emit('warning', { peer: n.peerId, message });
-    if (!rt) return;
+    const message = `max prefixes reached (${n.limit})`;
+    if (!rt || rt.suspended) return;
+    const wait = rt.cfg.maxPrefixRestartTime ?? DEFAULT_MAX_PREFIX_RESTART_TIME;
+    this.emit('warning', { peer: n.peerId, message: wait > 0 ? `${message}: session closed (Cease 1), reconnecting in ${wait}s` : `${message}: session closed (Cease 1) until the configuration changes` });
     rt.lastError = message;
+    rt.info = message;
+    // Like BIRD's `receive limit N action restart`: down now, back after the idle time.
+    rt.suspended = { reason: message, restartAt: wait > 0 ? Date.now() + wait * 1000 : undefined, timer: undefined };
+    if (wait > 0) rt.suspended.timer = this.clock.setTimeout(() => this.resume(rt), wait * 1000);
     const family = rt.negotiated?.families[0] ?? familiesOf(rt.cfg)[0] ?? 'ipv4-unicast';
     rt.transport.stop(CeaseSub.MAX_PREFIXES, message, maxPrefixData(family, n.limit));
+  }
+
+  /** Restart a session stopped by the max-prefix limit. */
+  private resume(rt: PeerRuntime): void {
+    if (!rt.suspended || this.peers.get(rt.id) !== rt) return;
+    this.unsuspend(rt);
+    this.log.info({ peer: rt.id }, `peer ${rt.id}: restarting after the max-prefix idle time`);
+    rt.transport.start();
+  }
+
+  private unsuspend(rt: PeerRuntime): void {
+    if (rt.suspended?.timer !== undefined) this.clock.clearTimeout(rt.suspended.timer);
+    rt.suspended = undefined;
   }
 
   private onRibChanges(changes: readonly DestChange[]): void {
@@ -559,12 +614,14 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       peerType: rt.cfg.description ?? (rt.cfg.asNumber === localAs ? 'iBGP' : 'eBGP'),
       state: rt.state,
       since: rt.since.toISOString(),
-      info: rt.info,
+      info: rt.suspended ? suspendedInfo(rt.suspended) : rt.info,
       routeReflectorClient: rt.cfg.routeReflectorClient === true,
       prefixes: { received: counts.received, accepted: counts.accepted, advertised: this.out.advertisedTo(rt.id) },
       capabilities: neg ? capabilityNames(neg) : [],
       gracefulRestartStale: this.gr.isStale(rt.id),
     };
+    if (rt.pending > 0) s.pendingRoutes = rt.pending;
+    if (rt.inputPaused) s.inputPaused = true;
     if (rt.lastError) s.lastError = rt.lastError;
     if (neg) {
       s.holdTime = neg.holdTime;
@@ -572,6 +629,15 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     }
     return s;
   }
+}
+
+/** Seconds a session stopped by the max-prefix limit stays down before reconnecting (BIRD's error wait time). */
+export const DEFAULT_MAX_PREFIX_RESTART_TIME = 60;
+export const DEFAULT_MAX_PENDING_ROUTES = 65536;
+
+function suspendedInfo(s: NonNullable<PeerRuntime['suspended']>): string {
+  if (s.restartAt === undefined) return `${s.reason}; stays down until the configuration changes`;
+  return `${s.reason}; reconnecting in ${Math.max(0, Math.ceil((s.restartAt - Date.now()) / 1000))}s`;
 }
 
 function withdrawOp(family: Family, prefix: string, pathId: number | undefined): RibOp {

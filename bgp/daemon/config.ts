@@ -87,6 +87,7 @@ export const CONFIG_SCHEMA = {
           nextHopSelf: { type: 'object', additionalProperties: false, properties: { ipv4: { type: 'string', format: 'ipv4' }, ipv6: { type: 'string', format: 'ipv6' } } },
           allowLocalAs: { type: 'integer', minimum: 0, maximum: 10 },
           maxPrefixes: { type: 'integer', minimum: 1 },
+          maxPrefixRestartTime: { type: 'integer', minimum: 0, maximum: 86400 },
           families: { type: 'array', items: { enum: ['ipv4-unicast', 'ipv6-unicast'] }, minItems: 1 },
           filters: { type: 'array', items: { type: 'string' } },
           description: { type: 'string' },

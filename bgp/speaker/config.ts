@@ -38,6 +38,12 @@ export interface PeerConfig {
   allowLocalAs?: number;
   /** Cease 1 when the peer sends more accepted prefixes than this. */
   maxPrefixes?: number;
+  /**
+   * After Cease 1 (max prefixes) the session stays Idle this many seconds, then reconnects
+   * (BIRD's `receive limit N action restart`). 0 = stay down until the configuration changes.
+   * Default 60.
+   */
+  maxPrefixRestartTime?: number;
   families?: Family[];
   /** BGPFilter names applied to routes from / to this peer. */
   filters?: string[];

@@ -120,6 +120,14 @@ class SessionTransport implements PeerTransport {
     this.registry.unregister(this.peer, this);
   }
 
+  pauseInput(): void {
+    this.session.pauseInput();
+  }
+
+  resumeInput(): void {
+    this.session.resumeInput();
+  }
+
   send(messages: readonly Uint8Array[]): void {
     // One queue per peer keeps UPDATE order (an announce never overtakes a later withdraw).
     this.chain = this.chain

@@ -27,6 +27,10 @@ export interface PeerStatus {
   peerRouterId?: string;
   /** Its routes are kept stale by the graceful-restart helper. */
   gracefulRestartStale: boolean;
+  /** Route operations from this peer waiting for the RIB (absent when none). */
+  pendingRoutes?: number;
+  /** Inbound flow control: we stopped reading from the peer until the RIB catches up. */
+  inputPaused?: boolean;
 }
 
 export interface SpeakerStatus {
