@@ -100,7 +100,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private config: SpeakerConfig;
   private readonly rib: Rib;
   private readonly out: AdjRibOut;
-  private readonly fib: FibInstaller | undefined;
+  private fib: FibInstaller | undefined;
   private readonly gr: GracefulRestartHelper;
   private deferral: SelectionDeferral | undefined;
   private readonly peers = new Map<string, PeerRuntime>();
@@ -128,11 +128,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     this.prefixAds = new PrefixAdvertisements(config.prefixAdvertisements ?? []);
     this.compilePolicies();
     this.gr = new GracefulRestartHelper(this.rib, this.clock, (e) => this.log.info({ peer: e.peerId, event: e }, `graceful restart: ${e.kind}`));
-    if (opts.fib) {
-      this.fib = new FibInstaller(opts.fib, {
-        onError: (prefix, err) => this.emit('warning', { message: `FIB: ${prefix}: ${errorMessage(err)}` }),
-      });
-    }
+    if (opts.fib) this.fib = this.installer(opts.fib);
     this.rib.onChanges((c) => this.onRibChanges(c));
     this.rib.onNotice((n) => this.onRibNotice(n));
     this.out.onBatch((peer, b) => this.sendBatch(peer, b));
@@ -247,6 +243,33 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       out.push({ family: d.family, prefix: d.prefix, reason: d.reason, paths });
     }
     return out.sort((a, b) => (a.family === b.family ? (a.prefix < b.prefix ? -1 : 1) : a.family < b.family ? -1 : 1));
+  }
+
+  /**
+   * Switch kernel installation on, off or to another sink without touching sessions: the new sink
+   * gets every best path of the Loc-RIB, the old one's routes are removed. `order`: install the
+   * new routes before removing the old ones (no gap; needs routes the two sinks tell apart, e.g.
+   * another protocol number or table), or remove first (same protocol and table: a metric change).
+   */
+  async setFib(sink: FibSink | undefined, order: 'install-first' | 'remove-first' = 'remove-first'): Promise<void> {
+    await this.rib.drain();
+    const old = this.fib;
+    const next = sink ? this.installer(sink) : undefined;
+    this.fib = next;
+    if (old && order === 'remove-first') await old.withdrawAll();
+    if (next) {
+      const all: DestChange[] = [];
+      for (const d of this.rib.loc.destinations()) {
+        if (d.best) all.push({ dest: d, previousBest: undefined, bestChanged: true, multipathChanged: true, path: d.best, removed: false });
+      }
+      next.apply(all);
+      await next.flush();
+    }
+    if (old && order === 'install-first') await old.withdrawAll();
+  }
+
+  private installer(sink: FibSink): FibInstaller {
+    return new FibInstaller(sink, { onError: (prefix, err) => this.emit('warning', { message: `FIB: ${prefix}: ${errorMessage(err)}` }) });
   }
 
   /** Wait until queued RIB work (and FIB writes) is done. */

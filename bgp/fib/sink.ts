@@ -114,6 +114,14 @@ export class FibInstaller {
     return this.flush();
   }
 
+  /** Remove every route this installer put in (FIB switched off or replaced). */
+  withdrawAll(): Promise<void> {
+    this.desired.clear();
+    this.holding = false;
+    for (const k of this.installed.keys()) this.dirty.add(k);
+    return this.flush();
+  }
+
   apply(changes: readonly DestChange[]): void {
     for (const c of changes) {
       if (!c.multipathChanged && !c.bestChanged) continue;
