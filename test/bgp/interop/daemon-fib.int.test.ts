@@ -6,16 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type net from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../lib/log.js';
 import { needRoot } from '../../lib/skip.js';
 import { runDaemon } from '../../../bgp/daemon.js';
-import { BgpListener } from '../../../bgp/net/index.js';
-import { BgpSpeaker, type PeerStateEvent } from '../../../bgp/speaker.js';
-import { SessionTransports } from '../../../bgp/speaker/session-transport.js';
+import { loopbackPeer } from '../speaker/loopback-peer.js';
 import { sh, until } from './lab.js';
 
 const NS = 'tbp-fib';
@@ -52,26 +49,20 @@ test('fib: on, priorities as metrics, protocol change, off — without a session
     });
   await writeFile(file, conf({ install: false }));
   const d = await runDaemon({ configFile: file, logger: silentLogger(), signals: false, fibNetns: NS });
-  const bl = new BgpListener((s: net.Socket) => s.destroy());
-  await bl.listen('127.0.0.2', 18231);
-  const bt = new SessionTransports({ listener: bl, connectRetryTime: 1, idleHoldTime: 1 });
-  const b = new BgpSpeaker(
+  const peer = await loopbackPeer(
     {
       routerId: '10.255.2.2',
       asNumber: 64513,
       peers: [{ address: '127.0.0.1', port: 18230, asNumber: 64512, sourceAddress: '127.0.0.2', holdTime: 9, nextHopSelf: { ipv4: '10.99.80.1' } }],
       originate: ['10.244.1.0/26', '10.244.2.0/26'],
     },
-    { transport: bt.factory },
+    18231,
   );
-  const states: PeerStateEvent[] = [];
-  b.on('peer-state', (e) => states.push(e));
+  const states = peer.states;
   t.after(async () => {
-    await b.stop();
+    await peer.close();
     await d.shutdown();
-    await bl.close();
   });
-  await b.start();
   await until('routes learned', () => d.speaker.routes('10.244.0.0/16').length === 2);
   assert.equal(routes(80), '', 'fib off: nothing installed');
 

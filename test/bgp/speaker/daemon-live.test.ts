@@ -12,9 +12,8 @@ import { join } from 'node:path';
 import { silentLogger } from '../../../lib/log.js';
 import { runDaemon } from '../../../bgp/daemon.js';
 import { queryStatus } from '../../../bgp/ctl.js';
-import { BgpListener } from '../../../bgp/net/index.js';
-import { BgpSpeaker, type PeerStateEvent } from '../../../bgp/speaker.js';
-import { SessionTransports } from '../../../bgp/speaker/session-transport.js';
+import { BgpSpeaker } from '../../../bgp/speaker.js';
+import { loopbackPeer } from './loopback-peer.js';
 import { MemoryFibSink } from '../../../bgp/fib/sink.js';
 import { fakeFactory } from './fake-transport.js';
 
@@ -53,22 +52,17 @@ test('reload: listen port and status socket change live; the established session
   await writeFile(file, conf(18220, 'a.sock'));
   const d = await runDaemon({ configFile: file, logger: silentLogger(), signals: false });
   // The other side: a speaker that connects to 127.0.0.1:18220 from 127.0.0.2.
-  const bl = new BgpListener((s: net.Socket) => s.destroy());
-  await bl.listen('127.0.0.2', 18221);
-  const bt = new SessionTransports({ listener: bl, connectRetryTime: 1, idleHoldTime: 1 });
-  const b = new BgpSpeaker(
+  const peer = await loopbackPeer(
     { routerId: '10.255.1.2', asNumber: 64513, peers: [{ address: '127.0.0.1', port: 18220, asNumber: 64512, sourceAddress: '127.0.0.2', holdTime: 9 }] },
-    { transport: bt.factory },
+    18221,
   );
-  const bStates: PeerStateEvent[] = [];
-  b.on('peer-state', (e) => bStates.push(e));
+  const b = peer.speaker;
+  const bStates = peer.states;
   t.after(async () => {
-    await b.stop();
+    await peer.close();
     await d.shutdown();
-    await bl.close();
     await rm(dir, { recursive: true, force: true });
   });
-  await b.start();
   await until('Established', async () => (await queryStatus(join(dir, 'a.sock'))).peers[0]?.state === 'Established');
   await until('route at B', () => b.routes('10.244.7.0/26').length === 1);
   const since = d.speaker.status().peers[0]!.since;
