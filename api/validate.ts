@@ -308,8 +308,8 @@ function checkBGPFilter(spec: Spec, problems: string[]): void {
       if (r.prefixLength !== undefined && !hasCidr) problems.push(`${at}.prefixLength: cidr is required when prefixLength is set`);
       const c = hasCidr ? parseCidr(r.cidr as string) : undefined;
       if (c && c.family !== want) problems.push(`${at}.cidr: ${String(r.cidr)} is not an IPv${want} CIDR (${list} takes IPv${want})`);
-      if (typeof r.interface === 'string' && !/^[a-zA-Z0-9_.*?[\]-]{1,15}$/.test(r.interface)) {
-        problems.push(`${at}.interface: ${JSON.stringify(r.interface)} is not an interface name or glob (letters, digits, "_.-", "*?[]", at most 15)`);
+      if (typeof r.interface === 'string' && !/^[a-zA-Z0-9_.*-]{1,15}$/.test(r.interface)) {
+        problems.push(`${at}.interface: ${JSON.stringify(r.interface)} is not an interface name or glob (letters, digits, "_.-" and "*", at most 15)`);
       }
       const ops = r.operations;
       if (Array.isArray(ops) && ops.length > 0 && r.action !== 'Accept') problems.push(`${at}.operations: operations may only be used with action Accept`);
