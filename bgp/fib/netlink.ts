@@ -20,6 +20,10 @@ export interface NetlinkFibOptions {
 const AF = { 'ipv4-unicast': 2, 'ipv6-unicast': 10 } as const;
 const ESRCH = 3;
 
+function defaultMetric(family: Family): number {
+  return family === 'ipv6-unicast' ? 1024 : 0;
+}
+
 function ignoreGone(err: unknown): void {
   if (err instanceof NetlinkError && err.errno === ESRCH) return;
   throw err;
@@ -38,7 +42,7 @@ export class NetlinkFibSink implements FibSink {
    * The metric is part of a kernel route's identity: a route whose priority changed is a new
    * route, and the one with the old metric must be deleted. Metrics we installed, by prefix.
    */
-  private readonly metrics = new Map<string, number | undefined>();
+  private readonly metrics = new Map<string, number>();
 
   private base(family: Family, prefix: string, metric?: number): Route {
     const r: Route = { family: AF[family], dst: prefix, protocol: this.protocol };
@@ -47,18 +51,18 @@ export class NetlinkFibSink implements FibSink {
     return r;
   }
 
-  private metricOf(route: FibRoute): number | undefined {
-    return route.priority ?? this.opts.metric;
+  /** The metric the kernel gives the route (its default: 0 for IPv4, 1024 for IPv6). */
+  private metricOf(route: FibRoute): number {
+    return route.priority ?? this.opts.metric ?? defaultMetric(route.family);
   }
 
   /** The route with the metric it had, when a replace changes it (undefined: nothing to remove). */
   private staleMetric(route: FibRoute): Route | undefined {
     const k = `${route.family}|${route.prefix}`;
     const m = this.metricOf(route);
-    const had = this.metrics.has(k);
     const old = this.metrics.get(k);
     this.metrics.set(k, m);
-    return had && old !== m ? this.base(route.family, route.prefix, old ?? 0) : undefined;
+    return old !== undefined && old !== m ? this.base(route.family, route.prefix, old) : undefined;
   }
 
   private toRoute(route: FibRoute): Route {
@@ -116,7 +120,11 @@ export class NetlinkFibSink implements FibSink {
       const filter: Parameters<Netlink['routeList']>[0] = { family: fam, protocol: this.protocol };
       if (this.opts.table !== undefined) filter.table = this.opts.table;
       for (const r of await this.nl.routeList(filter)) {
-        if (r.dst) out.push({ family: fam === 2 ? 'ipv4-unicast' : 'ipv6-unicast', prefix: r.dst });
+        if (!r.dst) continue;
+        const family = fam === 2 ? 'ipv4-unicast' : 'ipv6-unicast';
+        out.push({ family, prefix: r.dst });
+        // Kept from a previous run: a later replace with another metric must delete this one.
+        this.metrics.set(`${family}|${r.dst}`, r.priority ?? defaultMetric(family));
       }
     }
     return out;

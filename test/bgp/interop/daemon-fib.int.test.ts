@@ -2,7 +2,8 @@
  * tabby-bgp's kernel installation changed live (root, network namespace tbp-fib, loopback BGP
  * 127.0.0.1:18230 ⇐ 127.0.0.2:18231): fib off → on installs the Loc-RIB into the namespace's
  * table with our protocol; a BGPFilter setPriority becomes the kernel metric; a protocol change
- * moves the routes; off removes them; the session never resets.
+ * moves the routes; off removes them; the session never resets. And the sink itself: a route kept
+ * from a previous run with another metric is replaced, not doubled.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,8 @@ import { needRoot } from '../../lib/skip.js';
 import { runDaemon } from '../../../bgp/daemon.js';
 import { loopbackPeer } from '../speaker/loopback-peer.js';
 import { sh, until } from './lab.js';
+import { NetlinkFibSink } from '../../../bgp/fib/netlink.js';
+import type { FibRoute } from '../../../bgp/fib/sink.js';
 
 const NS = 'tbp-fib';
 
@@ -25,15 +28,41 @@ function delNs(): void {
   }
 }
 
-test('fib: on, priorities as metrics, protocol change, off — without a session reset', { skip: needRoot() ?? false, timeout: 60_000 }, async (t) => {
+/** The namespace with a gateway the routes can use: 10.99.80.1 on a veth whose both ends live in it. */
+function makeNs(t: { after(fn: () => unknown): void }): (proto: number) => string {
   delNs();
   sh('ip', ['netns', 'add', NS]);
   t.after(delNs);
-  // A gateway the routes can use: 10.99.80.1 on a veth whose both ends live in the namespace.
   sh('ip', ['-n', NS, 'link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e1']);
   sh('ip', ['-n', NS, 'addr', 'add', '10.99.80.2/24', 'dev', 'e0']);
   for (const l of ['e0', 'e1', 'lo']) sh('ip', ['-n', NS, 'link', 'set', l, 'up']);
-  const routes = (proto: number) => sh('ip', ['-n', NS, 'route', 'show', 'proto', String(proto)]);
+  return (proto) => sh('ip', ['-n', NS, 'route', 'show', 'proto', String(proto)]);
+}
+
+test('NetlinkFibSink: a route kept from a previous run with another metric is replaced, not doubled', { skip: needRoot() ?? false }, async (t) => {
+  const routes = makeNs(t);
+  sh('ip', ['-n', NS, 'route', 'add', '10.244.5.0/26', 'via', '10.99.80.1', 'proto', '82', 'metric', '512']);
+  sh('ip', ['-n', NS, 'route', 'add', '10.244.6.0/26', 'via', '10.99.80.1', 'proto', '82']);
+  const sink = new NetlinkFibSink({ protocol: 82, netns: NS });
+  t.after(() => sink.close());
+  assert.equal((await sink.list()).length, 2);
+  const route = (prefix: string, priority?: number): FibRoute => ({ family: 'ipv4-unicast', prefix, nextHops: [{ gateway: '10.99.80.1', peer: 'p' }], attrs: {}, ...(priority !== undefined ? { priority } : {}) });
+  const res = await sink.applyBatch([{ kind: 'replace', route: route('10.244.5.0/26', 300) }, { kind: 'replace', route: route('10.244.6.0/26') }]);
+  assert.deepEqual(res, [undefined, undefined]);
+  const out = routes(82);
+  assert.match(out, /10\.244\.5\.0\/26 via 10\.99\.80\.1 dev e0 metric 300/);
+  assert.doesNotMatch(out, /metric 512/, 'the old-metric route is gone');
+  assert.equal(out.split('\n').filter((l) => l.startsWith('10.244.6.0/26')).length, 1, 'same metric: replaced in place');
+  await sink.replace(route('10.244.6.0/26', 77));
+  assert.match(routes(82), /10\.244\.6\.0\/26 via 10\.99\.80\.1 dev e0 metric 77/);
+  assert.equal(routes(82).split('\n').filter((l) => l.startsWith('10.244.6.0/26')).length, 1);
+  await sink.delete('ipv4-unicast', '10.244.6.0/26');
+  await sink.delete('ipv4-unicast', '10.244.5.0/26');
+  assert.equal(routes(82), '');
+});
+
+test('fib: on, priorities as metrics, protocol change, off — without a session reset', { skip: needRoot() ?? false, timeout: 60_000 }, async (t) => {
+  const routes = makeNs(t);
 
   const dir = await mkdtemp(join(tmpdir(), 'tbp-fib-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
