@@ -110,7 +110,7 @@ export function exportAttributes(
     out.asPath = a.asPath ? a.asPath.map((s) => ({ type: s.type, asns: [...s.asns] })) : [];
   }
   // The priority (kernel metric) is ours alone.
-  delete out.priority;
+  if (out.priority !== undefined) delete out.priority;
   if (out.origin === undefined) out.origin = 0;
   if (a.unknown) {
     const passed = a.unknown

@@ -49,10 +49,13 @@ test('a peer flooding UPDATEs is paused by TCP backpressure: bounded queue, sess
   await sp.start();
   let maxPending = 0;
   let sawPaused = false;
+  const heapBefore = process.memoryUsage().heapUsed;
+  let heapPeak = heapBefore;
   const sampler = setInterval(() => {
     const p = sp.status().peers[0];
     maxPending = Math.max(maxPending, p?.pendingRoutes ?? 0);
     sawPaused ||= p?.inputPaused === true;
+    heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
   }, 20);
   const sock = net.connect({ host: '127.0.0.1', port: PORT, localAddress: '127.0.0.2' });
   t.after(async () => {
@@ -104,4 +107,5 @@ test('a peer flooding UPDATEs is paused by TCP backpressure: bounded queue, sess
   assert.ok(maxPending <= BOUND, `routes waiting for the RIB stayed bounded: max ${maxPending} > ${BOUND}`);
   assert.equal(st.inputPaused, undefined, 'reading again once drained');
   assert.ok(keepalives >= 1);
+  t.diagnostic(`max routes waiting ${maxPending}; heap growth peak ${Math.round((heapPeak - heapBefore) / 2 ** 20)} MiB`);
 });
