@@ -68,11 +68,6 @@ export interface SpeakerOptions {
   clock?: Clock;
   /** RIB operations per event-loop turn. */
   chunkSize?: number;
-  /**
-   * Inbound flow control: when a peer has more route operations than this waiting for the RIB,
-   * stop reading its socket until half of them are done. Default 65536.
-   */
-  maxPendingRoutes?: number;
 }
 
 interface PeerRuntime {
@@ -94,6 +89,8 @@ interface PeerRuntime {
   /** Route operations of this peer queued in the RIB, and whether we stopped reading because of them. */
   pending: number;
   inputPaused: boolean;
+  /** How often we paused (status). */
+  inputPauses: number;
 }
 
 export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
@@ -299,6 +296,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       suspended: undefined,
       pending: 0,
       inputPaused: false,
+      inputPauses: 0,
     };
     this.peers.set(id, rt);
     rt.transport = this.opts.transport(cfg, local, {
@@ -478,10 +476,11 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   /** Queue a peer's operations; pause reading from it while too many wait (TCP backpressure). */
   private submit(rt: PeerRuntime, ops: RibOp[]): void {
-    const max = this.opts.maxPendingRoutes ?? DEFAULT_MAX_PENDING_ROUTES;
+    const max = this.config.maxPendingRoutes ?? DEFAULT_MAX_PENDING_ROUTES;
     rt.pending += ops.length;
     if (!rt.inputPaused && rt.pending > max && rt.transport.pauseInput) {
       rt.inputPaused = true;
+      rt.inputPauses++;
       this.log.debug({ peer: rt.id, pending: rt.pending }, 'RIB behind: pausing input');
       rt.transport.pauseInput();
     }
@@ -645,6 +644,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     };
     if (rt.pending > 0) s.pendingRoutes = rt.pending;
     if (rt.inputPaused) s.inputPaused = true;
+    if (rt.inputPauses > 0) s.inputPauses = rt.inputPauses;
     if (rt.lastError) s.lastError = rt.lastError;
     if (neg) {
       s.holdTime = neg.holdTime;

@@ -129,6 +129,7 @@ export const CONFIG_SCHEMA = {
     },
     maxPaths: { type: 'integer', minimum: 1, maximum: 64 },
     routePriority: { type: 'integer', minimum: 1, maximum: 2147483646 },
+    maxPendingRoutes: { type: 'integer', minimum: 1 },
     gracefulRestart: {
       type: 'object',
       additionalProperties: false,

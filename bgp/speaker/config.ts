@@ -74,6 +74,11 @@ export interface SpeakerConfig {
    * BGPFilter `priority` matches. Default 1024 (Calico's ipv4/ipv6NormalRoutePriority).
    */
   routePriority?: number;
+  /**
+   * Inbound flow control: when more of a peer's route operations than this wait for the RIB, we
+   * stop reading its socket (TCP backpressure) until half of them are done. Default 65536.
+   */
+  maxPendingRoutes?: number;
   /** ECMP: maximum paths installed per prefix (default 1). */
   maxPaths?: number;
   /** Our restarting role: set when we (re)start with kernel routes kept (F bit, deferral). */

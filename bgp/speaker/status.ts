@@ -31,6 +31,8 @@ export interface PeerStatus {
   pendingRoutes?: number;
   /** Inbound flow control: we stopped reading from the peer until the RIB catches up. */
   inputPaused?: boolean;
+  /** How many times we paused reading from this peer (absent when never). */
+  inputPauses?: number;
 }
 
 export interface SpeakerStatus {

@@ -41,8 +41,8 @@ test('a peer flooding UPDATEs is paused by TCP backpressure: bounded queue, sess
   setBuf(fdOf((listener as unknown as { server: unknown }).server), 8, 32 * 1024);
   const transports = new SessionTransports({ listener });
   const sp = new BgpSpeaker(
-    { routerId: '10.255.0.1', asNumber: 64512, peers: [{ address: '127.0.0.2', asNumber: 64513, passive: true, holdTime: 3 }] },
-    { transport: transports.factory, maxPendingRoutes: MAX_PENDING },
+    { routerId: '10.255.0.1', asNumber: 64512, peers: [{ address: '127.0.0.2', asNumber: 64513, passive: true, holdTime: 3 }], maxPendingRoutes: MAX_PENDING },
+    { transport: transports.factory },
   );
   const states: PeerStateEvent[] = [];
   sp.on('peer-state', (e) => states.push(e));
@@ -103,6 +103,7 @@ test('a peer flooding UPDATEs is paused by TCP backpressure: bounded queue, sess
   assert.equal(st.prefixes.accepted, PREFIXES);
   assert.equal(sp.routes(prefix(0))[0]?.paths[0]?.med, ROUNDS, 'every update applied, in order');
   assert.ok(sawPaused, 'the speaker stopped reading at least once');
+  assert.ok((st.inputPauses ?? 0) >= 1);
   assert.ok(blocked > 0, 'the flood backed up into the peer (TCP backpressure)');
   assert.ok(maxPending <= BOUND, `routes waiting for the RIB stayed bounded: max ${maxPending} > ${BOUND}`);
   assert.equal(st.inputPaused, undefined, 'reading again once drained');
