@@ -6,7 +6,7 @@
 import type { Logger } from '../lib/log.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Resource } from '../api/meta.js';
-import type { BGPConfiguration, BGPPeer, BlockAffinity, IPAMBlock, IPPool, Node, WorkloadEndpoint } from '../api/types.js';
+import type { BGPConfiguration, BGPFilter, BGPPeer, BlockAffinity, IPAMBlock, IPPool, Node, WorkloadEndpoint } from '../api/types.js';
 import type { Datastore, Watcher } from '../datastore/types.js';
 import type { NodeConfig } from './config.js';
 import type { Detection } from './autodetect.js';
@@ -53,6 +53,8 @@ export interface SpeakerConfigLike {
   listen?: { address?: string; port: number };
   peers: PeerConfigLike[];
   originate?: string[];
+  /** The BGPFilter resources peers name (by name, applied in the peer's order). */
+  filters?: Array<{ name: string; spec: BGPFilter['spec'] }>;
   /** felix keeps the kernel routes when the agent stops or dies, so peers may keep forwarding (GR F bit). */
   gracefulRestart?: { forwardingPreserved: boolean };
 }
@@ -97,7 +99,7 @@ export interface DataplaneView {
   bgpRoutes: Array<{ cidr: string; nextHop: string }>;
 }
 
-const WATCHED = ['Node', 'BGPPeer', 'BGPConfiguration', 'IPPool', 'IPAMBlock', 'BlockAffinity', 'WorkloadEndpoint'] as const;
+const WATCHED = ['Node', 'BGPPeer', 'BGPConfiguration', 'BGPFilter', 'IPPool', 'IPAMBlock', 'BlockAffinity', 'WorkloadEndpoint'] as const;
 type WatchedKind = (typeof WATCHED)[number];
 
 export function toPeerConfig(p: ComputedPeer): PeerConfigLike {
@@ -251,6 +253,7 @@ export class NodeAgent {
         peers: plan.peers.map(toPeerConfig),
         originate: plan.exports,
         gracefulRestart: { forwardingPreserved: true },
+        filters: this.items<BGPFilter>('BGPFilter').map((f) => ({ name: f.metadata.name, spec: f.spec })),
       };
       if (plan.clusterId) sc.clusterId = plan.clusterId;
       if (!this.speaker) {
