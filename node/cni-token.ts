@@ -4,10 +4,10 @@
  * install-cni writes /etc/cni/net.d/tabby-kubeconfig once, at pod start; tokens expire, so tabby-node
  * asks the API server for a new token of the `tabby-cni-plugin` ServiceAccount (TokenRequest) and
  * rewrites the kubeconfig (temp file 0600 + rename) once less than a third of the current token's
- * lifetime is left. Errors are retried with a doubling back-off while the current token is still
- * valid. When the API server refuses (403 Forbidden: no RBAC for serviceaccounts/token; 404: no such
- * ServiceAccount or no TokenRequest API) the kubeconfig gets tabby-node's own mounted token, re-read
- * every check interval (the kubelet rotates it), and TokenRequest is retried with back-off.
+ * lifetime is left. Errors and refusals (403 Forbidden: no RBAC for serviceaccounts/token; 404: no
+ * such ServiceAccount or no TokenRequest API) are retried with a doubling back-off while the current
+ * token stays in use; once no valid TokenRequest token is left, the kubeconfig gets tabby-node's own
+ * mounted token, re-read every check interval (the kubelet rotates it), until TokenRequest works again.
  *
  * Pure parts (when to refresh, back-off, configuration) are plain functions; CniTokenRefresher runs
  * them over injected I/O (request, mounted token, kubeconfig writer, clock), so tests drive it with a
@@ -198,6 +198,8 @@ export class CniTokenRefresher {
   private refreshes = 0;
   private missingMountedLogged = false;
   private adopted = false;
+  /** A refusal was logged at warn since the last success (later ones go to debug). */
+  private refusedLogged = false;
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
 
@@ -277,24 +279,31 @@ export class CniTokenRefresher {
       const delay = retryDelayMs(this.failures, this.policy);
       this.nextRequestAtMs = now + delay;
       const status = err instanceof CniTokenError ? err.status : undefined;
-      const msg = this.scrub(errorMessage(err));
-      if (isRefusal(status)) {
-        const fields = { status, err: msg, retryInSec: Math.round(delay / 1000) };
-        if (this.source !== 'mounted') {
-          log.warn(fields, `TokenRequest for ServiceAccount ${CNI_SERVICE_ACCOUNT} refused (HTTP ${status}): the CNI kubeconfig gets tabby-node's own mounted token instead; grant tabby-node "create serviceaccounts/token" for resourceName ${CNI_SERVICE_ACCOUNT} (deploy/tabby.yaml) and create the ServiceAccount`);
-        } else log.debug(fields, 'TokenRequest still refused; keeping the mounted token');
-        this.source = 'mounted';
-        this.expiresAtMs = undefined;
-        return;
-      }
       const valid = this.source === 'token-request' && this.expiresAtMs !== undefined && now < this.expiresAtMs;
-      log.warn(
-        { status, err: msg, retryInSec: Math.round(delay / 1000), attempt: this.failures, ...(valid ? { currentExpiresAt: new Date(this.expiresAtMs as number).toISOString() } : {}) },
-        valid ? 'CNI token refresh failed; the current token stays in use, retrying' : 'CNI token refresh failed and there is no valid TokenRequest token; using the mounted token, retrying',
-      );
-      if (!valid && this.source === 'token-request') {
-        this.source = 'mounted';
+      const fields = {
+        status,
+        err: this.scrub(errorMessage(err)),
+        retryInSec: Math.round(delay / 1000),
+        attempt: this.failures,
+        ...(valid ? { currentExpiresAt: new Date(this.expiresAtMs as number).toISOString() } : {}),
+      };
+      const then = valid ? 'the current token stays in use until it expires, then' : 'meanwhile';
+      if (isRefusal(status)) {
+        if (!this.refusedLogged) {
+          log.warn(
+            fields,
+            `TokenRequest for ServiceAccount ${CNI_SERVICE_ACCOUNT} refused (HTTP ${status}): ${then} the CNI kubeconfig gets tabby-node's own mounted token; ` +
+              `grant tabby-node "create serviceaccounts/token" for resourceName ${CNI_SERVICE_ACCOUNT} (deploy/tabby.yaml) and create the ServiceAccount`,
+          );
+        } else log.debug(fields, 'TokenRequest still refused');
+        this.refusedLogged = true;
+      } else {
+        log.warn(fields, `CNI token refresh failed, retrying; ${then} the CNI kubeconfig gets the mounted token`);
+      }
+      if (!valid) {
+        // Nothing valid from TokenRequest left: tick() puts the mounted token in.
         this.expiresAtMs = undefined;
+        if (this.source === 'token-request') this.source = 'none';
       }
       return;
     }
@@ -312,6 +321,7 @@ export class CniTokenRefresher {
     this.source = 'token-request';
     this.expiresAtMs = issued.expiresAtMs;
     this.failures = 0;
+    this.refusedLogged = false;
     this.refreshes++;
     // Never sooner than the first retry delay, even for a token that expires at once (clock skew).
     this.nextRequestAtMs = Math.max(now + this.policy.minRetryMs, refreshDueAt(now, issued.expiresAtMs));

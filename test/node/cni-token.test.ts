@@ -250,6 +250,26 @@ test('refresher: a refused TokenRequest (403/404) falls back to the mounted toke
   }
 });
 
+test('refresher: refused while a valid token is in place: it stays until it expires, then the mounted token', async () => {
+  const { r, clock, st, replies, c } = rig();
+  await r.tick();
+  clock.now = r.status().nextRequestAtMs;
+  for (let i = 0; i < 6; i++) replies.push(refused(403));
+  await r.tick();
+  assert.deepEqual(st.writes, ['issued-token-0001']);
+  assert.equal(r.status().source, 'token-request');
+  const warns = messages(c, WARN);
+  assert.equal(warns.length, 1);
+  assert.match(warns[0]!, /refused \(HTTP 403\): the current token stays in use until it expires, then .*mounted token/);
+  // Still refused when the token has expired: now the mounted token, and no second refusal warning.
+  clock.now = T0 + 24 * H;
+  await r.tick();
+  assert.deepEqual(st.writes, ['issued-token-0001', 'mounted-token-0001']);
+  assert.equal(r.status().source, 'mounted');
+  assert.equal(messages(c, WARN).length, 1);
+  assert.ok(messages(c).includes('CNI kubeconfig now uses the mounted service-account token'));
+});
+
 test('refresher: while falling back the wait never exceeds the check interval and a missing mounted token is reported once', async () => {
   const { r, clock, st, replies, c } = rig({ policy: { checkIntervalMs: 2000, minRetryMs: 60_000, maxRetryMs: 60_000 } });
   st.mounted = undefined;
