@@ -218,9 +218,15 @@ export class CniTokenRefresher {
     const now = this.now();
     if (!this.adopted) this.adopt(now);
     if (now >= this.nextRequestAtMs) await this.attempt(now);
+    if (this.source === 'token-request' && this.expiresAtMs !== undefined && this.now() >= this.expiresAtMs) {
+      // Expired between two attempts (retries are backing off): the mounted token takes over now.
+      this.deps.log.warn('the CNI token expired before a new one could be had; using the mounted token');
+      this.source = 'none';
+      this.expiresAtMs = undefined;
+    }
     if (this.source !== 'token-request') this.useMountedToken();
-    const wait = this.nextRequestAtMs - this.now();
-    return Math.max(0, Math.min(this.policy.checkIntervalMs, wait));
+    const until = Math.min(this.nextRequestAtMs, this.expiresAtMs ?? Infinity) - this.now();
+    return Math.max(0, Math.min(this.policy.checkIntervalMs, until));
   }
 
   /** Run tick() in a loop until stop(). */

@@ -270,6 +270,21 @@ test('refresher: refused while a valid token is in place: it stays until it expi
   assert.ok(messages(c).includes('CNI kubeconfig now uses the mounted service-account token'));
 });
 
+test('refresher: a token that expires between two backed-off attempts is replaced by the mounted token without waiting for the retry', async () => {
+  const { r, clock, st, replies } = rig({ policy: { minRetryMs: 2 * H, maxRetryMs: 2 * H } });
+  replies.push({ token: 'issued-brief-token', expiresAtMs: T0 + 3 * H }, transient(503));
+  await r.tick();
+  clock.now = r.status().nextRequestAtMs; // T0 + 2 h
+  await r.tick(); // fails; next attempt at T0 + 4 h, after the expiry
+  clock.now = T0 + 3 * H - 30_000;
+  assert.equal(await r.tick(), 30_000, 'the sleep ends at the expiry');
+  clock.now = T0 + 3 * H;
+  await r.tick();
+  assert.equal(st.requests, 2, 'no extra request');
+  assert.deepEqual(st.writes, ['issued-brief-token', 'mounted-token-0001']);
+  assert.equal(r.status().source, 'mounted');
+});
+
 test('refresher: while falling back the wait never exceeds the check interval and a missing mounted token is reported once', async () => {
   const { r, clock, st, replies, c } = rig({ policy: { checkIntervalMs: 2000, minRetryMs: 60_000, maxRetryMs: 60_000 } });
   st.mounted = undefined;
