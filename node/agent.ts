@@ -76,6 +76,8 @@ export interface AgentDeps {
   version?: string;
   wait?: StartupDeps['wait'];
   ipam?: StartupDeps['ipam'];
+  /** Starts the CNI server (node/cni-server.ts) after startup; omitted = none (tests, TABBY_CNI_SERVER=off). */
+  cniServer?: () => Promise<{ close(): Promise<void> }>;
 }
 
 export interface DataplaneView {
@@ -117,7 +119,7 @@ export class NodeAgent {
   private watchers: Watcher[] = [];
   private speaker: SpeakerLike | undefined;
   private dataplane: DataplaneLike | undefined;
-  private servers: Array<HealthServer | MetricsServer | StatusServer> = [];
+  private servers: Array<HealthServer | MetricsServer | StatusServer | { close(): Promise<void> }> = [];
   private startup: StartupResult | undefined;
   private plan: BgpPlan | undefined;
   private startedAt = 0;
@@ -161,6 +163,7 @@ export class NodeAgent {
     if (this.deps.ipam) sdeps.ipam = this.deps.ipam;
     this.startup = await runStartup(this.cfg, sdeps);
     this.servers.push(await startStatusServer(this.cfg.runDir, () => this.snapshot()));
+    if (this.deps.cniServer) this.servers.push(await this.deps.cniServer());
     if (this.deps.dataplane) {
       this.dataplane = this.deps.dataplane();
       await this.dataplane.start();

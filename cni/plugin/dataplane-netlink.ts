@@ -23,10 +23,20 @@ function withHandle<T>(netns: string | undefined, fn: (nl: Netlink) => Promise<T
 const sysKey = (k: string) => k.split('/');
 
 export class NetlinkDataplane implements PodDataplane {
+  /**
+   * `host`: a long-lived handle in our own namespace, shared by concurrent calls (the handle runs one
+   * request at a time); tabby-node's CNI server keeps one. Without it each call opens and closes its own.
+   */
+  constructor(private readonly host?: Netlink) {}
+
+  private withHost<T>(fn: (nl: Netlink) => Promise<T>): Promise<T> {
+    return this.host ? fn(this.host) : withHandle(undefined, fn);
+  }
+
   async setup(p: SetupParams): Promise<void> {
     const v4 = p.ips.filter((x) => x.family === 4);
     const v6 = p.ips.filter((x) => x.family === 6);
-    await withHandle(undefined, async (host) => {
+    await this.withHost(async (host) => {
       try {
         await host.linkAdd({
           name: p.hostIf,
@@ -68,7 +78,7 @@ export class NetlinkDataplane implements PodDataplane {
   }
 
   hostLink(name: string): Promise<HostLink | undefined> {
-    return withHandle(undefined, async (nl) => {
+    return this.withHost(async (nl) => {
       try {
         const l = await nl.linkByName(name);
         return { name: l.name, ...(l.alias ? { alias: l.alias } : {}) };
@@ -80,7 +90,7 @@ export class NetlinkDataplane implements PodDataplane {
   }
 
   deleteLink(name: string): Promise<void> {
-    return withHandle(undefined, async (nl) => {
+    return this.withHost(async (nl) => {
       try {
         await nl.linkDel(name);
       } catch (err) {
@@ -90,14 +100,14 @@ export class NetlinkDataplane implements PodDataplane {
   }
 
   listHostLinks(prefix: string): Promise<HostLink[]> {
-    return withHandle(undefined, async (nl) =>
+    return this.withHost(async (nl) =>
       (await nl.linkList()).filter((l) => l.name.startsWith(prefix)).map((l) => ({ name: l.name, ...(l.alias ? { alias: l.alias } : {}) })),
     );
   }
 
   async observe(p: { netns: string; ifname: string; hostIf: string; v6: boolean }): Promise<ObservedPod> {
     const got: ObservedPod = { hostRoutes: [], hostSysctls: {}, containerRoutes: [] };
-    await withHandle(undefined, async (nl) => {
+    await this.withHost(async (nl) => {
       const h = await nl.linkByName(p.hostIf).catch((err: unknown) => {
         if (gone(err)) return undefined;
         throw err;
