@@ -15,7 +15,6 @@ import { dirname, join } from 'node:path';
 import { configFromCniNetConf } from '../datastore/config.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import type { Netlink } from '../netlink/index.js';
 import type { PodDataplane } from '../cni/plugin/dataplane.js';
 import { execDelegate } from '../cni/plugin/exec.js';
 import { fileLog } from '../cni/plugin/filelog.js';
@@ -91,21 +90,19 @@ function cniVersionOf(stdin: string): string {
 
 /** The pod dataplane for a request: netlink over the shared host handle, or iproute2 on request. */
 function dataplanes(): { forEnv: (env: Record<string, string>) => Promise<PodDataplane>; close: () => void } {
-  let host: Netlink | undefined;
   let netlink: Promise<PodDataplane> | undefined;
   let iproute: Promise<PodDataplane> | undefined;
   return {
     forEnv(env) {
       if (env.TABBY_CNI_DATAPLANE === 'iproute') return (iproute ??= import('../cni/plugin/dataplane-ip.js').then((m) => new m.IprouteDataplane()));
-      netlink ??= Promise.all([import('../netlink/index.js'), import('../cni/plugin/dataplane-netlink.js')]).then(([nl, dp]) => {
-        host = nl.Netlink.open();
-        return new dp.NetlinkDataplane(host);
-      });
+      // Per-call handles (a shared one would queue every request behind a slow veth delete), sending
+      // from the libuv pool so the kernel's waits never block the event loop.
+      netlink ??= import('../cni/plugin/dataplane-netlink.js').then((dp) => new dp.NetlinkDataplane({ asyncSend: true }));
       netlink.catch(() => (netlink = undefined));
       return netlink;
     },
     close() {
-      host?.close();
+      // per-call handles: nothing long-lived to close
     },
   };
 }

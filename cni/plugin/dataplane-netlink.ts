@@ -15,22 +15,32 @@ function scopeName(s: number | undefined): string {
   return 'global';
 }
 
-function withHandle<T>(netns: string | undefined, fn: (nl: Netlink) => Promise<T>): Promise<T> {
-  const nl = Netlink.open(netns ? { netns } : {});
+function withHandle<T>(netns: string | undefined, asyncSend: boolean, fn: (nl: Netlink) => Promise<T>): Promise<T> {
+  const nl = Netlink.open({ ...(netns ? { netns } : {}), ...(asyncSend ? { asyncSend } : {}) });
   return fn(nl).finally(() => nl.close());
+}
+
+export interface NetlinkDataplaneOptions {
+  /**
+   * A long-lived handle in our own namespace, shared by concurrent calls (it runs one request at a
+   * time). Without it each call opens and closes its own.
+   */
+  host?: Netlink;
+  /** Open per-call handles with `asyncSend` (a long-lived server must not block on veth deletes). */
+  asyncSend?: boolean;
 }
 
 const sysKey = (k: string) => k.split('/');
 
 export class NetlinkDataplane implements PodDataplane {
-  /**
-   * `host`: a long-lived handle in our own namespace, shared by concurrent calls (the handle runs one
-   * request at a time); tabby-node's CNI server keeps one. Without it each call opens and closes its own.
-   */
-  constructor(private readonly host?: Netlink) {}
+  constructor(private readonly opts: NetlinkDataplaneOptions = {}) {}
 
   private withHost<T>(fn: (nl: Netlink) => Promise<T>): Promise<T> {
-    return this.host ? fn(this.host) : withHandle(undefined, fn);
+    return this.opts.host ? fn(this.opts.host) : withHandle(undefined, this.opts.asyncSend ?? false, fn);
+  }
+
+  private withPod<T>(netns: string, fn: (nl: Netlink) => Promise<T>): Promise<T> {
+    return withHandle(netns, this.opts.asyncSend ?? false, fn);
   }
 
   async setup(p: SetupParams): Promise<void> {
@@ -55,7 +65,7 @@ export class NetlinkDataplane implements PodDataplane {
         sysctlSetMany(Object.entries(hostSysctls(p.hostIf, v6.length > 0)).map(([k, v]) => [sysKey(k), v]));
         const hostLink = await host.linkByName(p.hostIf);
         await host.linkSet(hostLink.index, { up: true, alias: p.alias });
-        await withHandle(p.netns, async (pod) => {
+        await this.withPod(p.netns, async (pod) => {
           if (v6.length > 0) sysctlSetMany(['all', 'default', 'lo'].map((i) => [['net', 'ipv6', 'conf', i, 'disable_ipv6'], '0']), p.netns);
           if (p.allowIpForwarding) sysctlSetMany([['net.ipv4.ip_forward', '1']], p.netns);
           const link = await pod.linkByName(p.ifname);
@@ -125,7 +135,7 @@ export class NetlinkDataplane implements PodDataplane {
         got.hostSysctls[k] = undefined;
       }
     }
-    await withHandle(p.netns, async (nl) => {
+    await this.withPod(p.netns, async (nl) => {
       const c = await nl.linkByName(p.ifname).catch((err: unknown) => {
         if (gone(err)) return undefined;
         throw err;
