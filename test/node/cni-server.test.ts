@@ -148,3 +148,34 @@ test('request handler: a request that outlives the timeout answers error 11 in t
   assert.equal(e.code, 11);
   assert.match(e.msg, /timed out after 30 ms/);
 });
+
+test('the agent starts the CNI server after startup and removes its socket on stop; the socket answers VERSION', async (t) => {
+  const { NodeAgent } = await import('../../node/agent.js');
+  const { startCniServer } = await import('../../node/cni-server.js');
+  const { encodeRequest, decodeReply } = await import('../../cni/shim/protocol.js');
+  const { createConnection } = await import('node:net');
+  const { existsSync, statSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'tabby-cnisrv-agent-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ds = new MemoryDatastore();
+  const cfg = parseNodeConfig({ NODENAME: 'node-a', IP: '10.0.0.2/24', TABBY_RUN_DIR: join(dir, 'run'), TABBY_LIB_DIR: join(dir, 'lib'), DATASTORE_TYPE: 'memory', FELIX_HEALTHENABLED: 'false' });
+  const pool = new DatastorePool(async () => new MemoryDatastore(), silentLogger());
+  const agent = new NodeAgent(cfg, { ds, log: silentLogger(), detect: async () => assert.fail('static IP'), cniServer: () => startCniServer({ runDir: cfg.runDir, log: silentLogger(), datastores: pool }) });
+  t.after(() => agent.stop());
+  await agent.start();
+  const sock = join(cfg.runDir, 'cni.sock');
+  assert.equal(statSync(sock).mode & 0o777, 0o600);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const c = createConnection(sock);
+    let out = '';
+    c.on('data', (b: Buffer) => (out += b.toString()));
+    c.on('end', () => resolve(out));
+    c.on('error', reject);
+    c.end(encodeRequest({ env: { CNI_COMMAND: 'VERSION', TABBY_RUN_DIR: cfg.runDir }, meta: {}, stdin: '{"cniVersion":"1.0.0"}' }));
+  });
+  const r = decodeReply(reply);
+  assert.equal(r.kind, 'result');
+  assert.match(r.kind === 'result' ? r.stdout : '', /"supportedVersions":\["0\.3\.0"/);
+  await agent.stop();
+  assert.equal(existsSync(sock), false);
+});
