@@ -16,7 +16,7 @@ import { configFromCniNetConf } from '../datastore/config.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { PodDataplane } from '../cni/plugin/dataplane.js';
-import { execDelegate } from '../cni/plugin/exec.js';
+import { execDelegateWith, runPlugin } from '../cni/plugin/exec.js';
 import { fileLog } from '../cni/plugin/filelog.js';
 import { tabbyHandlers } from '../cni/plugin/handlers.js';
 import { ipamDelegate, ipamRunner } from '../cni/plugin/ipam-delegate.js';
@@ -27,6 +27,7 @@ import { LATEST_VERSION } from '../cni/protocol/version.js';
 import { type FsProbe, fallbackReason } from '../cni/shim/decide.js';
 import { CNI_SOCKET_NAME, MAX_REQUEST_BYTES, type ShimReply, type ShimRequest, ShimProtocolError, decodeRequest, encodeReply } from '../cni/shim/protocol.js';
 import type { DatastorePool } from './datastore-pool.js';
+import { posixSpawnRunner } from './posix-spawn.js';
 
 export const DEFAULT_CNI_REQUEST_TIMEOUT_MS = 120_000;
 
@@ -36,6 +37,8 @@ export interface CniServerOptions {
   datastores: DatastorePool;
   /** Per request; on expiry the runtime gets error 11 (try again later). */
   timeoutMs?: number;
+  /** How delegates are exec'd: posix_spawn (default, no fork of this process) or child_process ('node'). */
+  spawn?: 'posix' | 'node';
   /** Test seams. */
   probe?: FsProbe;
   hostname?: string;
@@ -108,10 +111,11 @@ function dataplanes(): { forEnv: (env: Record<string, string>) => Promise<PodDat
 }
 
 /** Serve one decoded request: the reply the shim prints (or `fallback`). */
-export function requestHandler(o: Pick<CniServerOptions, 'runDir' | 'log' | 'datastores' | 'timeoutMs' | 'probe' | 'hostname'>, dataplane: (env: Record<string, string>) => Promise<PodDataplane>) {
+export function requestHandler(o: Pick<CniServerOptions, 'runDir' | 'log' | 'datastores' | 'timeoutMs' | 'probe' | 'hostname' | 'spawn'>, dataplane: (env: Record<string, string>) => Promise<PodDataplane>) {
   const probe = o.probe ?? realProbe;
   const host = o.hostname ?? hostname();
   const openForIpam = ipamRunner((cfg) => o.datastores.open(cfg.datastore));
+  const exec = execDelegateWith(o.spawn === 'node' ? runPlugin : posixSpawnRunner);
   return async (req: ShimRequest): Promise<ShimReply> => {
     const reason = fallbackReason(req, o.runDir, probe);
     if (reason) return { kind: 'fallback', reason };
@@ -128,7 +132,7 @@ export function requestHandler(o: Pick<CniServerOptions, 'runDir' | 'log' | 'dat
     const run = runCni(
       tabbyHandlers({
         dataplane: () => dataplane(env),
-        delegate: ipamDelegate(execDelegate, ownBinDir, openForIpam),
+        delegate: ipamDelegate(exec, ownBinDir, openForIpam),
         openDatastore: async (conf) => o.datastores.open(configFromCniNetConf(conf, env)),
         logger: (cfg) => fileLog({ name: 'tabby', file: cfg.logFile, level: cfg.logLevel }),
         env,
