@@ -10,7 +10,8 @@
  * "node" namespace (tcp-bench-*) so the machine's own links are untouched; children are spawned
  * with the main thread switched into it (setns), so no `ip netns exec` wrapper is measured.
  * Run: node --import tsx bench/cni.ts   (root; builds dist/ first; NODE_EXTRA_CA_CERTS is unset
- * for every child).
+ * for every child). BENCH_SEQ / BENCH_CONC (20 / 10), BENCH_VARIANTS=<regexp> (a subset),
+ * BENCH_ROUNDS=<n> (repeat, alternating the order), BENCH_SERVER_LOG_LEVEL (the server's pino level).
  * Phase breakdown: tabby runs with TABBY_CNI_TIMING=1 and reports (stderr) Node's bootstrap, our module
  * load, the dataplane module load (netlink library + koffi), time in IPAM, time opening a datastore and
  * the total; the rest of `total` is the netlink work and result/cache I/O. Medians per command.
@@ -199,7 +200,16 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     // BENCH_VARIANTS=<regexp>: only the variants whose name matches (e.g. "fast|bridge").
     const only = process.env.BENCH_VARIANTS ? new RegExp(process.env.BENCH_VARIANTS) : undefined;
-    for (const v of variants) if (!only || only.test(v.name)) rows.push(...(await measure(v)));
+    // BENCH_ROUNDS=<n>: measure every variant n times, alternating the order (A B, B A, …), so a load
+    // change on the shared machine does not always hit the same variant.
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
+    const picked = variants.filter((v) => !only || only.test(v.name));
+    for (let r = 0; r < rounds; r++) {
+      for (const v of r % 2 === 0 ? picked : [...picked].reverse()) {
+        const lines = await measure(v);
+        rows.push(...(rounds > 1 ? lines.map((l) => l.replace(`| ${v.name} |`, `| ${v.name} (round ${r + 1}) |`)) : lines));
+      }
+    }
     console.log(`CNI ADD+DEL cycle (netns add + ADD + DEL + netns del), ${new Date().toISOString()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
     console.log(startup.join('; '));
     console.log('| variant | run | ms/cycle (wall/n) | p50 ms | p99 ms | wall ms | CPU ms/cycle | of which server |');
