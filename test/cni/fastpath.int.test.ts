@@ -89,6 +89,13 @@ test('shim: forwards env, meta and the config; prints the reply and exits with i
   assert.deepEqual(q.env, { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c1', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=p', TABBY_RUN_DIR: f.dir, NODENAME: 'n1', PATH: process.env.PATH });
 });
 
+test('shim: the config reaches the server byte for byte (backslashes, $, backquotes, big)', { skip: needSocat }, async (t) => {
+  const f = await fake(t, '0\n');
+  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'tabby', odd: 'a\\"b $(id) `x` ${HOME} \\n\tz', big: 'x'.repeat(200_000) });
+  assert.deepEqual(await runShim(f.shim, cniEnv(f.dir), conf), { code: 0, stdout: '' });
+  assert.equal(f.requests[0]!.stdin, conf + '\n');
+});
+
 test('shim: ADD sends the identity of CNI_NETNS as stat sees it, equal to the server\'s view', { skip: needSocat }, async (t) => {
   const f = await fake(t, '0\n{"ok":true}\n');
   const netns = join(f.dir, 'netns-file');
