@@ -91,22 +91,17 @@ function cniVersionOf(stdin: string): string {
   }
 }
 
-/** The pod dataplane for a request: netlink over the shared host handle, or iproute2 on request. */
-function dataplanes(): { forEnv: (env: Record<string, string>) => Promise<PodDataplane>; close: () => void } {
+/**
+ * The pod dataplane for a request: netlink (per-call handles — a shared one would queue every request
+ * behind a slow veth delete — sending from the libuv pool so the kernel's waits never block the event
+ * loop), or iproute2 when the request asks for it (TABBY_CNI_DATAPLANE=iproute).
+ */
+function dataplanes(): (env: Record<string, string>) => Promise<PodDataplane> {
   let netlink: Promise<PodDataplane> | undefined;
   let iproute: Promise<PodDataplane> | undefined;
-  return {
-    forEnv(env) {
-      if (env.TABBY_CNI_DATAPLANE === 'iproute') return (iproute ??= import('../cni/plugin/dataplane-ip.js').then((m) => new m.IprouteDataplane()));
-      // Per-call handles (a shared one would queue every request behind a slow veth delete), sending
-      // from the libuv pool so the kernel's waits never block the event loop.
-      netlink ??= import('../cni/plugin/dataplane-netlink.js').then((dp) => new dp.NetlinkDataplane({ asyncSend: true }));
-      netlink.catch(() => (netlink = undefined));
-      return netlink;
-    },
-    close() {
-      // per-call handles: nothing long-lived to close
-    },
+  return (env) => {
+    if (env.TABBY_CNI_DATAPLANE === 'iproute') return (iproute ??= import('../cni/plugin/dataplane-ip.js').then((m) => new m.IprouteDataplane()));
+    return (netlink ??= import('../cni/plugin/dataplane-netlink.js').then((dp) => new dp.NetlinkDataplane({ asyncSend: true })));
   };
 }
 
@@ -162,8 +157,7 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
   await mkdir(o.runDir, { recursive: true, mode: 0o755 });
   const path = join(o.runDir, CNI_SOCKET_NAME);
   await unlink(path).catch(() => undefined);
-  const dp = dataplanes();
-  const handle = requestHandler(o, dp.forEnv);
+  const handle = requestHandler(o, dataplanes());
   const counts = { served: 0, fallback: 0 };
   const open = new Set<Socket>();
 
@@ -229,7 +223,6 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
       const closed = new Promise<void>((r) => srv.close(() => r()));
       for (const s of open) s.destroy();
       await closed;
-      dp.close();
     },
   };
 }
