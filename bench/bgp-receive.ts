@@ -7,9 +7,10 @@
 //
 //   npm run bench -- bgp                  (N = 100k)
 //   npm run bench -- bgp --full  /  BGP_BENCH_N=1000000 npm run bench -- bgp
-//   node --import tsx bench/bgp-receive.ts [--full] [--n N] [--only bird,tabby,...]
+//   node --import tsx bench/bgp-receive.ts [--full] [--n N] [--only bird,tabby,...] [--base DIR] [--repeat K]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,6 +142,13 @@ protocol bgp rcv {
 
 /** A fresh receiver namespace (drops the previous receiver's kernel routes with it). */
 function setupReceiverNs(): void {
+  // Deleting a namespace destroys its veth asynchronously: remove the sender's end first, or the
+  // next `link add … peer name e0` may find the old one still there.
+  try {
+    sh('ip', ['-n', SND_NS, 'link', 'del', 'e0']);
+  } catch {
+    // no previous receiver
+  }
   delNs(RCV_NS);
   sh('ip', ['netns', 'add', RCV_NS]);
   sh('ip', ['-n', RCV_NS, 'link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e0', 'netns', SND_NS]);
@@ -152,6 +160,19 @@ function setupReceiverNs(): void {
     sh('ip', ['-n', ns, 'link', 'set', 'e0', 'up']);
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   }
+}
+
+/**
+ * BIRD 2.0 (seen with 2.0.12) can leave its last export batch unsent until something wakes its
+ * main loop (the final ~160–256 routes arrived 0–1.5 s late, for every receiver alike). A CLI
+ * connection wakes it: the bench opens one to the sender on every poll, so that sender jitter does
+ * not end up in the receivers' times.
+ */
+function wakeSender(): void {
+  const s = net.connect(path.join(dir, 'sender.ctl'));
+  s.on('data', () => s.destroy());
+  s.on('error', () => s.destroy());
+  s.setTimeout(1000, () => s.destroy());
 }
 
 interface Poll {
@@ -278,8 +299,9 @@ router bgp ${AS}
   },
 });
 
-const tabbyRx = (kernel: boolean): Receiver => ({
-  name: kernel ? 'tabby + kernel' : 'tabby',
+/** tabby-bgp from `tabbyRoot` (another checkout, e.g. a baseline worktree, with `dist/` built). */
+const tabbyRx = (kernel: boolean, tabbyRoot = root, label = 'tabby'): Receiver => ({
+  name: kernel ? `${label} + kernel` : label,
   kernel,
   proto: '80',
   need: [],
@@ -297,7 +319,7 @@ const tabbyRx = (kernel: boolean): Receiver => ({
         statusSocket: sock,
       }),
     );
-    const p = spawnIn(RCV_NS, process.execPath, [...(process.env.TABBY_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(root, 'bin/tabby-bgp'), '-c', cfg]);
+    const p = spawnIn(RCV_NS, process.execPath, [...(process.env.TABBY_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(tabbyRoot, 'bin/tabby-bgp'), '-c', cfg]);
     return Promise.resolve({
       procs: [p],
       poll: async () => {
@@ -346,12 +368,14 @@ async function runOne(rx: Receiver, i: number): Promise<Result> {
   try {
     for (;;) {
       const t = performance.now();
+      wakeSender();
       try {
         last = await poll();
       } catch {
         // not up yet
       }
       const now = performance.now();
+      if (process.env.BGP_BENCH_TRACE) console.log(`  ${rx.name} poll at ${Math.round(t)} (${Math.round(now - t)} ms): established=${last.established} count=${last.count}`);
       // A poll answered late (daemon busy) counts at the time it was asked, like the others.
       if (last.established && tEst === undefined) tEst = t;
       if (tEst !== undefined && last.count >= N) {
@@ -406,9 +430,16 @@ async function main(): Promise<void> {
     console.log('bgp-receive bench: skipped, needs bird2 (bird, birdc)');
     return;
   }
-  if (!existsSync(path.join(root, 'dist/bin/tabby-bgp.mjs'))) sh(process.execPath, [path.join(root, 'scripts/build.mjs')]);
-  const all: Receiver[] = [birdRx(false), gobgpRx, frrRx(false), tabbyRx(false), birdRx(true), frrRx(true), tabbyRx(true)];
-  const receivers = all.filter((r) => !ONLY || ONLY.some((o) => r.name.toLowerCase().replace(/ \+ /, '+') === o.toLowerCase()));
+  // Always rebuild: a stale bundle would measure old code.
+  sh(process.execPath, [path.join(root, 'scripts/build.mjs')]);
+  // BGP_BENCH_BASE=DIR (or --base DIR): also run the tabby-bgp of another checkout ("tabby@base"),
+  // interleaved with this one against the same sender, for before/after comparisons.
+  const base = argVal('--base') ?? process.env.BGP_BENCH_BASE;
+  const tabbys = (kernel: boolean): Receiver[] => [...(base ? [tabbyRx(kernel, path.resolve(base), 'tabby@base')] : []), tabbyRx(kernel)];
+  const all: Receiver[] = [birdRx(false), gobgpRx, frrRx(false), ...tabbys(false), birdRx(true), frrRx(true), ...tabbys(true)];
+  const selected = all.filter((r) => !ONLY || ONLY.some((o) => r.name.toLowerCase().replace(/ \+ /, '+') === o.toLowerCase()));
+  // --repeat K: the selected receivers K times in turn (interleaved, so load drifts hit all alike).
+  const receivers = Array.from({ length: Number(argVal('--repeat') ?? 1) }, () => selected).flat();
   console.log(`bgp-receive: N = ${N} /24 prefixes from one BIRD sender over iBGP; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ${new Date().toISOString()}`);
   const sender = setupSender();
   setupReceiverNs();

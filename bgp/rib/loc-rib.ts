@@ -7,16 +7,41 @@ import { selectBest, type BestPathReason } from './decision.js';
 import { pathKey, type Path } from './path.js';
 import { SmallMap } from './small-map.js';
 
-export interface Destination {
-  readonly family: Family;
-  readonly prefix: string;
-  readonly paths: SmallMap<string, Path>;
-  best: Path | undefined;
-  reason: BestPathReason;
-  multipath: Path[];
-  /** Local path ids for ADD-PATH transmission, stable while the path exists (made on first use). */
-  txIds: Map<string, number> | undefined;
-  nextTxId: number;
+/**
+ * One destination: its candidate paths keyed by source id + received path id (the destination *is*
+ * that map: most prefixes have one path, and a separate map object per prefix costs memory at a
+ * million routes), the best path, its reason and the ECMP set.
+ */
+export class Destination extends SmallMap<string, Path> {
+  best: Path | undefined = undefined;
+  reason: BestPathReason = 'only-path';
+  /** The ECMP set when it has more than the best path (most destinations have one path). */
+  private multi: Path[] | undefined = undefined;
+  /** Local path ids for ADD-PATH transmission, made on first use (see txId). */
+  tx: { ids: Map<string, number>; next: number } | undefined = undefined;
+
+  constructor(readonly prefix: string) {
+    super();
+  }
+
+  /** From the prefix (not stored: one field less for each of a million destinations). */
+  get family(): Family {
+    return familyOfPrefix(this.prefix);
+  }
+
+  /** The candidate paths, keyed by pathKey(source id, received path id). */
+  get paths(): SmallMap<string, Path> {
+    return this;
+  }
+
+  /** The best path first, then equal-cost paths with distinct next hops (empty without a best path). */
+  get multipath(): Path[] {
+    return this.multi ?? (this.best ? [this.best] : []);
+  }
+
+  set multipath(m: Path[]) {
+    this.multi = m.length > 1 ? m : undefined;
+  }
 }
 
 /** What changed at one destination after one operation. */
@@ -34,13 +59,17 @@ export interface DestChange {
 
 /** The ADD-PATH path id we send for a path (assigned on first use, kept while the path exists). */
 export function txId(d: Destination, pathKey: string): number {
-  d.txIds ??= new Map();
-  let id = d.txIds.get(pathKey);
+  d.tx ??= { ids: new Map(), next: 1 };
+  let id = d.tx.ids.get(pathKey);
   if (id === undefined) {
-    id = d.nextTxId++;
-    d.txIds.set(pathKey, id);
+    id = d.tx.next++;
+    d.tx.ids.set(pathKey, id);
   }
   return id;
+}
+
+export function familyOfPrefix(prefix: string): Family {
+  return prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
 }
 
 export function destKey(family: Family, prefix: string): string {
@@ -86,20 +115,10 @@ export class LocRib {
     const k = destKey(path.family, path.prefix);
     let d = this.dests.get(k);
     if (!d) {
-      d = {
-        family: path.family,
-        prefix: path.prefix,
-        paths: new SmallMap(),
-        best: undefined,
-        reason: 'only-path',
-        multipath: [],
-        txIds: undefined,
-        nextTxId: 1,
-      };
+      d = new Destination(path.prefix);
       this.dests.set(k, d);
     }
-    const pk = pathKey(path.source.id, path.pathId);
-    d.paths.set(pk, path);
+    d.set(pathKey(path.source.id, path.pathId), path);
     return this.reselect(d, path, false);
   }
 
@@ -109,12 +128,12 @@ export class LocRib {
     const d = this.dests.get(k);
     if (!d) return undefined;
     const pk = pathKey(sourceId, pathId);
-    const path = d.paths.get(pk);
+    const path = d.get(pk);
     if (!path) return undefined;
-    d.paths.delete(pk);
-    d.txIds?.delete(pk);
+    d.delete(pk);
+    d.tx?.ids.delete(pk);
     const change = this.reselect(d, path, true);
-    if (d.paths.size === 0) this.dests.delete(k);
+    if (d.size === 0) this.dests.delete(k);
     return change;
   }
 
@@ -126,7 +145,9 @@ export class LocRib {
   private reselect(d: Destination, path: Path, removed: boolean): DestChange {
     const previousBest = d.best;
     const previousMulti = d.multipath;
-    const sel = selectBest(d.paths.values(), this.maxPaths);
+    // One candidate (the common case): it is the best path, alone in the ECMP set.
+    const only = d.size === 1 ? d.one() : undefined;
+    const sel = only ? { best: only, reason: 'only-path' as const, multipath: [only] } : selectBest(d.values(), this.maxPaths);
     if (previousBest === undefined && sel.best !== undefined) this.withBest[d.family]++;
     else if (previousBest !== undefined && sel.best === undefined) this.withBest[d.family]--;
     d.best = sel.best;

@@ -8,7 +8,7 @@
  * Work is processed `chunkSize` operations at a time; between chunks the engine yields with
  * setImmediate so keepalives and hold timers are never starved by a large table.
  */
-import type { Family, PathAttributes } from '../types.js';
+import type { Family, Nlri, PathAttributes } from '../types.js';
 import { AttrInterner } from './intern.js';
 import { LocRib, destKey, type DestChange } from './loc-rib.js';
 import { LOCAL_SOURCE, DEFAULT_LOCAL_PREF, type Path, type PathSource } from './path.js';
@@ -16,7 +16,10 @@ import { importCheck, type ImportDrop, type ImportSettings, type LocalIdentity }
 
 export type RibOp =
   | { kind: 'announce'; family: Family; prefix: string; pathId?: number; attrs: PathAttributes }
-  | { kind: 'withdraw'; family: Family; prefix: string; pathId?: number };
+  | { kind: 'withdraw'; family: Family; prefix: string; pathId?: number }
+  /** Every prefix of one UPDATE group with one attribute set (no per-prefix operation objects). */
+  | { kind: 'announce-nlri'; family: Family; nlri: readonly Nlri[]; attrs: PathAttributes }
+  | { kind: 'withdraw-nlri'; family: Family; nlri: readonly Nlri[] };
 
 export interface ImportContext {
   family: Family;
@@ -48,18 +51,31 @@ export interface RibOptions {
   interner?: AttrInterner;
 }
 
-interface InEntry {
-  family: Family;
-  prefix: string;
-  pathId: number;
-  /** Pre-policy attributes (interned), when kept. */
-  pre: Readonly<PathAttributes> | undefined;
-  /** Post-policy path, when accepted. */
-  post: Path | undefined;
+/**
+ * An Adj-RIB-In entry that the accepted path alone cannot represent: a rejected route (pre-policy
+ * attributes kept for soft reconfiguration), or one whose accepted attributes differ from the
+ * received ones. An accepted route with unchanged attributes is stored as its Path alone (the
+ * received attributes are the path's), which is what nearly every route of a large table is.
+ */
+class InEntry {
+  constructor(
+    readonly family: Family,
+    readonly prefix: string,
+    readonly pathId: number,
+    /** Pre-policy attributes (interned, one reference). */
+    readonly pre: Readonly<PathAttributes>,
+    /** Post-policy path, when accepted (its attrs hold their own reference). */
+    readonly post: Path | undefined,
+  ) {}
 }
 
+type InValue = Path | InEntry;
+
+const postOf = (v: InValue): Path | undefined => (v instanceof InEntry ? v.post : v);
+const preOf = (v: InValue): Readonly<PathAttributes> => (v instanceof InEntry ? v.pre : v.attrs);
+
 class AdjRibIn {
-  readonly entries = new Map<string, InEntry>();
+  readonly entries = new Map<string, InValue>();
   accepted = 0;
   limitHit = false;
   /** Bumped by addPeer: a removal queued before a re-add must not forget the re-added peer. */
@@ -72,16 +88,18 @@ function inKey(family: Family, prefix: string, pathId: number): string {
   return pathId === 0 ? k : `${k}#${pathId}`;
 }
 
-/** Whole-peer operations, queued like UPDATE operations so they are chunked too. */
-type PeerOp =
-  | { kind: 'remove'; family: Family; prefix: string; pathId: number }
-  | { kind: 'stale'; family: Family; prefix: string; pathId: number }
-  | { kind: 'sweep'; family: Family; prefix: string; pathId: number };
+/** Whole-peer operations over the entries selected when queued, chunked like UPDATE operations. */
+type PeerOpKind = 'remove' | 'stale' | 'sweep';
 
 interface Job {
   peerId: string;
-  ops: ReadonlyArray<RibOp | PeerOp>;
+  ops: readonly RibOp[];
+  /** A whole-peer job: its kind and the Adj-RIB-In entries it covers (instead of ops). */
+  peerOp?: PeerOpKind;
+  entries?: readonly InValue[];
   at: number;
+  /** Position inside the NLRI list of ops[at] (batched operations). */
+  sub: number;
   /** Operations that changed something (stale marks, sweeps). */
   count: number;
   run?: () => void;
@@ -147,37 +165,30 @@ export class Rib {
   *adjRibIn(peerId: string): IterableIterator<{ family: Family; prefix: string; pathId: number; pre?: Readonly<PathAttributes>; accepted: boolean }> {
     const a = this.peers.get(peerId);
     if (!a) return;
-    for (const e of a.entries.values()) {
-      const item: { family: Family; prefix: string; pathId: number; pre?: Readonly<PathAttributes>; accepted: boolean } = {
-        family: e.family,
-        prefix: e.prefix,
-        pathId: e.pathId,
-        accepted: e.post !== undefined,
-      };
-      const pre = e.pre ?? e.post?.attrs;
-      if (pre) item.pre = pre;
-      yield item;
-    }
+    for (const e of a.entries.values()) yield { family: e.family, prefix: e.prefix, pathId: e.pathId, pre: preOf(e), accepted: postOf(e) !== undefined };
   }
 
   /** Queue UPDATE operations from a peer; resolves once they are in the Loc-RIB. */
   submit(peerId: string, ops: readonly RibOp[]): Promise<void> {
     return new Promise((resolve) => {
-      this.queue.push({ peerId, ops, at: 0, count: 0, done: () => resolve() });
+      this.queue.push({ peerId, ops, at: 0, sub: 0, count: 0, done: () => resolve() });
       this.kick();
     });
   }
 
   /** Queue a whole-peer operation over the entries selected now (in chunks, like updates). */
-  private peerJob(peerId: string, kind: PeerOp['kind'], families: readonly Family[] | undefined, then?: () => void): Promise<number> {
+  private peerJob(peerId: string, kind: PeerOpKind, families: readonly Family[] | undefined, then?: () => void): Promise<number> {
     return new Promise((resolve) => {
       const a = this.peers.get(peerId);
-      const ops: PeerOp[] = [];
-      if (a) for (const e of a.entries.values()) if (!families || families.includes(e.family)) ops.push({ kind, family: e.family, prefix: e.prefix, pathId: e.pathId });
+      const entries: InValue[] = [];
+      if (a) for (const e of a.entries.values()) if (!families || families.includes(e.family)) entries.push(e);
       this.queue.push({
         peerId,
-        ops,
+        ops: [],
+        peerOp: kind,
+        entries,
         at: 0,
+        sub: 0,
         count: 0,
         done: (n) => {
           then?.();
@@ -237,17 +248,14 @@ export class Rib {
     return this.runExclusive(() => {
       const a = this.peers.get(peerId);
       if (!a) return;
-      for (const e of [...a.entries.values()]) {
-        const pre = e.pre ?? e.post?.attrs;
-        if (pre) this.applyPath(a, e.family, e.prefix, e.pathId, pre, a.peer.source);
-      }
+      for (const e of [...a.entries.values()]) this.applyPath(a, e.family, e.prefix, e.pathId, preOf(e), a.peer.source);
     });
   }
 
   /** Run `fn` in queue order (after already queued work); its changes are flushed after it. */
   private runExclusive<T>(fn: () => T): Promise<T> {
     return new Promise((resolve) => {
-      this.queue.push({ peerId: '', ops: [], at: 0, count: 0, run: () => resolve(fn()), done: () => undefined });
+      this.queue.push({ peerId: '', ops: [], at: 0, sub: 0, count: 0, run: () => resolve(fn()), done: () => undefined });
       this.kick();
     });
   }
@@ -270,31 +278,8 @@ export class Rib {
         continue;
       }
       const peerIn = job.peerId ? this.peers.get(job.peerId) : undefined;
-      while (job.at < job.ops.length && budget > 0) {
-        const op = job.ops[job.at++]!;
-        budget--;
-        if (!peerIn) continue;
-        const pathId = op.pathId ?? 0;
-        switch (op.kind) {
-          case 'announce':
-            this.applyPath(peerIn, op.family, op.prefix, pathId, op.attrs, peerIn.peer.source);
-            break;
-          case 'withdraw':
-          case 'remove':
-            this.applyWithdraw(peerIn, op.family, op.prefix, pathId);
-            break;
-          case 'stale':
-            if (this.applyStale(peerIn, op.family, op.prefix, pathId)) job.count++;
-            break;
-          case 'sweep':
-            if (peerIn.entries.get(inKey(op.family, op.prefix, pathId))?.post?.stale) {
-              this.applyWithdraw(peerIn, op.family, op.prefix, pathId);
-              job.count++;
-            }
-            break;
-        }
-      }
-      if (job.at >= job.ops.length) {
+      budget = job.entries ? this.runPeerOp(job, peerIn, budget) : this.runOps(job, peerIn, budget);
+      if (job.at >= (job.entries ?? job.ops).length) {
         this.queue.shift();
         this.flush();
         job.done(job.count);
@@ -303,6 +288,73 @@ export class Rib {
     this.flush();
     if (this.queue.length > 0) setImmediate(() => this.step());
     else this.running = false;
+  }
+
+  /** UPDATE operations of a job, up to `budget` prefixes; returns the budget left. */
+  private runOps(job: Job, peerIn: AdjRibIn | undefined, budget: number): number {
+    const ops = job.ops;
+    while (job.at < ops.length && budget > 0) {
+      const op = ops[job.at]!;
+      if (op.kind === 'announce-nlri' || op.kind === 'withdraw-nlri') {
+        const nlri = op.nlri;
+        const end = Math.min(nlri.length, job.sub + budget);
+        budget -= end - job.sub;
+        if (peerIn) {
+          if (op.kind === 'announce-nlri') {
+            const source = peerIn.peer.source;
+            for (let i = job.sub; i < end; i++) {
+              const n = nlri[i]!;
+              this.applyPath(peerIn, op.family, n.prefix, n.pathId ?? 0, op.attrs, source);
+            }
+          } else {
+            for (let i = job.sub; i < end; i++) {
+              const n = nlri[i]!;
+              this.applyWithdraw(peerIn, op.family, n.prefix, n.pathId ?? 0);
+            }
+          }
+        }
+        job.sub = end;
+        if (end < nlri.length) break;
+        job.sub = 0;
+        job.at++;
+        continue;
+      }
+      job.at++;
+      budget--;
+      if (!peerIn) continue;
+      if (op.kind === 'announce') this.applyPath(peerIn, op.family, op.prefix, op.pathId ?? 0, op.attrs, peerIn.peer.source);
+      else this.applyWithdraw(peerIn, op.family, op.prefix, op.pathId ?? 0);
+    }
+    return budget;
+  }
+
+  /** Whole-peer operations (remove / stale / sweep) of a job, up to `budget` entries. */
+  private runPeerOp(job: Job, peerIn: AdjRibIn | undefined, budget: number): number {
+    const entries = job.entries!;
+    while (job.at < entries.length && budget > 0) {
+      const e = entries[job.at++]!;
+      budget--;
+      if (!peerIn) continue;
+      // The entry may have been replaced or withdrawn since the job was queued: act on the current one.
+      const k = inKey(e.family, e.prefix, e.pathId);
+      switch (job.peerOp) {
+        case 'remove':
+          this.applyWithdraw(peerIn, e.family, e.prefix, e.pathId);
+          break;
+        case 'stale':
+          if (this.applyStale(peerIn, k)) job.count++;
+          break;
+        case 'sweep': {
+          const cur = peerIn.entries.get(k);
+          if (cur && postOf(cur)?.stale) {
+            this.applyWithdraw(peerIn, e.family, e.prefix, e.pathId);
+            job.count++;
+          }
+          break;
+        }
+      }
+    }
+    return budget;
   }
 
   private flush(): void {
@@ -318,44 +370,42 @@ export class Rib {
 
   private applyPath(a: AdjRibIn, family: Family, prefix: string, pathId: number, raw: PathAttributes, source: PathSource): void {
     const k = inKey(family, prefix, pathId);
-    let e = a.entries.get(k);
-    if (!e) {
-      e = { family, prefix, pathId, pre: undefined, post: undefined };
-      a.entries.set(k, e);
-    }
+    const old = a.entries.get(k);
     const pre = this.interner.intern(raw);
     const drop = source.type === 'local' ? undefined : importCheck(source, pre, this.local, a.peer.import);
     let accepted = drop === undefined;
     if (drop) this.notice({ kind: 'import-drop', peerId: source.id, prefix, reason: drop });
     let postAttrs: Readonly<PathAttributes> = pre;
-    if (accepted && source.type === 'ebgp') {
+    if (accepted && source.type === 'ebgp' && pre.localPref !== DEFAULT_LOCAL_PREF) {
       // LOCAL_PREF from an eBGP peer is meaningless (RFC 4271 §5.1.5): set ours.
-      if (pre.localPref !== DEFAULT_LOCAL_PREF) postAttrs = this.interner.intern({ ...pre, localPref: DEFAULT_LOCAL_PREF });
-      else postAttrs = this.interner.intern(pre);
+      postAttrs = this.interner.intern({ ...pre, localPref: DEFAULT_LOCAL_PREF });
     } else if (accepted) {
       postAttrs = this.interner.intern(pre);
     }
     if (accepted && a.peer.accept) accepted = a.peer.accept({ family, prefix, source, attrs: postAttrs });
-    // Release the previous values.
-    if (e.pre) this.interner.release(e.pre);
-    e.pre = undefined;
-    if (this.keepPre || !accepted) e.pre = pre;
-    else this.interner.release(pre);
+    // References now: `pre` one, `postAttrs` one more when accepted (even when the same object).
+    const oldPost = old ? postOf(old) : undefined;
     if (!accepted) {
       if (postAttrs !== pre || drop === undefined) this.interner.release(postAttrs);
-      if (e.post) this.dropPost(a, e);
-      if (!this.keepPre) {
+      if (old) this.releaseEntry(old);
+      if (oldPost) this.dropPost(a, oldPost);
+      if (this.keepPre) a.entries.set(k, new InEntry(family, prefix, pathId, pre, undefined));
+      else {
         // Without soft reconfiguration, rejected routes are not kept at all.
-        if (e.pre) this.interner.release(e.pre);
-        a.entries.delete(k);
+        this.interner.release(pre);
+        if (old) a.entries.delete(k);
       }
       return;
     }
     const path: Path = { family, prefix, pathId, source, attrs: postAttrs, stale: false };
-    const old = e.post;
-    e.post = path;
-    if (!old) a.accepted++;
-    else this.interner.release(old.attrs);
+    if (this.keepPre && postAttrs !== pre) a.entries.set(k, new InEntry(family, prefix, pathId, pre, path));
+    else {
+      // The path's attributes stand for the received ones too: one reference is enough.
+      this.interner.release(pre);
+      a.entries.set(k, path);
+    }
+    if (old) this.releaseEntry(old);
+    if (!oldPost) a.accepted++;
     this.pending.push(this.loc.upsert(path));
     const limit = a.peer.maxPrefixes;
     if (limit !== undefined && limit > 0 && a.accepted > limit && !a.limitHit) {
@@ -364,8 +414,17 @@ export class Rib {
     }
   }
 
-  private applyStale(a: AdjRibIn, family: Family, prefix: string, pathId: number): boolean {
-    const p = a.entries.get(inKey(family, prefix, pathId))?.post;
+  /** Release the attribute references an entry holds (it is being replaced or removed). */
+  private releaseEntry(e: InValue): void {
+    if (e instanceof InEntry) {
+      this.interner.release(e.pre);
+      if (e.post) this.interner.release(e.post.attrs);
+    } else this.interner.release(e.attrs);
+  }
+
+  private applyStale(a: AdjRibIn, k: string): boolean {
+    const e = a.entries.get(k);
+    const p = e ? postOf(e) : undefined;
     if (!p || p.stale) return false;
     p.stale = true;
     const d = this.loc.get(p.family, p.prefix);
@@ -373,14 +432,11 @@ export class Rib {
     return true;
   }
 
-  private dropPost(a: AdjRibIn, e: InEntry): void {
-    const p = e.post;
-    if (!p) return;
-    e.post = undefined;
+  /** Take an accepted path out of the Loc-RIB (its attribute reference is released by the caller). */
+  private dropPost(a: AdjRibIn, p: Path): void {
     a.accepted--;
     const c = this.loc.remove(p.family, p.prefix, p.source.id, p.pathId);
     if (c) this.pending.push(c);
-    this.interner.release(p.attrs);
   }
 
   private applyWithdraw(a: AdjRibIn, family: Family, prefix: string, pathId: number): void {
@@ -388,7 +444,8 @@ export class Rib {
     const e = a.entries.get(k);
     if (!e) return;
     a.entries.delete(k);
-    if (e.pre) this.interner.release(e.pre);
-    this.dropPost(a, e);
+    const p = postOf(e);
+    if (p) this.dropPost(a, p);
+    this.releaseEntry(e);
   }
 }
