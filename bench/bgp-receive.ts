@@ -300,7 +300,7 @@ router bgp ${AS}
 });
 
 /** tabby-bgp from `tabbyRoot` (another checkout, e.g. a baseline worktree, with `dist/` built). */
-const tabbyRx = (kernel: boolean, tabbyRoot = root, label = 'tabby'): Receiver => ({
+const tabbyRx = (kernel: boolean, tabbyRoot = root, label = 'tabby', nodeArgs = process.env.TABBY_BENCH_NODE_ARGS ?? ''): Receiver => ({
   name: kernel ? `${label} + kernel` : label,
   kernel,
   proto: '80',
@@ -319,7 +319,7 @@ const tabbyRx = (kernel: boolean, tabbyRoot = root, label = 'tabby'): Receiver =
         statusSocket: sock,
       }),
     );
-    const p = spawnIn(RCV_NS, process.execPath, [...(process.env.TABBY_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(tabbyRoot, 'bin/tabby-bgp'), '-c', cfg]);
+    const p = spawnIn(RCV_NS, process.execPath, [...nodeArgs.split(' ').filter(Boolean), path.join(tabbyRoot, 'bin/tabby-bgp'), '-c', cfg]);
     return Promise.resolve({
       procs: [p],
       poll: async () => {
@@ -435,7 +435,13 @@ async function main(): Promise<void> {
   // BGP_BENCH_BASE=DIR (or --base DIR): also run the tabby-bgp of another checkout ("tabby@base"),
   // interleaved with this one against the same sender, for before/after comparisons.
   const base = argVal('--base') ?? process.env.BGP_BENCH_BASE;
-  const tabbys = (kernel: boolean): Receiver[] => [...(base ? [tabbyRx(kernel, path.resolve(base), 'tabby@base')] : []), tabbyRx(kernel)];
+  // BGP_BENCH_TABBY_FLAGS="a=--flag1 --flag2|b=--flag3": also run this tabby with those node flags ("tabby a", …).
+  const variants = (process.env.BGP_BENCH_TABBY_FLAGS ?? '').split('|').filter(Boolean).map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)] as const);
+  const tabbys = (kernel: boolean): Receiver[] => [
+    ...(base ? [tabbyRx(kernel, path.resolve(base), 'tabby@base')] : []),
+    tabbyRx(kernel),
+    ...variants.map(([label, flags]) => tabbyRx(kernel, root, `tabby ${label}`, flags)),
+  ];
   const all: Receiver[] = [birdRx(false), gobgpRx, frrRx(false), ...tabbys(false), birdRx(true), frrRx(true), ...tabbys(true)];
   const selected = all.filter((r) => !ONLY || ONLY.some((o) => r.name.toLowerCase().replace(/ \+ /, '+') === o.toLowerCase()));
   // --repeat K: the selected receivers K times in turn (interleaved, so load drifts hit all alike).

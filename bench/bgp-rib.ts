@@ -51,6 +51,7 @@ gc?.();
 const rss0 = process.memoryUsage().rss;
 let peak = rss0;
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 h.state('OpenConfirm', 'Established', 'established');
 h.established(neg, '10.98.1.2');
 const framer = new MessageFramer();
@@ -74,12 +75,13 @@ await new Promise<void>((resolve) => {
   turn();
 });
 const ms = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
 peak = Math.max(peak, process.memoryUsage().rss);
 gc?.();
 const heap = process.memoryUsage().heapUsed;
 const mb = (b: number) => (b / 2 ** 20).toFixed(1);
 console.log(
-  `bgp-rib: N=${N} in ${msgs.length} UPDATEs: ${ms.toFixed(0)} ms (${((ms * 1000) / N).toFixed(2)} µs/route, ${ticks} turns); ` +
+  `bgp-rib: N=${N} in ${msgs.length} UPDATEs: ${ms.toFixed(0)} ms (${((ms * 1000) / N).toFixed(2)} µs/route, ${ticks} turns, CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms); ` +
     `RSS ${mb(rss0)} → peak ${mb(peak)} MB; heap after GC ${mb(heap)} MB${gc ? '' : ' (run with --expose-gc)'}`,
 );
 if (process.env.BGP_RIB_SNAPSHOT) (await import("node:v8")).writeHeapSnapshot(process.env.BGP_RIB_SNAPSHOT);

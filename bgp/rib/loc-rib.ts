@@ -7,18 +7,24 @@ import { selectBest, type BestPathReason } from './decision.js';
 import { pathKey, type Path } from './path.js';
 import { SmallMap } from './small-map.js';
 
+/** What a destination keeps beyond its single path: a selection among several, ADD-PATH ids. */
+interface Selected {
+  best: Path | undefined;
+  reason: BestPathReason;
+  /** The ECMP set when it has more than the best path. */
+  multi: Path[] | undefined;
+  /** Local path ids for ADD-PATH transmission, made on first use (see txId). */
+  tx: { ids: Map<string, number>; next: number } | undefined;
+}
+
 /**
- * One destination: its candidate paths keyed by source id + received path id (the destination *is*
- * that map: most prefixes have one path, and a separate map object per prefix costs memory at a
- * million routes), the best path, its reason and the ECMP set.
+ * One destination: its candidate paths keyed by source id + received path id, the best path, its
+ * reason and the ECMP set. Most prefixes have exactly one path: the destination *is* the path map
+ * (inline for one entry), and with one path the selection is implied (best = that path, reason
+ * 'only-path', no ECMP), so nothing else is allocated — a million routes pay for a few fields each.
  */
 export class Destination extends SmallMap<string, Path> {
-  best: Path | undefined = undefined;
-  reason: BestPathReason = 'only-path';
-  /** The ECMP set when it has more than the best path (most destinations have one path). */
-  private multi: Path[] | undefined = undefined;
-  /** Local path ids for ADD-PATH transmission, made on first use (see txId). */
-  tx: { ids: Map<string, number>; next: number } | undefined = undefined;
+  private sel: Selected | undefined = undefined;
 
   constructor(readonly prefix: string) {
     super();
@@ -34,13 +40,45 @@ export class Destination extends SmallMap<string, Path> {
     return this;
   }
 
-  /** The best path first, then equal-cost paths with distinct next hops (empty without a best path). */
-  get multipath(): Path[] {
-    return this.multi ?? (this.best ? [this.best] : []);
+  get best(): Path | undefined {
+    return this.sel ? this.sel.best : this.one();
   }
 
-  set multipath(m: Path[]) {
-    this.multi = m.length > 1 ? m : undefined;
+  get reason(): BestPathReason {
+    return this.sel ? this.sel.reason : 'only-path';
+  }
+
+  /** The best path first, then equal-cost paths with distinct next hops (empty without a best path). */
+  get multipath(): Path[] {
+    const best = this.best;
+    return this.sel?.multi ?? (best ? [best] : []);
+  }
+
+  /** ADD-PATH ids (kept with the selection state; made on first use). */
+  txIds(): NonNullable<Selected['tx']> {
+    this.sel ??= { best: this.one(), reason: 'only-path', multi: undefined, tx: undefined };
+    return (this.sel.tx ??= { ids: new Map(), next: 1 });
+  }
+
+  forgetTxId(pathKey: string): void {
+    this.sel?.tx?.ids.delete(pathKey);
+  }
+
+  /** The stored ECMP set when it has several paths (else it is [best] or empty). */
+  severalPaths(): Path[] | undefined {
+    return this.sel?.multi;
+  }
+
+  /** Record a selection (`multi`: the ECMP set when longer than one); nothing is stored when it is implied by a single inline path. */
+  select(best: Path | undefined, reason: BestPathReason, multi: Path[] | undefined): void {
+    if (!this.sel?.tx && best !== undefined && best === this.one() && multi === undefined) {
+      this.sel = undefined;
+      return;
+    }
+    this.sel ??= { best, reason, multi, tx: undefined };
+    this.sel.best = best;
+    this.sel.reason = reason;
+    this.sel.multi = multi;
   }
 }
 
@@ -59,11 +97,11 @@ export interface DestChange {
 
 /** The ADD-PATH path id we send for a path (assigned on first use, kept while the path exists). */
 export function txId(d: Destination, pathKey: string): number {
-  d.tx ??= { ids: new Map(), next: 1 };
-  let id = d.tx.ids.get(pathKey);
+  const tx = d.txIds();
+  let id = tx.ids.get(pathKey);
   if (id === undefined) {
-    id = d.tx.next++;
-    d.tx.ids.set(pathKey, id);
+    id = tx.next++;
+    tx.ids.set(pathKey, id);
   }
   return id;
 }
@@ -76,7 +114,9 @@ export function destKey(family: Family, prefix: string): string {
   return family === 'ipv4-unicast' ? prefix : `6|${prefix}`;
 }
 
-function sameMultipath(a: readonly Path[], b: readonly Path[]): boolean {
+/** Same ECMP set? Each is given as best + the list when longer than one (no arrays made per route). */
+function sameMultipath(bestA: Path | undefined, a: readonly Path[] | undefined, bestB: Path | undefined, b: readonly Path[] | undefined): boolean {
+  if (!a || !b) return !a && !b && bestA === bestB;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -118,8 +158,10 @@ export class LocRib {
       d = new Destination(path.prefix);
       this.dests.set(k, d);
     }
+    const previousBest = d.best;
+    const previousMulti = d.severalPaths();
     d.set(pathKey(path.source.id, path.pathId), path);
-    return this.reselect(d, path, false);
+    return this.reselect(d, path, false, previousBest, previousMulti);
   }
 
   /** Remove one path (source id + received path id); undefined when it was not there. */
@@ -130,36 +172,45 @@ export class LocRib {
     const pk = pathKey(sourceId, pathId);
     const path = d.get(pk);
     if (!path) return undefined;
+    const previousBest = d.best;
+    const previousMulti = d.severalPaths();
     d.delete(pk);
-    d.tx?.ids.delete(pk);
-    const change = this.reselect(d, path, true);
+    d.forgetTxId(pk);
+    const change = this.reselect(d, path, true, previousBest, previousMulti);
     if (d.size === 0) this.dests.delete(k);
     return change;
   }
 
   /** Re-run selection (e.g. after a stale flag changed). */
   refresh(d: Destination, path: Path): DestChange {
-    return this.reselect(d, path, false);
+    return this.reselect(d, path, false, d.best, d.severalPaths());
   }
 
-  private reselect(d: Destination, path: Path, removed: boolean): DestChange {
-    const previousBest = d.best;
-    const previousMulti = d.multipath;
+  /** Select again after a change; `previousBest`/`previousMulti` are from before it. */
+  private reselect(d: Destination, path: Path, removed: boolean, previousBest: Path | undefined, previousMulti: readonly Path[] | undefined): DestChange {
+    let best: Path | undefined;
+    let reason: BestPathReason = 'only-path';
+    let multi: Path[] | undefined;
     // One candidate (the common case): it is the best path, alone in the ECMP set.
     const only = d.size === 1 ? d.one() : undefined;
-    const sel = only ? { best: only, reason: 'only-path' as const, multipath: [only] } : selectBest(d.values(), this.maxPaths);
-    if (previousBest === undefined && sel.best !== undefined) this.withBest[d.family]++;
-    else if (previousBest !== undefined && sel.best === undefined) this.withBest[d.family]--;
-    d.best = sel.best;
-    d.reason = sel.reason;
-    d.multipath = sel.multipath;
+    if (only) best = only;
+    else {
+      const sel = selectBest(d.values(), this.maxPaths);
+      best = sel.best;
+      reason = sel.reason;
+      if (sel.multipath.length > 1) multi = sel.multipath;
+    }
+    if (previousBest === undefined && best !== undefined) this.withBest[path.family]++;
+    else if (previousBest !== undefined && best === undefined) this.withBest[path.family]--;
+    d.select(best, reason, multi);
     return {
       dest: d,
       previousBest,
-      bestChanged: previousBest !== sel.best || (!removed && path === sel.best),
-      multipathChanged: !sameMultipath(previousMulti, sel.multipath) || (!removed && sel.multipath.includes(path)),
+      bestChanged: previousBest !== best || (!removed && path === best),
+      multipathChanged: !sameMultipath(previousBest, previousMulti, best, multi) || (!removed && (multi ? multi.includes(path) : path === best)),
       path,
       removed,
     };
   }
+
 }

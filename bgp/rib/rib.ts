@@ -5,7 +5,8 @@
  *     Adj-RIB-In pre ──► importCheck (loops) ──► import policy ──► intern ──► Adj-RIB-In post
  *       ──► Loc-RIB (decision process) ──► DestChange batches ──► listeners (Adj-RIB-Out, FIB)
  *
- * Work is processed `chunkSize` operations at a time; between chunks the engine yields with
+ * Work is processed in slices of at most `chunkSize` prefixes and `sliceMs` milliseconds; between
+ * slices the engine yields with
  * setImmediate so keepalives and hold timers are never starved by a large table.
  */
 import type { Family, Nlri, PathAttributes } from '../types.js';
@@ -44,8 +45,14 @@ export type RibNotice =
 export interface RibOptions {
   local: LocalIdentity;
   maxPaths?: number;
-  /** Operations per event-loop turn. */
+  /** Prefixes (operations) per event-loop turn at most. Default 20000. */
   chunkSize?: number;
+  /**
+   * Milliseconds of work per event-loop turn at most (checked every few hundred prefixes). Default
+   * 10: short enough for timers, long enough that a table transfer is processed about as fast as
+   * it is read, instead of piling up decoded UPDATEs in memory.
+   */
+  sliceMs?: number;
   /** Keep the received attributes of rejected routes (soft reconfiguration inbound). Default true. */
   keepPrePolicy?: boolean;
   interner?: AttrInterner;
@@ -106,6 +113,8 @@ interface Job {
   done: (count: number) => void;
 }
 
+const SLICE_CHECK = 512;
+
 export type ChangeListener = (changes: readonly DestChange[]) => void;
 export type NoticeListener = (n: RibNotice) => void;
 
@@ -118,16 +127,21 @@ export class Rib {
   private readonly queue: Job[] = [];
   private running = false;
   private readonly chunkSize: number;
+  private readonly sliceMs: number;
   private readonly keepPre: boolean;
   private readonly changeListeners: ChangeListener[] = [];
   private readonly noticeListeners: NoticeListener[] = [];
   private pending: DestChange[] = [];
+  private lastCheck:
+    | { attrs: Readonly<PathAttributes>; source: PathSource; settings: ImportSettings | undefined; local: LocalIdentity; drop: ImportDrop | undefined }
+    | undefined;
 
   constructor(opts: RibOptions) {
     this.local = opts.local;
     this.interner = opts.interner ?? new AttrInterner();
     this.loc = new LocRib(opts.maxPaths ?? 1);
-    this.chunkSize = opts.chunkSize ?? 2000;
+    this.chunkSize = opts.chunkSize ?? 20_000;
+    this.sliceMs = opts.sliceMs ?? 10;
     this.keepPre = opts.keepPrePolicy ?? true;
   }
 
@@ -267,8 +281,10 @@ export class Rib {
   }
 
   private step(): void {
+    const until = performance.now() + this.sliceMs;
     let budget = this.chunkSize;
     while (budget > 0 && this.queue.length > 0) {
+      if (performance.now() > until) break;
       const job = this.queue[0]!;
       if (job.run) {
         budget--;
@@ -278,7 +294,9 @@ export class Rib {
         continue;
       }
       const peerIn = job.peerId ? this.peers.get(job.peerId) : undefined;
-      budget = job.entries ? this.runPeerOp(job, peerIn, budget) : this.runOps(job, peerIn, budget);
+      // At most SLICE_CHECK prefixes between two looks at the clock.
+      const b = Math.min(budget, SLICE_CHECK);
+      budget -= b - (job.entries ? this.runPeerOp(job, peerIn, b) : this.runOps(job, peerIn, b));
       if (job.at >= (job.entries ?? job.ops).length) {
         this.queue.shift();
         this.flush();
@@ -372,7 +390,7 @@ export class Rib {
     const k = inKey(family, prefix, pathId);
     const old = a.entries.get(k);
     const pre = this.interner.intern(raw);
-    const drop = source.type === 'local' ? undefined : importCheck(source, pre, this.local, a.peer.import);
+    const drop = source.type === 'local' ? undefined : this.importCheck(a, source, pre);
     let accepted = drop === undefined;
     if (drop) this.notice({ kind: 'import-drop', peerId: source.id, prefix, reason: drop });
     let postAttrs: Readonly<PathAttributes> = pre;
@@ -412,6 +430,15 @@ export class Rib {
       a.limitHit = true;
       this.notice({ kind: 'max-prefix', peerId: source.id, limit, count: a.accepted });
     }
+  }
+
+  /** importCheck, remembered for the last attribute set (every prefix of an UPDATE has the same). */
+  private importCheck(a: AdjRibIn, source: PathSource, attrs: Readonly<PathAttributes>): ImportDrop | undefined {
+    const c = this.lastCheck;
+    if (c && c.attrs === attrs && c.source === source && c.settings === a.peer.import && c.local === this.local) return c.drop;
+    const drop = importCheck(source, attrs, this.local, a.peer.import);
+    this.lastCheck = { attrs, source, settings: a.peer.import, local: this.local, drop };
+    return drop;
   }
 
   /** Release the attribute references an entry holds (it is being replaced or removed). */
