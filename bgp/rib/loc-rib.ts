@@ -152,11 +152,14 @@ export class LocRib {
 
   /** Add or replace a path; returns what changed. */
   upsert(path: Path): DestChange {
-    const k = destKey(path.family, path.prefix);
-    let d = this.dests.get(k);
+    return this.upsertIn(this.get(path.family, path.prefix), path);
+  }
+
+  /** upsert() when the caller has looked the destination up already (undefined: none yet). */
+  upsertIn(d: Destination | undefined, path: Path): DestChange {
     if (!d) {
       d = new Destination(path.prefix);
-      this.dests.set(k, d);
+      this.dests.set(destKey(path.family, path.prefix), d);
     }
     const previousBest = d.best;
     const previousMulti = d.severalPaths();

@@ -11,8 +11,8 @@
  */
 import type { Family, Nlri, PathAttributes } from '../types.js';
 import { AttrInterner } from './intern.js';
-import { LocRib, destKey, type DestChange } from './loc-rib.js';
-import { LOCAL_SOURCE, DEFAULT_LOCAL_PREF, type Path, type PathSource } from './path.js';
+import { LocRib, destKey, type DestChange, type Destination } from './loc-rib.js';
+import { LOCAL_SOURCE, DEFAULT_LOCAL_PREF, pathKey, type Path, type PathSource } from './path.js';
 import { importCheck, type ImportDrop, type ImportSettings, type LocalIdentity } from './rules.js';
 
 export type RibOp =
@@ -81,8 +81,15 @@ type InValue = Path | InEntry;
 const postOf = (v: InValue): Path | undefined => (v instanceof InEntry ? v.post : v);
 const preOf = (v: InValue): Readonly<PathAttributes> => (v instanceof InEntry ? v.pre : v.attrs);
 
+/**
+ * A peer's Adj-RIB-In. An accepted route whose attributes are the received ones is its path in the
+ * Loc-RIB and nothing else (no map slot of its own: at a million routes, one map less); only the
+ * others (InEntry) are kept here, by inKey.
+ */
 class AdjRibIn {
-  readonly entries = new Map<string, InValue>();
+  readonly odd = new Map<string, InEntry>();
+  /** Routes that are only their path in the Loc-RIB. */
+  plain = 0;
   accepted = 0;
   limitHit = false;
   /** Bumped by addPeer: a removal queued before a re-add must not forget the re-added peer. */
@@ -172,14 +179,14 @@ export class Rib {
   /** Counters for status: received (pre-policy) and accepted (post-policy). */
   counts(peerId: string): { received: number; accepted: number } {
     const a = this.peers.get(peerId);
-    return a ? { received: a.entries.size, accepted: a.accepted } : { received: 0, accepted: 0 };
+    return a ? { received: a.odd.size + a.plain, accepted: a.accepted } : { received: 0, accepted: 0 };
   }
 
   /** Adj-RIB-In of a peer: received attributes and the accepted path, per prefix. */
   *adjRibIn(peerId: string): IterableIterator<{ family: Family; prefix: string; pathId: number; pre?: Readonly<PathAttributes>; accepted: boolean }> {
     const a = this.peers.get(peerId);
     if (!a) return;
-    for (const e of a.entries.values()) yield { family: e.family, prefix: e.prefix, pathId: e.pathId, pre: preOf(e), accepted: postOf(e) !== undefined };
+    for (const e of this.entriesOf(a)) yield { family: e.family, prefix: e.prefix, pathId: e.pathId, pre: preOf(e), accepted: postOf(e) !== undefined };
   }
 
   /** Queue UPDATE operations from a peer; resolves once they are in the Loc-RIB. */
@@ -195,7 +202,7 @@ export class Rib {
     return new Promise((resolve) => {
       const a = this.peers.get(peerId);
       const entries: InValue[] = [];
-      if (a) for (const e of a.entries.values()) if (!families || families.includes(e.family)) entries.push(e);
+      if (a) for (const e of this.entriesOf(a)) if (!families || families.includes(e.family)) entries.push(e);
       this.queue.push({
         peerId,
         ops: [],
@@ -233,7 +240,7 @@ export class Rib {
 
   /** Locally originated prefixes currently in the RIB. */
   originated(): Array<{ family: Family; prefix: string }> {
-    return [...this.localIn.entries.values()].map((e) => ({ family: e.family, prefix: e.prefix }));
+    return [...this.entriesOf(this.localIn)].map((e) => ({ family: e.family, prefix: e.prefix }));
   }
 
   /** Remove a peer and all its paths (session down without graceful restart, or peer deleted). */
@@ -262,7 +269,7 @@ export class Rib {
     return this.runExclusive(() => {
       const a = this.peers.get(peerId);
       if (!a) return;
-      for (const e of [...a.entries.values()]) this.applyPath(a, e.family, e.prefix, e.pathId, preOf(e), a.peer.source);
+      for (const e of [...this.entriesOf(a)]) this.applyPath(a, e.family, e.prefix, e.pathId, preOf(e), a.peer.source);
     });
   }
 
@@ -354,16 +361,15 @@ export class Rib {
       budget--;
       if (!peerIn) continue;
       // The entry may have been replaced or withdrawn since the job was queued: act on the current one.
-      const k = inKey(e.family, e.prefix, e.pathId);
       switch (job.peerOp) {
         case 'remove':
           this.applyWithdraw(peerIn, e.family, e.prefix, e.pathId);
           break;
         case 'stale':
-          if (this.applyStale(peerIn, k)) job.count++;
+          if (this.applyStale(peerIn, e.family, e.prefix, e.pathId)) job.count++;
           break;
         case 'sweep': {
-          const cur = peerIn.entries.get(k);
+          const cur = this.entry(peerIn, inKey(e.family, e.prefix, e.pathId), this.loc.get(e.family, e.prefix), e.pathId);
           if (cur && postOf(cur)?.stale) {
             this.applyWithdraw(peerIn, e.family, e.prefix, e.pathId);
             job.count++;
@@ -386,9 +392,41 @@ export class Rib {
     for (const l of this.noticeListeners) l(n);
   }
 
+  /** Every Adj-RIB-In entry of a peer: its InEntries, then its other paths found in the Loc-RIB. */
+  private *entriesOf(a: AdjRibIn): IterableIterator<InValue> {
+    yield* a.odd.values();
+    if (a.plain === 0) return;
+    const id = a.peer.source.id;
+    for (const d of this.loc.destinations()) {
+      for (const p of d.values()) {
+        if (p.source.id !== id) continue;
+        // An InEntry's accepted path is in the Loc-RIB too; it was listed above.
+        if (a.odd.size === 0 || !a.odd.has(inKey(p.family, p.prefix, p.pathId))) yield p;
+      }
+    }
+  }
+
+  /** The Adj-RIB-In entry of `a` for a route (`d`: its Loc-RIB destination, if any). */
+  private entry(a: AdjRibIn, k: string, d: Destination | undefined, pathId: number): InValue | undefined {
+    if (a.odd.size > 0) {
+      const e = a.odd.get(k);
+      if (e) return e;
+    }
+    return d?.get(pathKey(a.peer.source.id, pathId));
+  }
+
+  /** Replace entry `old` by `next` in the Adj-RIB-In bookkeeping (the Loc-RIB is updated by the caller). */
+  private store(a: AdjRibIn, k: string, old: InValue | undefined, next: InValue | undefined): void {
+    if (next instanceof InEntry) a.odd.set(k, next);
+    else if (old instanceof InEntry) a.odd.delete(k);
+    if (next !== undefined && !(next instanceof InEntry)) a.plain++;
+    if (old !== undefined && !(old instanceof InEntry)) a.plain--;
+  }
+
   private applyPath(a: AdjRibIn, family: Family, prefix: string, pathId: number, raw: PathAttributes, source: PathSource): void {
     const k = inKey(family, prefix, pathId);
-    const old = a.entries.get(k);
+    const d = this.loc.get(family, prefix);
+    const old = this.entry(a, k, d, pathId);
     const pre = this.interner.intern(raw);
     const drop = source.type === 'local' ? undefined : this.importCheck(a, source, pre);
     let accepted = drop === undefined;
@@ -407,24 +445,23 @@ export class Rib {
       if (postAttrs !== pre || drop === undefined) this.interner.release(postAttrs);
       if (old) this.releaseEntry(old);
       if (oldPost) this.dropPost(a, oldPost);
-      if (this.keepPre) a.entries.set(k, new InEntry(family, prefix, pathId, pre, undefined));
+      if (this.keepPre) this.store(a, k, old, new InEntry(family, prefix, pathId, pre, undefined));
       else {
         // Without soft reconfiguration, rejected routes are not kept at all.
         this.interner.release(pre);
-        if (old) a.entries.delete(k);
+        this.store(a, k, old, undefined);
       }
       return;
     }
     const path: Path = { family, prefix, pathId, source, attrs: postAttrs, stale: false };
-    if (this.keepPre && postAttrs !== pre) a.entries.set(k, new InEntry(family, prefix, pathId, pre, path));
-    else {
-      // The path's attributes stand for the received ones too: one reference is enough.
-      this.interner.release(pre);
-      a.entries.set(k, path);
-    }
+    let next: InValue = path;
+    if (this.keepPre && postAttrs !== pre) next = new InEntry(family, prefix, pathId, pre, path);
+    // The path's attributes stand for the received ones too: one reference is enough.
+    else this.interner.release(pre);
+    this.store(a, k, old, next);
     if (old) this.releaseEntry(old);
     if (!oldPost) a.accepted++;
-    this.pending.push(this.loc.upsert(path));
+    this.pending.push(this.loc.upsertIn(d, path));
     const limit = a.peer.maxPrefixes;
     if (limit !== undefined && limit > 0 && a.accepted > limit && !a.limitHit) {
       a.limitHit = true;
@@ -449,12 +486,12 @@ export class Rib {
     } else this.interner.release(e.attrs);
   }
 
-  private applyStale(a: AdjRibIn, k: string): boolean {
-    const e = a.entries.get(k);
+  private applyStale(a: AdjRibIn, family: Family, prefix: string, pathId: number): boolean {
+    const d = this.loc.get(family, prefix);
+    const e = this.entry(a, inKey(family, prefix, pathId), d, pathId);
     const p = e ? postOf(e) : undefined;
     if (!p || p.stale) return false;
     p.stale = true;
-    const d = this.loc.get(p.family, p.prefix);
     if (d) this.pending.push(this.loc.refresh(d, p));
     return true;
   }
@@ -468,9 +505,9 @@ export class Rib {
 
   private applyWithdraw(a: AdjRibIn, family: Family, prefix: string, pathId: number): void {
     const k = inKey(family, prefix, pathId);
-    const e = a.entries.get(k);
+    const e = this.entry(a, k, this.loc.get(family, prefix), pathId);
     if (!e) return;
-    a.entries.delete(k);
+    this.store(a, k, e, undefined);
     const p = postOf(e);
     if (p) this.dropPost(a, p);
     this.releaseEntry(e);
