@@ -341,6 +341,18 @@ function memKb(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number {
   }
 }
 
+/** CPU seconds (user + system) a process has used so far (clock ticks of 1/100 s). */
+function cpuSec(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function kernelCount(proto: string): number {
   return inNs(RCV_NS, 'ip', ['-4', 'route', 'show', 'table', 'main', 'proto', proto]).split('\n').filter(Boolean).length;
 }
@@ -349,6 +361,8 @@ interface Result {
   name: string;
   kernel: boolean;
   ribMs?: number;
+  /** CPU seconds the receiver used from Established to N in its Loc-RIB (load-independent). */
+  ribCpu?: number;
   kernelMs?: number;
   hwmKb: number;
   rssKb: number;
@@ -364,6 +378,7 @@ async function runOne(rx: Receiver, i: number): Promise<Result> {
   const res: Result = { name: rx.name, kernel: rx.kernel, hwmKb: 0, rssKb: 0 };
   const end = Date.now() + TIMEOUT_MS;
   let tEst: number | undefined;
+  let cpuEst = 0;
   let last: Poll = { established: false, count: 0 };
   try {
     for (;;) {
@@ -377,9 +392,13 @@ async function runOne(rx: Receiver, i: number): Promise<Result> {
       const now = performance.now();
       if (process.env.BGP_BENCH_TRACE) console.log(`  ${rx.name} poll at ${Math.round(t)} (${Math.round(now - t)} ms): established=${last.established} count=${last.count}`);
       // A poll answered late (daemon busy) counts at the time it was asked, like the others.
-      if (last.established && tEst === undefined) tEst = t;
+      if (last.established && tEst === undefined) {
+        tEst = t;
+        cpuEst = ps.reduce((sum, p) => sum + cpuSec(p.pid), 0);
+      }
       if (tEst !== undefined && last.count >= N) {
         res.ribMs = t - tEst;
+        res.ribCpu = ps.reduce((sum, p) => sum + cpuSec(p.pid), 0) - cpuEst;
         break;
       }
       for (const p of ps) if (p.exitCode !== null) throw new Error(`${rx.name} exited (${p.exitCode}): ${p.output().slice(-800)}`);
@@ -411,12 +430,12 @@ async function runOne(rx: Receiver, i: number): Promise<Result> {
 
 function table(results: Result[]): string {
   const mb = (kb: number) => (kb / 1024).toFixed(1);
-  const rows = [['receiver', 'Established → N in Loc-RIB', '× BIRD', '→ N in kernel', '× BIRD', 'peak RSS MB', '× BIRD', 'RSS at end MB']];
+  const rows = [['receiver', 'Established → N in Loc-RIB', '× BIRD', 'CPU s', '× BIRD', '→ N in kernel', '× BIRD', 'peak RSS MB', '× BIRD', 'RSS at end MB']];
   for (const r of results) {
     const base = results.find((b) => b.name.startsWith('BIRD') && b.kernel === r.kernel && !b.error);
     const ratio = (a?: number, b?: number) => (a !== undefined && b ? (a / b).toFixed(2) : '–');
     const ms = (v?: number) => (v === undefined ? (r.error ? 'FAILED' : '–') : `${Math.round(v)} ms`);
-    rows.push([r.name, ms(r.ribMs), ratio(r.ribMs, base?.ribMs), r.kernel ? ms(r.kernelMs) : '–', r.kernel ? ratio(r.kernelMs, base?.kernelMs) : '–', mb(r.hwmKb), ratio(r.hwmKb, base?.hwmKb), mb(r.rssKb)]);
+    rows.push([r.name, ms(r.ribMs), ratio(r.ribMs, base?.ribMs), r.ribCpu === undefined ? '–' : r.ribCpu.toFixed(2), ratio(r.ribCpu, base?.ribCpu), r.kernel ? ms(r.kernelMs) : '–', r.kernel ? ratio(r.kernelMs, base?.kernelMs) : '–', mb(r.hwmKb), ratio(r.hwmKb, base?.hwmKb), mb(r.rssKb)]);
   }
   return rows.map((r, i) => `| ${r.join(' | ')} |${i === 0 ? `\n|${r.map(() => '---').join('|')}|` : ''}`).join('\n');
 }
@@ -472,7 +491,7 @@ async function main(): Promise<void> {
       continue;
     }
     const r = await runOne(rx, i++);
-    console.log(`${r.name}: ${r.error ? `FAILED ${r.error}` : `${Math.round(r.ribMs ?? 0)} ms to Loc-RIB${r.kernelMs !== undefined ? `, ${Math.round(r.kernelMs)} ms to kernel` : ''}`}, peak RSS ${(r.hwmKb / 1024).toFixed(1)} MB (load ${loadavg()[0]!.toFixed(1)})`);
+    console.log(`${r.name}: ${r.error ? `FAILED ${r.error}` : `${Math.round(r.ribMs ?? 0)} ms to Loc-RIB (CPU ${r.ribCpu?.toFixed(2)} s)${r.kernelMs !== undefined ? `, ${Math.round(r.kernelMs)} ms to kernel` : ''}`}, peak RSS ${(r.hwmKb / 1024).toFixed(1)} MB (load ${loadavg()[0]!.toFixed(1)})`);
     results.push(r);
   }
   console.log(`\nN = ${N}, poll every ${POLL_MS} ms; load average at end ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);

@@ -84,17 +84,21 @@ const preOf = (v: InValue): Readonly<PathAttributes> => (v instanceof InEntry ? 
 /**
  * A peer's Adj-RIB-In. An accepted route whose attributes are the received ones is its path in the
  * Loc-RIB and nothing else (no map slot of its own: at a million routes, one map less); only the
- * others (InEntry) are kept here, by inKey.
+ * others (InEntry) are kept here, by inKey. An `indexed` one (local routes: few, listed on every
+ * reconfiguration) keeps every entry here.
  */
 class AdjRibIn {
-  readonly odd = new Map<string, InEntry>();
-  /** Routes that are only their path in the Loc-RIB. */
+  readonly kept = new Map<string, InValue>();
+  /** Routes that are only their path in the Loc-RIB (not in `kept`). */
   plain = 0;
   accepted = 0;
   limitHit = false;
   /** Bumped by addPeer: a removal queued before a re-add must not forget the re-added peer. */
   generation = 0;
-  constructor(public peer: RibPeer) {}
+  constructor(
+    public peer: RibPeer,
+    readonly indexed = false,
+  ) {}
 }
 
 function inKey(family: Family, prefix: string, pathId: number): string {
@@ -130,7 +134,7 @@ export class Rib {
   readonly loc: LocRib;
   private local: LocalIdentity;
   private readonly peers = new Map<string, AdjRibIn>();
-  private readonly localIn = new AdjRibIn({ source: LOCAL_SOURCE });
+  private readonly localIn = new AdjRibIn({ source: LOCAL_SOURCE }, true);
   private readonly queue: Job[] = [];
   private running = false;
   private readonly chunkSize: number;
@@ -179,7 +183,7 @@ export class Rib {
   /** Counters for status: received (pre-policy) and accepted (post-policy). */
   counts(peerId: string): { received: number; accepted: number } {
     const a = this.peers.get(peerId);
-    return a ? { received: a.odd.size + a.plain, accepted: a.accepted } : { received: 0, accepted: 0 };
+    return a ? { received: a.kept.size + a.plain, accepted: a.accepted } : { received: 0, accepted: 0 };
   }
 
   /** Adj-RIB-In of a peer: received attributes and the accepted path, per prefix. */
@@ -394,22 +398,22 @@ export class Rib {
 
   /** Every Adj-RIB-In entry of a peer: its InEntries, then its other paths found in the Loc-RIB. */
   private *entriesOf(a: AdjRibIn): IterableIterator<InValue> {
-    yield* a.odd.values();
+    yield* a.kept.values();
     if (a.plain === 0) return;
     const id = a.peer.source.id;
     for (const d of this.loc.destinations()) {
       for (const p of d.values()) {
         if (p.source.id !== id) continue;
         // An InEntry's accepted path is in the Loc-RIB too; it was listed above.
-        if (a.odd.size === 0 || !a.odd.has(inKey(p.family, p.prefix, p.pathId))) yield p;
+        if (a.kept.size === 0 || !a.kept.has(inKey(p.family, p.prefix, p.pathId))) yield p;
       }
     }
   }
 
   /** The Adj-RIB-In entry of `a` for a route (`d`: its Loc-RIB destination, if any). */
   private entry(a: AdjRibIn, k: string, d: Destination | undefined, pathId: number): InValue | undefined {
-    if (a.odd.size > 0) {
-      const e = a.odd.get(k);
+    if (a.kept.size > 0) {
+      const e = a.kept.get(k);
       if (e) return e;
     }
     return d?.get(pathKey(a.peer.source.id, pathId));
@@ -417,10 +421,12 @@ export class Rib {
 
   /** Replace entry `old` by `next` in the Adj-RIB-In bookkeeping (the Loc-RIB is updated by the caller). */
   private store(a: AdjRibIn, k: string, old: InValue | undefined, next: InValue | undefined): void {
-    if (next instanceof InEntry) a.odd.set(k, next);
-    else if (old instanceof InEntry) a.odd.delete(k);
-    if (next !== undefined && !(next instanceof InEntry)) a.plain++;
-    if (old !== undefined && !(old instanceof InEntry)) a.plain--;
+    const keepNext = next !== undefined && (a.indexed || next instanceof InEntry);
+    const keptOld = old !== undefined && (a.indexed || old instanceof InEntry);
+    if (keepNext) a.kept.set(k, next);
+    else if (keptOld) a.kept.delete(k);
+    if (next !== undefined && !keepNext) a.plain++;
+    if (old !== undefined && !keptOld) a.plain--;
   }
 
   private applyPath(a: AdjRibIn, family: Family, prefix: string, pathId: number, raw: PathAttributes, source: PathSource): void {
