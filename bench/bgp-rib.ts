@@ -61,7 +61,7 @@ let ticks = 0;
 await new Promise<void>((resolve) => {
   const turn = (): void => {
     ticks++;
-    peak = Math.max(peak, process.memoryUsage().rss);
+    peak = Math.max(peak, process.memoryUsage.rss());
     if (off < stream.length) {
       for (const m of framer.push(stream.subarray(off, off + CHUNK))) {
         const d = decodeMessage(m, neg.decode);
@@ -76,7 +76,7 @@ await new Promise<void>((resolve) => {
 });
 const ms = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
-peak = Math.max(peak, process.memoryUsage().rss);
+peak = Math.max(peak, process.memoryUsage.rss());
 gc?.();
 const heap = process.memoryUsage().heapUsed;
 const mb = (b: number) => (b / 2 ** 20).toFixed(1);

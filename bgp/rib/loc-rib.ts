@@ -110,6 +110,47 @@ export function familyOfPrefix(prefix: string): Family {
   return prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
 }
 
+/**
+ * The Loc-RIB's own map key: a canonical IPv4 prefix up to /24 as a small integer (network bits,
+ * then the length: < 2^29, a V8 small integer, far cheaper to hash and compare than a string for
+ * a million fresh prefixes), anything else its destKey string. Only the exact canonical text gets
+ * a number (no leading zeros, host bits clear), so keys stay one-to-one with the strings.
+ */
+function locKey(family: Family, prefix: string): number | string {
+  if (family !== 'ipv4-unicast') return destKey(family, prefix);
+  let addr = 0;
+  let v = 0;
+  let digits = 0;
+  let dots = 0;
+  let i = 0;
+  const n = prefix.length;
+  for (; i < n; i++) {
+    const c = prefix.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && v === 0) return prefix; // leading zero
+      v = v * 10 + (c - 48);
+      digits++;
+    } else if ((c === 46 && dots < 3) || (c === 47 && dots === 3)) {
+      if (digits === 0 || v > 255) return prefix;
+      addr = addr * 256 + v;
+      v = 0;
+      digits = 0;
+      if (c === 47) break;
+      dots++;
+    } else return prefix;
+  }
+  if (i >= n) return prefix;
+  let len = 0;
+  for (i++, digits = 0; i < n; i++, digits++) {
+    const c = prefix.charCodeAt(i);
+    if (c < 48 || c > 57 || (digits === 1 && len === 0)) return prefix;
+    len = len * 10 + (c - 48);
+  }
+  // addr < 2^32: the low 8 bits (and those past `len`) must be clear for the key to be exact.
+  if (digits === 0 || len > 24 || addr % 256 !== 0 || (addr / 256) % 2 ** (24 - len) !== 0) return prefix;
+  return (addr / 256) * 32 + len;
+}
+
 export function destKey(family: Family, prefix: string): string {
   return family === 'ipv4-unicast' ? prefix : `6|${prefix}`;
 }
@@ -123,7 +164,7 @@ function sameMultipath(bestA: Path | undefined, a: readonly Path[] | undefined, 
 }
 
 export class LocRib {
-  private readonly dests = new Map<string, Destination>();
+  private readonly dests = new Map<number | string, Destination>();
   /** Destinations with a best path, per family (kept up to date; status reads it in O(1)). */
   private readonly withBest: Record<Family, number> = { 'ipv4-unicast': 0, 'ipv6-unicast': 0 };
 
@@ -134,7 +175,7 @@ export class LocRib {
   }
 
   get(family: Family, prefix: string): Destination | undefined {
-    return this.dests.get(destKey(family, prefix));
+    return this.dests.get(locKey(family, prefix));
   }
 
   destinations(): IterableIterator<Destination> {
@@ -159,7 +200,7 @@ export class LocRib {
   upsertIn(d: Destination | undefined, path: Path): DestChange {
     if (!d) {
       d = new Destination(path.prefix);
-      this.dests.set(destKey(path.family, path.prefix), d);
+      this.dests.set(locKey(path.family, path.prefix), d);
     }
     const previousBest = d.best;
     const previousMulti = d.severalPaths();
@@ -169,7 +210,7 @@ export class LocRib {
 
   /** Remove one path (source id + received path id); undefined when it was not there. */
   remove(family: Family, prefix: string, sourceId: string, pathId: number): DestChange | undefined {
-    const k = destKey(family, prefix);
+    const k = locKey(family, prefix);
     const d = this.dests.get(k);
     if (!d) return undefined;
     const pk = pathKey(sourceId, pathId);
