@@ -7,9 +7,10 @@
 //
 //   npm run bench -- bgp                  (N = 100k)
 //   npm run bench -- bgp --full  /  BGP_BENCH_N=1000000 npm run bench -- bgp
-//   node --import tsx bench/bgp-receive.ts [--full] [--n N] [--only bird,tabby,...]
+//   node --import tsx bench/bgp-receive.ts [--full] [--n N] [--only bird,tabby,...] [--base DIR] [--repeat K]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,6 +142,13 @@ protocol bgp rcv {
 
 /** A fresh receiver namespace (drops the previous receiver's kernel routes with it). */
 function setupReceiverNs(): void {
+  // Deleting a namespace destroys its veth asynchronously: remove the sender's end first, or the
+  // next `link add … peer name e0` may find the old one still there.
+  try {
+    sh('ip', ['-n', SND_NS, 'link', 'del', 'e0']);
+  } catch {
+    // no previous receiver
+  }
   delNs(RCV_NS);
   sh('ip', ['netns', 'add', RCV_NS]);
   sh('ip', ['-n', RCV_NS, 'link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e0', 'netns', SND_NS]);
@@ -152,6 +160,19 @@ function setupReceiverNs(): void {
     sh('ip', ['-n', ns, 'link', 'set', 'e0', 'up']);
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   }
+}
+
+/**
+ * BIRD 2.0 (seen with 2.0.12) can leave its last export batch unsent until something wakes its
+ * main loop (the final ~160–256 routes arrived 0–1.5 s late, for every receiver alike). A CLI
+ * connection wakes it: the bench opens one to the sender on every poll, so that sender jitter does
+ * not end up in the receivers' times.
+ */
+function wakeSender(): void {
+  const s = net.connect(path.join(dir, 'sender.ctl'));
+  s.on('data', () => s.destroy());
+  s.on('error', () => s.destroy());
+  s.setTimeout(1000, () => s.destroy());
 }
 
 interface Poll {
@@ -278,8 +299,9 @@ router bgp ${AS}
   },
 });
 
-const tabbyRx = (kernel: boolean): Receiver => ({
-  name: kernel ? 'tabby + kernel' : 'tabby',
+/** tabby-bgp from `tabbyRoot` (another checkout, e.g. a baseline worktree, with `dist/` built). */
+const tabbyRx = (kernel: boolean, tabbyRoot = root, label = 'tabby', nodeArgs = process.env.TABBY_BENCH_NODE_ARGS ?? ''): Receiver => ({
+  name: kernel ? `${label} + kernel` : label,
   kernel,
   proto: '80',
   need: [],
@@ -297,7 +319,7 @@ const tabbyRx = (kernel: boolean): Receiver => ({
         statusSocket: sock,
       }),
     );
-    const p = spawnIn(RCV_NS, process.execPath, [...(process.env.TABBY_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(root, 'bin/tabby-bgp'), '-c', cfg]);
+    const p = spawnIn(RCV_NS, process.execPath, [...nodeArgs.split(' ').filter(Boolean), path.join(tabbyRoot, 'bin/tabby-bgp'), '-c', cfg]);
     return Promise.resolve({
       procs: [p],
       poll: async () => {
@@ -319,6 +341,18 @@ function memKb(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number {
   }
 }
 
+/** CPU seconds (user + system) a process has used so far (clock ticks of 1/100 s). */
+function cpuSec(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function kernelCount(proto: string): number {
   return inNs(RCV_NS, 'ip', ['-4', 'route', 'show', 'table', 'main', 'proto', proto]).split('\n').filter(Boolean).length;
 }
@@ -327,6 +361,8 @@ interface Result {
   name: string;
   kernel: boolean;
   ribMs?: number;
+  /** CPU seconds the receiver used from Established to N in its Loc-RIB (load-independent). */
+  ribCpu?: number;
   kernelMs?: number;
   hwmKb: number;
   rssKb: number;
@@ -342,20 +378,27 @@ async function runOne(rx: Receiver, i: number): Promise<Result> {
   const res: Result = { name: rx.name, kernel: rx.kernel, hwmKb: 0, rssKb: 0 };
   const end = Date.now() + TIMEOUT_MS;
   let tEst: number | undefined;
+  let cpuEst = 0;
   let last: Poll = { established: false, count: 0 };
   try {
     for (;;) {
       const t = performance.now();
+      wakeSender();
       try {
         last = await poll();
       } catch {
         // not up yet
       }
       const now = performance.now();
+      if (process.env.BGP_BENCH_TRACE) console.log(`  ${rx.name} poll at ${Math.round(t)} (${Math.round(now - t)} ms): established=${last.established} count=${last.count}`);
       // A poll answered late (daemon busy) counts at the time it was asked, like the others.
-      if (last.established && tEst === undefined) tEst = t;
+      if (last.established && tEst === undefined) {
+        tEst = t;
+        cpuEst = ps.reduce((sum, p) => sum + cpuSec(p.pid), 0);
+      }
       if (tEst !== undefined && last.count >= N) {
         res.ribMs = t - tEst;
+        res.ribCpu = ps.reduce((sum, p) => sum + cpuSec(p.pid), 0) - cpuEst;
         break;
       }
       for (const p of ps) if (p.exitCode !== null) throw new Error(`${rx.name} exited (${p.exitCode}): ${p.output().slice(-800)}`);
@@ -387,12 +430,12 @@ async function runOne(rx: Receiver, i: number): Promise<Result> {
 
 function table(results: Result[]): string {
   const mb = (kb: number) => (kb / 1024).toFixed(1);
-  const rows = [['receiver', 'Established → N in Loc-RIB', '× BIRD', '→ N in kernel', '× BIRD', 'peak RSS MB', '× BIRD', 'RSS at end MB']];
+  const rows = [['receiver', 'Established → N in Loc-RIB', '× BIRD', 'CPU s', '× BIRD', '→ N in kernel', '× BIRD', 'peak RSS MB', '× BIRD', 'RSS at end MB']];
   for (const r of results) {
     const base = results.find((b) => b.name.startsWith('BIRD') && b.kernel === r.kernel && !b.error);
     const ratio = (a?: number, b?: number) => (a !== undefined && b ? (a / b).toFixed(2) : '–');
     const ms = (v?: number) => (v === undefined ? (r.error ? 'FAILED' : '–') : `${Math.round(v)} ms`);
-    rows.push([r.name, ms(r.ribMs), ratio(r.ribMs, base?.ribMs), r.kernel ? ms(r.kernelMs) : '–', r.kernel ? ratio(r.kernelMs, base?.kernelMs) : '–', mb(r.hwmKb), ratio(r.hwmKb, base?.hwmKb), mb(r.rssKb)]);
+    rows.push([r.name, ms(r.ribMs), ratio(r.ribMs, base?.ribMs), r.ribCpu === undefined ? '–' : r.ribCpu.toFixed(2), ratio(r.ribCpu, base?.ribCpu), r.kernel ? ms(r.kernelMs) : '–', r.kernel ? ratio(r.kernelMs, base?.kernelMs) : '–', mb(r.hwmKb), ratio(r.hwmKb, base?.hwmKb), mb(r.rssKb)]);
   }
   return rows.map((r, i) => `| ${r.join(' | ')} |${i === 0 ? `\n|${r.map(() => '---').join('|')}|` : ''}`).join('\n');
 }
@@ -406,9 +449,22 @@ async function main(): Promise<void> {
     console.log('bgp-receive bench: skipped, needs bird2 (bird, birdc)');
     return;
   }
-  if (!existsSync(path.join(root, 'dist/bin/tabby-bgp.mjs'))) sh(process.execPath, [path.join(root, 'scripts/build.mjs')]);
-  const all: Receiver[] = [birdRx(false), gobgpRx, frrRx(false), tabbyRx(false), birdRx(true), frrRx(true), tabbyRx(true)];
-  const receivers = all.filter((r) => !ONLY || ONLY.some((o) => r.name.toLowerCase().replace(/ \+ /, '+') === o.toLowerCase()));
+  // Always rebuild: a stale bundle would measure old code.
+  sh(process.execPath, [path.join(root, 'scripts/build.mjs')]);
+  // BGP_BENCH_BASE=DIR (or --base DIR): also run the tabby-bgp of another checkout ("tabby@base"),
+  // interleaved with this one against the same sender, for before/after comparisons.
+  const base = argVal('--base') ?? process.env.BGP_BENCH_BASE;
+  // BGP_BENCH_TABBY_FLAGS="a=--flag1 --flag2|b=--flag3": also run this tabby with those node flags ("tabby a", …).
+  const variants = (process.env.BGP_BENCH_TABBY_FLAGS ?? '').split('|').filter(Boolean).map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)] as const);
+  const tabbys = (kernel: boolean): Receiver[] => [
+    ...(base ? [tabbyRx(kernel, path.resolve(base), 'tabby@base')] : []),
+    tabbyRx(kernel),
+    ...variants.map(([label, flags]) => tabbyRx(kernel, root, `tabby ${label}`, flags)),
+  ];
+  const all: Receiver[] = [birdRx(false), gobgpRx, frrRx(false), ...tabbys(false), birdRx(true), frrRx(true), ...tabbys(true)];
+  const selected = all.filter((r) => !ONLY || ONLY.some((o) => r.name.toLowerCase().replace(/ \+ /, '+') === o.toLowerCase()));
+  // --repeat K: the selected receivers K times in turn (interleaved, so load drifts hit all alike).
+  const receivers = Array.from({ length: Number(argVal('--repeat') ?? 1) }, () => selected).flat();
   console.log(`bgp-receive: N = ${N} /24 prefixes from one BIRD sender over iBGP; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ${new Date().toISOString()}`);
   const sender = setupSender();
   setupReceiverNs();
@@ -435,7 +491,7 @@ async function main(): Promise<void> {
       continue;
     }
     const r = await runOne(rx, i++);
-    console.log(`${r.name}: ${r.error ? `FAILED ${r.error}` : `${Math.round(r.ribMs ?? 0)} ms to Loc-RIB${r.kernelMs !== undefined ? `, ${Math.round(r.kernelMs)} ms to kernel` : ''}`}, peak RSS ${(r.hwmKb / 1024).toFixed(1)} MB (load ${loadavg()[0]!.toFixed(1)})`);
+    console.log(`${r.name}: ${r.error ? `FAILED ${r.error}` : `${Math.round(r.ribMs ?? 0)} ms to Loc-RIB (CPU ${r.ribCpu?.toFixed(2)} s)${r.kernelMs !== undefined ? `, ${Math.round(r.kernelMs)} ms to kernel` : ''}`}, peak RSS ${(r.hwmKb / 1024).toFixed(1)} MB (load ${loadavg()[0]!.toFixed(1)})`);
     results.push(r);
   }
   console.log(`\nN = ${N}, poll every ${POLL_MS} ms; load average at end ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);

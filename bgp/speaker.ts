@@ -25,7 +25,7 @@ import { AdjRibOut, type GroupSettings, type OutBatch } from './rib/adj-rib-out.
 import { FibInstaller, type FibSink } from './fib/sink.js';
 import { GracefulRestartHelper, SelectionDeferral, realClock, type Clock, type PeerGrCapability } from './rib/graceful.js';
 import { sortPaths, type BestPathReason } from './rib/decision.js';
-import type { DestChange } from './rib/loc-rib.js';
+import { familyOfPrefix, type DestChange } from './rib/loc-rib.js';
 import type { Path, PathSource } from './rib/path.js';
 import { Rib, type RibNotice, type RibOp } from './rib/rib.js';
 import type { LocalIdentity } from './rib/rules.js';
@@ -458,19 +458,17 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       });
       return;
     }
+    // One operation per NLRI group (not per prefix): a table transfer queues one object per UPDATE.
     const ops: RibOp[] = [];
-    for (const g of u.withdraw) for (const n of g.nlri) ops.push(withdrawOp(g.family, n.prefix, n.pathId));
+    for (const g of u.withdraw) if (g.nlri.length) ops.push({ kind: 'withdraw-nlri', family: g.family, nlri: g.nlri });
     for (const g of u.announce) {
+      if (!g.nlri.length) continue;
       if (treatAsWithdraw) {
-        for (const n of g.nlri) ops.push(withdrawOp(g.family, n.prefix, n.pathId));
+        ops.push({ kind: 'withdraw-nlri', family: g.family, nlri: g.nlri });
         continue;
       }
       const attrs: PathAttributes = g.nextHop === u.attributes.nextHop ? u.attributes : { ...u.attributes, nextHop: g.nextHop };
-      for (const n of g.nlri) {
-        const op: RibOp = { kind: 'announce', family: g.family, prefix: n.prefix, attrs };
-        if (n.pathId !== undefined) op.pathId = n.pathId;
-        ops.push(op);
-      }
+      ops.push({ kind: 'announce-nlri', family: g.family, nlri: g.nlri, attrs });
     }
     if (ops.length) this.submit(rt, ops);
   }
@@ -478,7 +476,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   /** Queue a peer's operations; pause reading from it while too many wait (TCP backpressure). */
   private submit(rt: PeerRuntime, ops: RibOp[]): void {
     const max = this.config.maxPendingRoutes ?? DEFAULT_MAX_PENDING_ROUTES;
-    rt.pending += ops.length;
+    // Routes, not operations: one operation carries a whole UPDATE group.
+    let routes = 0;
+    for (const op of ops) routes += op.kind === 'announce-nlri' || op.kind === 'withdraw-nlri' ? op.nlri.length : 1;
+    rt.pending += routes;
     if (!rt.inputPaused && rt.pending > max && rt.transport.pauseInput) {
       rt.inputPaused = true;
       rt.inputPauses++;
@@ -486,7 +487,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       rt.transport.pauseInput();
     }
     void this.rib.submit(rt.id, ops).then(() => {
-      rt.pending -= ops.length;
+      rt.pending -= routes;
       if (rt.inputPaused && rt.pending <= max / 2) {
         rt.inputPaused = false;
         this.log.debug({ peer: rt.id, pending: rt.pending }, 'RIB caught up: resuming input');
@@ -664,15 +665,7 @@ function suspendedInfo(s: NonNullable<PeerRuntime['suspended']>): string {
   return `${s.reason}; reconnecting in ${Math.max(0, Math.ceil((s.restartAt - Date.now()) / 1000))}s`;
 }
 
-function withdrawOp(family: Family, prefix: string, pathId: number | undefined): RibOp {
-  const op: RibOp = { kind: 'withdraw', family, prefix };
-  if (pathId !== undefined) op.pathId = pathId;
-  return op;
-}
-
-export function familyOfPrefix(prefix: string): Family {
-  return prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
-}
+export { familyOfPrefix };
 
 export function capabilityNames(neg: Negotiated): string[] {
   const out: string[] = [...neg.families];

@@ -33,6 +33,19 @@ export function decodeNlriList(r: Reader, family: Family, addPath: boolean): Nlr
   return out;
 }
 
+/** Character codes of the prefix being formatted (reused: no garbage per prefix). */
+const chars: number[] = [];
+
+function pushDecimal(v: number): void {
+  if (v >= 100) chars.push(48 + ((v / 100) | 0));
+  if (v >= 10) chars.push(48 + ((v / 10) % 10 | 0));
+  chars.push(48 + (v % 10));
+}
+
+/**
+ * "a.b.c.d/len" as a flat string. A template literal would make a tree of concatenated strings
+ * (~100 bytes each instead of 32), and prefixes are kept for every route of the RIB.
+ */
 function formatV4Prefix(b: Uint8Array, len: number): string {
   let a0 = b[0] ?? 0;
   let a1 = b[1] ?? 0;
@@ -47,7 +60,17 @@ function formatV4Prefix(b: Uint8Array, len: number): string {
     else if (last === 2) a2 &= mask;
     else a3 &= mask;
   }
-  return `${a0}.${a1}.${a2}.${a3}/${len}`;
+  chars.length = 0;
+  pushDecimal(a0);
+  chars.push(46);
+  pushDecimal(a1);
+  chars.push(46);
+  pushDecimal(a2);
+  chars.push(46);
+  pushDecimal(a3);
+  chars.push(47);
+  pushDecimal(len);
+  return String.fromCharCode.apply(null, chars);
 }
 
 function formatV6Prefix(b: Uint8Array, len: number): string {

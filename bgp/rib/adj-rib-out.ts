@@ -71,6 +71,8 @@ interface Delta {
   prev: OutEntry | undefined;
 }
 
+const NO_DELTAS: readonly Delta[] = Object.freeze([]);
+
 export function groupKey(s: GroupSettings): string {
   const selfAddr = s.localAddress[s.family] ?? '';
   return JSON.stringify([s.family, s.type, s.rrClient, s.nextHopMode, selfAddr, s.localAs, s.addPathTx, s.policyId]);
@@ -139,10 +141,18 @@ export class UpdateGroup {
   }
 
   /** Recompute one destination (or a removed one: `d.paths` empty) and return what changed. */
-  update(family: Family, prefix: string, d: Destination | undefined, local: LocalIdentity, reflector: boolean): Delta[] {
+  update(family: Family, prefix: string, d: Destination | undefined, local: LocalIdentity, reflector: boolean): readonly Delta[] {
     const k = destKey(family, prefix);
     const have = this.out.get(k)?.entries;
-    const want = d && d.paths.size > 0 ? this.desired(d, local, reflector) : new Map<number, OutEntry>();
+    let want: Map<number, OutEntry>;
+    if (!have && !this.settings.addPathTx) {
+      // Nothing advertised yet and only the best path can be: decide without building a map when
+      // it is not exported (a table learned from an iBGP peer, for the other iBGP peers).
+      const best = d && d.paths.size > 0 ? d.best : undefined;
+      const attrs = best ? this.exportOne(best, local, reflector) : undefined;
+      if (!best || !attrs) return NO_DELTAS;
+      want = new Map([[0, { attrs, sourceId: best.source.id }]]);
+    } else want = d && d.paths.size > 0 ? this.desired(d, local, reflector) : new Map<number, OutEntry>();
     const deltas: Delta[] = [];
     if (have) {
       for (const [id, prev] of have) {
@@ -387,21 +397,17 @@ export class AdjRibOut {
   /** Feed Loc-RIB changes; emits one batch per peer with something to send. */
   apply(changes: readonly DestChange[]): void {
     if (this.groups.size === 0) return;
-    // Per destination: did anything change, and did the best path change?
-    const touched = new Map<string, { family: Family; prefix: string; best: boolean }>();
-    for (const c of changes) {
-      const dk = destKey(c.dest.family, c.dest.prefix);
-      const t = touched.get(dk);
-      if (t) t.best ||= c.bestChanged;
-      else touched.set(dk, { family: c.dest.family, prefix: c.dest.prefix, best: c.bestChanged });
-    }
+    // Change by change: group updates are diffs against what the group advertises, so a
+    // destination changed twice in one batch costs a second look, not a second advertisement.
     const perGroup = new Map<UpdateGroup, Delta[]>();
-    for (const t of touched.values()) {
-      const live = this.loc.get(t.family, t.prefix);
+    for (const c of changes) {
+      // The destination as it is now (an emptied one may have been replaced since).
+      const live = c.dest.size > 0 ? c.dest : this.loc.get(c.dest.family, c.dest.prefix);
+      const family = c.dest.family;
       for (const g of this.groups.values()) {
-        if (g.settings.family !== t.family) continue;
-        if (!g.settings.addPathTx && !t.best) continue;
-        const deltas = g.update(t.family, t.prefix, live, this.local, this.reflector);
+        if (g.settings.family !== family) continue;
+        if (!g.settings.addPathTx && !c.bestChanged) continue;
+        const deltas = g.update(family, c.dest.prefix, live, this.local, this.reflector);
         if (deltas.length === 0) continue;
         let list = perGroup.get(g);
         if (!list) perGroup.set(g, (list = []));

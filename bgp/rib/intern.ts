@@ -71,9 +71,20 @@ export class AttrInterner {
    */
   private lastRaw: object | undefined;
   private lastRawKey = '';
+  /**
+   * The entry the last intern() call resolved to (while it has references) and that call's
+   * argument: the next call is usually for the same object again (a million prefixes, one set).
+   */
+  private last: Entry | undefined;
+  private lastArg: object | undefined;
 
   /** The shared frozen object for these attributes; takes one reference. */
   intern(a: PathAttributes): Readonly<PathAttributes> {
+    const l = this.last;
+    if (l !== undefined && (a === l.attrs || a === this.lastArg)) {
+      l.refs++;
+      return l.attrs;
+    }
     const known = this.keyOf.get(a);
     let key = known;
     if (key === undefined) {
@@ -93,16 +104,24 @@ export class AttrInterner {
       this.keyOf.set(attrs, key);
     }
     e.refs++;
+    this.last = e;
+    this.lastArg = a;
     return e.attrs;
   }
 
   /** Drop one reference taken by intern(); the object is forgotten when none is left. */
   release(a: Readonly<PathAttributes>): void {
-    const key = this.keyOf.get(a);
-    if (key === undefined) return;
-    const e = this.byKey.get(key);
-    if (!e || e.attrs !== a) return;
-    if (--e.refs <= 0) this.byKey.delete(key);
+    let e = this.last;
+    if (e === undefined || e.attrs !== a) {
+      const key = this.keyOf.get(a);
+      if (key === undefined) return;
+      e = this.byKey.get(key);
+      if (!e || e.attrs !== a) return;
+    }
+    if (--e.refs <= 0) {
+      this.byKey.delete(this.keyOf.get(a)!);
+      if (e === this.last) this.last = this.lastArg = undefined;
+    }
   }
 
   /** The key of an interned object (cheap: cached), or a computed one for a foreign object. */

@@ -5,18 +5,22 @@
  *     Adj-RIB-In pre ──► importCheck (loops) ──► import policy ──► intern ──► Adj-RIB-In post
  *       ──► Loc-RIB (decision process) ──► DestChange batches ──► listeners (Adj-RIB-Out, FIB)
  *
- * Work is processed `chunkSize` operations at a time; between chunks the engine yields with
+ * Work is processed in slices of at most `chunkSize` prefixes and `sliceMs` milliseconds; between
+ * slices the engine yields with
  * setImmediate so keepalives and hold timers are never starved by a large table.
  */
-import type { Family, PathAttributes } from '../types.js';
+import type { Family, Nlri, PathAttributes } from '../types.js';
 import { AttrInterner } from './intern.js';
-import { LocRib, destKey, type DestChange } from './loc-rib.js';
-import { LOCAL_SOURCE, DEFAULT_LOCAL_PREF, type Path, type PathSource } from './path.js';
+import { LocRib, destKey, type DestChange, type Destination } from './loc-rib.js';
+import { LOCAL_SOURCE, DEFAULT_LOCAL_PREF, pathKey, type Path, type PathSource } from './path.js';
 import { importCheck, type ImportDrop, type ImportSettings, type LocalIdentity } from './rules.js';
 
 export type RibOp =
   | { kind: 'announce'; family: Family; prefix: string; pathId?: number; attrs: PathAttributes }
-  | { kind: 'withdraw'; family: Family; prefix: string; pathId?: number };
+  | { kind: 'withdraw'; family: Family; prefix: string; pathId?: number }
+  /** Every prefix of one UPDATE group with one attribute set (no per-prefix operation objects). */
+  | { kind: 'announce-nlri'; family: Family; nlri: readonly Nlri[]; attrs: PathAttributes }
+  | { kind: 'withdraw-nlri'; family: Family; nlri: readonly Nlri[] };
 
 export interface ImportContext {
   family: Family;
@@ -41,30 +45,60 @@ export type RibNotice =
 export interface RibOptions {
   local: LocalIdentity;
   maxPaths?: number;
-  /** Operations per event-loop turn. */
+  /** Prefixes (operations) per event-loop turn at most. Default 20000. */
   chunkSize?: number;
+  /**
+   * Milliseconds of work per event-loop turn at most (checked every few hundred prefixes). Default
+   * 10: short enough for timers, long enough that a table transfer is processed about as fast as
+   * it is read, instead of piling up decoded UPDATEs in memory.
+   */
+  sliceMs?: number;
   /** Keep the received attributes of rejected routes (soft reconfiguration inbound). Default true. */
   keepPrePolicy?: boolean;
   interner?: AttrInterner;
 }
 
-interface InEntry {
-  family: Family;
-  prefix: string;
-  pathId: number;
-  /** Pre-policy attributes (interned), when kept. */
-  pre: Readonly<PathAttributes> | undefined;
-  /** Post-policy path, when accepted. */
-  post: Path | undefined;
+/**
+ * An Adj-RIB-In entry that the accepted path alone cannot represent: a rejected route (pre-policy
+ * attributes kept for soft reconfiguration), or one whose accepted attributes differ from the
+ * received ones. An accepted route with unchanged attributes is stored as its Path alone (the
+ * received attributes are the path's), which is what nearly every route of a large table is.
+ */
+class InEntry {
+  constructor(
+    readonly family: Family,
+    readonly prefix: string,
+    readonly pathId: number,
+    /** Pre-policy attributes (interned, one reference). */
+    readonly pre: Readonly<PathAttributes>,
+    /** Post-policy path, when accepted (its attrs hold their own reference). */
+    readonly post: Path | undefined,
+  ) {}
 }
 
+type InValue = Path | InEntry;
+
+const postOf = (v: InValue): Path | undefined => (v instanceof InEntry ? v.post : v);
+const preOf = (v: InValue): Readonly<PathAttributes> => (v instanceof InEntry ? v.pre : v.attrs);
+
+/**
+ * A peer's Adj-RIB-In. An accepted route whose attributes are the received ones is its path in the
+ * Loc-RIB and nothing else (no map slot of its own: at a million routes, one map less); only the
+ * others (InEntry) are kept here, by inKey. An `indexed` one (local routes: few, listed on every
+ * reconfiguration) keeps every entry here.
+ */
 class AdjRibIn {
-  readonly entries = new Map<string, InEntry>();
+  readonly kept = new Map<string, InValue>();
+  /** Routes that are only their path in the Loc-RIB (not in `kept`). */
+  plain = 0;
   accepted = 0;
   limitHit = false;
   /** Bumped by addPeer: a removal queued before a re-add must not forget the re-added peer. */
   generation = 0;
-  constructor(public peer: RibPeer) {}
+  constructor(
+    public peer: RibPeer,
+    readonly indexed = false,
+  ) {}
 }
 
 function inKey(family: Family, prefix: string, pathId: number): string {
@@ -72,21 +106,25 @@ function inKey(family: Family, prefix: string, pathId: number): string {
   return pathId === 0 ? k : `${k}#${pathId}`;
 }
 
-/** Whole-peer operations, queued like UPDATE operations so they are chunked too. */
-type PeerOp =
-  | { kind: 'remove'; family: Family; prefix: string; pathId: number }
-  | { kind: 'stale'; family: Family; prefix: string; pathId: number }
-  | { kind: 'sweep'; family: Family; prefix: string; pathId: number };
+/** Whole-peer operations over the entries selected when queued, chunked like UPDATE operations. */
+type PeerOpKind = 'remove' | 'stale' | 'sweep';
 
 interface Job {
   peerId: string;
-  ops: ReadonlyArray<RibOp | PeerOp>;
+  ops: readonly RibOp[];
+  /** A whole-peer job: its kind and the Adj-RIB-In entries it covers (instead of ops). */
+  peerOp?: PeerOpKind;
+  entries?: readonly InValue[];
   at: number;
+  /** Position inside the NLRI list of ops[at] (batched operations). */
+  sub: number;
   /** Operations that changed something (stale marks, sweeps). */
   count: number;
   run?: () => void;
   done: (count: number) => void;
 }
+
+const SLICE_CHECK = 512;
 
 export type ChangeListener = (changes: readonly DestChange[]) => void;
 export type NoticeListener = (n: RibNotice) => void;
@@ -96,20 +134,25 @@ export class Rib {
   readonly loc: LocRib;
   private local: LocalIdentity;
   private readonly peers = new Map<string, AdjRibIn>();
-  private readonly localIn = new AdjRibIn({ source: LOCAL_SOURCE });
+  private readonly localIn = new AdjRibIn({ source: LOCAL_SOURCE }, true);
   private readonly queue: Job[] = [];
   private running = false;
   private readonly chunkSize: number;
+  private readonly sliceMs: number;
   private readonly keepPre: boolean;
   private readonly changeListeners: ChangeListener[] = [];
   private readonly noticeListeners: NoticeListener[] = [];
   private pending: DestChange[] = [];
+  private lastCheck:
+    | { attrs: Readonly<PathAttributes>; source: PathSource; settings: ImportSettings | undefined; local: LocalIdentity; drop: ImportDrop | undefined }
+    | undefined;
 
   constructor(opts: RibOptions) {
     this.local = opts.local;
     this.interner = opts.interner ?? new AttrInterner();
     this.loc = new LocRib(opts.maxPaths ?? 1);
-    this.chunkSize = opts.chunkSize ?? 2000;
+    this.chunkSize = opts.chunkSize ?? 20_000;
+    this.sliceMs = opts.sliceMs ?? 10;
     this.keepPre = opts.keepPrePolicy ?? true;
   }
 
@@ -140,44 +183,37 @@ export class Rib {
   /** Counters for status: received (pre-policy) and accepted (post-policy). */
   counts(peerId: string): { received: number; accepted: number } {
     const a = this.peers.get(peerId);
-    return a ? { received: a.entries.size, accepted: a.accepted } : { received: 0, accepted: 0 };
+    return a ? { received: a.kept.size + a.plain, accepted: a.accepted } : { received: 0, accepted: 0 };
   }
 
   /** Adj-RIB-In of a peer: received attributes and the accepted path, per prefix. */
   *adjRibIn(peerId: string): IterableIterator<{ family: Family; prefix: string; pathId: number; pre?: Readonly<PathAttributes>; accepted: boolean }> {
     const a = this.peers.get(peerId);
     if (!a) return;
-    for (const e of a.entries.values()) {
-      const item: { family: Family; prefix: string; pathId: number; pre?: Readonly<PathAttributes>; accepted: boolean } = {
-        family: e.family,
-        prefix: e.prefix,
-        pathId: e.pathId,
-        accepted: e.post !== undefined,
-      };
-      const pre = e.pre ?? e.post?.attrs;
-      if (pre) item.pre = pre;
-      yield item;
-    }
+    for (const e of this.entriesOf(a)) yield { family: e.family, prefix: e.prefix, pathId: e.pathId, pre: preOf(e), accepted: postOf(e) !== undefined };
   }
 
   /** Queue UPDATE operations from a peer; resolves once they are in the Loc-RIB. */
   submit(peerId: string, ops: readonly RibOp[]): Promise<void> {
     return new Promise((resolve) => {
-      this.queue.push({ peerId, ops, at: 0, count: 0, done: () => resolve() });
+      this.queue.push({ peerId, ops, at: 0, sub: 0, count: 0, done: () => resolve() });
       this.kick();
     });
   }
 
   /** Queue a whole-peer operation over the entries selected now (in chunks, like updates). */
-  private peerJob(peerId: string, kind: PeerOp['kind'], families: readonly Family[] | undefined, then?: () => void): Promise<number> {
+  private peerJob(peerId: string, kind: PeerOpKind, families: readonly Family[] | undefined, then?: () => void): Promise<number> {
     return new Promise((resolve) => {
       const a = this.peers.get(peerId);
-      const ops: PeerOp[] = [];
-      if (a) for (const e of a.entries.values()) if (!families || families.includes(e.family)) ops.push({ kind, family: e.family, prefix: e.prefix, pathId: e.pathId });
+      const entries: InValue[] = [];
+      if (a) for (const e of this.entriesOf(a)) if (!families || families.includes(e.family)) entries.push(e);
       this.queue.push({
         peerId,
-        ops,
+        ops: [],
+        peerOp: kind,
+        entries,
         at: 0,
+        sub: 0,
         count: 0,
         done: (n) => {
           then?.();
@@ -208,7 +244,7 @@ export class Rib {
 
   /** Locally originated prefixes currently in the RIB. */
   originated(): Array<{ family: Family; prefix: string }> {
-    return [...this.localIn.entries.values()].map((e) => ({ family: e.family, prefix: e.prefix }));
+    return [...this.entriesOf(this.localIn)].map((e) => ({ family: e.family, prefix: e.prefix }));
   }
 
   /** Remove a peer and all its paths (session down without graceful restart, or peer deleted). */
@@ -237,17 +273,14 @@ export class Rib {
     return this.runExclusive(() => {
       const a = this.peers.get(peerId);
       if (!a) return;
-      for (const e of [...a.entries.values()]) {
-        const pre = e.pre ?? e.post?.attrs;
-        if (pre) this.applyPath(a, e.family, e.prefix, e.pathId, pre, a.peer.source);
-      }
+      for (const e of [...this.entriesOf(a)]) this.applyPath(a, e.family, e.prefix, e.pathId, preOf(e), a.peer.source);
     });
   }
 
   /** Run `fn` in queue order (after already queued work); its changes are flushed after it. */
   private runExclusive<T>(fn: () => T): Promise<T> {
     return new Promise((resolve) => {
-      this.queue.push({ peerId: '', ops: [], at: 0, count: 0, run: () => resolve(fn()), done: () => undefined });
+      this.queue.push({ peerId: '', ops: [], at: 0, sub: 0, count: 0, run: () => resolve(fn()), done: () => undefined });
       this.kick();
     });
   }
@@ -259,8 +292,10 @@ export class Rib {
   }
 
   private step(): void {
+    const until = performance.now() + this.sliceMs;
     let budget = this.chunkSize;
     while (budget > 0 && this.queue.length > 0) {
+      if (performance.now() > until) break;
       const job = this.queue[0]!;
       if (job.run) {
         budget--;
@@ -270,31 +305,10 @@ export class Rib {
         continue;
       }
       const peerIn = job.peerId ? this.peers.get(job.peerId) : undefined;
-      while (job.at < job.ops.length && budget > 0) {
-        const op = job.ops[job.at++]!;
-        budget--;
-        if (!peerIn) continue;
-        const pathId = op.pathId ?? 0;
-        switch (op.kind) {
-          case 'announce':
-            this.applyPath(peerIn, op.family, op.prefix, pathId, op.attrs, peerIn.peer.source);
-            break;
-          case 'withdraw':
-          case 'remove':
-            this.applyWithdraw(peerIn, op.family, op.prefix, pathId);
-            break;
-          case 'stale':
-            if (this.applyStale(peerIn, op.family, op.prefix, pathId)) job.count++;
-            break;
-          case 'sweep':
-            if (peerIn.entries.get(inKey(op.family, op.prefix, pathId))?.post?.stale) {
-              this.applyWithdraw(peerIn, op.family, op.prefix, pathId);
-              job.count++;
-            }
-            break;
-        }
-      }
-      if (job.at >= job.ops.length) {
+      // At most SLICE_CHECK prefixes between two looks at the clock.
+      const b = Math.min(budget, SLICE_CHECK);
+      budget -= b - (job.entries ? this.runPeerOp(job, peerIn, b) : this.runOps(job, peerIn, b));
+      if (job.at >= (job.entries ?? job.ops).length) {
         this.queue.shift();
         this.flush();
         job.done(job.count);
@@ -303,6 +317,72 @@ export class Rib {
     this.flush();
     if (this.queue.length > 0) setImmediate(() => this.step());
     else this.running = false;
+  }
+
+  /** UPDATE operations of a job, up to `budget` prefixes; returns the budget left. */
+  private runOps(job: Job, peerIn: AdjRibIn | undefined, budget: number): number {
+    const ops = job.ops;
+    while (job.at < ops.length && budget > 0) {
+      const op = ops[job.at]!;
+      if (op.kind === 'announce-nlri' || op.kind === 'withdraw-nlri') {
+        const nlri = op.nlri;
+        const end = Math.min(nlri.length, job.sub + budget);
+        budget -= end - job.sub;
+        if (peerIn) {
+          if (op.kind === 'announce-nlri') {
+            const source = peerIn.peer.source;
+            for (let i = job.sub; i < end; i++) {
+              const n = nlri[i]!;
+              this.applyPath(peerIn, op.family, n.prefix, n.pathId ?? 0, op.attrs, source);
+            }
+          } else {
+            for (let i = job.sub; i < end; i++) {
+              const n = nlri[i]!;
+              this.applyWithdraw(peerIn, op.family, n.prefix, n.pathId ?? 0);
+            }
+          }
+        }
+        job.sub = end;
+        if (end < nlri.length) break;
+        job.sub = 0;
+        job.at++;
+        continue;
+      }
+      job.at++;
+      budget--;
+      if (!peerIn) continue;
+      if (op.kind === 'announce') this.applyPath(peerIn, op.family, op.prefix, op.pathId ?? 0, op.attrs, peerIn.peer.source);
+      else this.applyWithdraw(peerIn, op.family, op.prefix, op.pathId ?? 0);
+    }
+    return budget;
+  }
+
+  /** Whole-peer operations (remove / stale / sweep) of a job, up to `budget` entries. */
+  private runPeerOp(job: Job, peerIn: AdjRibIn | undefined, budget: number): number {
+    const entries = job.entries!;
+    while (job.at < entries.length && budget > 0) {
+      const e = entries[job.at++]!;
+      budget--;
+      if (!peerIn) continue;
+      // The entry may have been replaced or withdrawn since the job was queued: act on the current one.
+      switch (job.peerOp) {
+        case 'remove':
+          this.applyWithdraw(peerIn, e.family, e.prefix, e.pathId);
+          break;
+        case 'stale':
+          if (this.applyStale(peerIn, e.family, e.prefix, e.pathId)) job.count++;
+          break;
+        case 'sweep': {
+          const cur = this.entry(peerIn, inKey(e.family, e.prefix, e.pathId), this.loc.get(e.family, e.prefix), e.pathId);
+          if (cur && postOf(cur)?.stale) {
+            this.applyWithdraw(peerIn, e.family, e.prefix, e.pathId);
+            job.count++;
+          }
+          break;
+        }
+      }
+    }
+    return budget;
   }
 
   private flush(): void {
@@ -316,22 +396,51 @@ export class Rib {
     for (const l of this.noticeListeners) l(n);
   }
 
+  /** Every Adj-RIB-In entry of a peer: its InEntries, then its other paths found in the Loc-RIB. */
+  private *entriesOf(a: AdjRibIn): IterableIterator<InValue> {
+    yield* a.kept.values();
+    if (a.plain === 0) return;
+    const id = a.peer.source.id;
+    for (const d of this.loc.destinations()) {
+      for (const p of d.values()) {
+        if (p.source.id !== id) continue;
+        // An InEntry's accepted path is in the Loc-RIB too; it was listed above.
+        if (a.kept.size === 0 || !a.kept.has(inKey(p.family, p.prefix, p.pathId))) yield p;
+      }
+    }
+  }
+
+  /** The Adj-RIB-In entry of `a` for a route (`d`: its Loc-RIB destination, if any). */
+  private entry(a: AdjRibIn, k: string, d: Destination | undefined, pathId: number): InValue | undefined {
+    if (a.kept.size > 0) {
+      const e = a.kept.get(k);
+      if (e) return e;
+    }
+    return d?.get(pathKey(a.peer.source.id, pathId));
+  }
+
+  /** Replace entry `old` by `next` in the Adj-RIB-In bookkeeping (the Loc-RIB is updated by the caller). */
+  private store(a: AdjRibIn, k: string, old: InValue | undefined, next: InValue | undefined): void {
+    const keepNext = next !== undefined && (a.indexed || next instanceof InEntry);
+    const keptOld = old !== undefined && (a.indexed || old instanceof InEntry);
+    if (keepNext) a.kept.set(k, next);
+    else if (keptOld) a.kept.delete(k);
+    if (next !== undefined && !keepNext) a.plain++;
+    if (old !== undefined && !keptOld) a.plain--;
+  }
+
   private applyPath(a: AdjRibIn, family: Family, prefix: string, pathId: number, raw: PathAttributes, source: PathSource): void {
     const k = inKey(family, prefix, pathId);
-    let e = a.entries.get(k);
-    if (!e) {
-      e = { family, prefix, pathId, pre: undefined, post: undefined };
-      a.entries.set(k, e);
-    }
+    const d = this.loc.get(family, prefix);
+    const old = this.entry(a, k, d, pathId);
     const pre = this.interner.intern(raw);
-    const drop = source.type === 'local' ? undefined : importCheck(source, pre, this.local, a.peer.import);
+    const drop = source.type === 'local' ? undefined : this.importCheck(a, source, pre);
     let accepted = drop === undefined;
     if (drop) this.notice({ kind: 'import-drop', peerId: source.id, prefix, reason: drop });
     let postAttrs: Readonly<PathAttributes> = pre;
-    if (accepted && source.type === 'ebgp') {
+    if (accepted && source.type === 'ebgp' && pre.localPref !== DEFAULT_LOCAL_PREF) {
       // LOCAL_PREF from an eBGP peer is meaningless (RFC 4271 §5.1.5): set ours.
-      if (pre.localPref !== DEFAULT_LOCAL_PREF) postAttrs = this.interner.intern({ ...pre, localPref: DEFAULT_LOCAL_PREF });
-      else postAttrs = this.interner.intern(pre);
+      postAttrs = this.interner.intern({ ...pre, localPref: DEFAULT_LOCAL_PREF });
     } else if (accepted) {
       postAttrs = this.interner.intern(pre);
     }
@@ -345,27 +454,29 @@ export class Rib {
         postAttrs = changed;
       }
     }
-    // Release the previous values.
-    if (e.pre) this.interner.release(e.pre);
-    e.pre = undefined;
-    if (this.keepPre || !accepted) e.pre = pre;
-    else this.interner.release(pre);
+    // References now: `pre` one, `postAttrs` one more when accepted (even when the same object).
+    const oldPost = old ? postOf(old) : undefined;
     if (!accepted) {
       if (postAttrs !== pre || drop === undefined) this.interner.release(postAttrs);
-      if (e.post) this.dropPost(a, e);
-      if (!this.keepPre) {
+      if (old) this.releaseEntry(old);
+      if (oldPost) this.dropPost(a, oldPost);
+      if (this.keepPre) this.store(a, k, old, new InEntry(family, prefix, pathId, pre, undefined));
+      else {
         // Without soft reconfiguration, rejected routes are not kept at all.
-        if (e.pre) this.interner.release(e.pre);
-        a.entries.delete(k);
+        this.interner.release(pre);
+        this.store(a, k, old, undefined);
       }
       return;
     }
     const path: Path = { family, prefix, pathId, source, attrs: postAttrs, stale: false };
-    const old = e.post;
-    e.post = path;
-    if (!old) a.accepted++;
-    else this.interner.release(old.attrs);
-    this.pending.push(this.loc.upsert(path));
+    let next: InValue = path;
+    if (this.keepPre && postAttrs !== pre) next = new InEntry(family, prefix, pathId, pre, path);
+    // The path's attributes stand for the received ones too: one reference is enough.
+    else this.interner.release(pre);
+    this.store(a, k, old, next);
+    if (old) this.releaseEntry(old);
+    if (!oldPost) a.accepted++;
+    this.pending.push(this.loc.upsertIn(d, path));
     const limit = a.peer.maxPrefixes;
     if (limit !== undefined && limit > 0 && a.accepted > limit && !a.limitHit) {
       a.limitHit = true;
@@ -373,31 +484,47 @@ export class Rib {
     }
   }
 
+  /** importCheck, remembered for the last attribute set (every prefix of an UPDATE has the same). */
+  private importCheck(a: AdjRibIn, source: PathSource, attrs: Readonly<PathAttributes>): ImportDrop | undefined {
+    const c = this.lastCheck;
+    if (c && c.attrs === attrs && c.source === source && c.settings === a.peer.import && c.local === this.local) return c.drop;
+    const drop = importCheck(source, attrs, this.local, a.peer.import);
+    this.lastCheck = { attrs, source, settings: a.peer.import, local: this.local, drop };
+    return drop;
+  }
+
+  /** Release the attribute references an entry holds (it is being replaced or removed). */
+  private releaseEntry(e: InValue): void {
+    if (e instanceof InEntry) {
+      this.interner.release(e.pre);
+      if (e.post) this.interner.release(e.post.attrs);
+    } else this.interner.release(e.attrs);
+  }
+
   private applyStale(a: AdjRibIn, family: Family, prefix: string, pathId: number): boolean {
-    const p = a.entries.get(inKey(family, prefix, pathId))?.post;
+    const d = this.loc.get(family, prefix);
+    const e = this.entry(a, inKey(family, prefix, pathId), d, pathId);
+    const p = e ? postOf(e) : undefined;
     if (!p || p.stale) return false;
     p.stale = true;
-    const d = this.loc.get(p.family, p.prefix);
     if (d) this.pending.push(this.loc.refresh(d, p));
     return true;
   }
 
-  private dropPost(a: AdjRibIn, e: InEntry): void {
-    const p = e.post;
-    if (!p) return;
-    e.post = undefined;
+  /** Take an accepted path out of the Loc-RIB (its attribute reference is released by the caller). */
+  private dropPost(a: AdjRibIn, p: Path): void {
     a.accepted--;
     const c = this.loc.remove(p.family, p.prefix, p.source.id, p.pathId);
     if (c) this.pending.push(c);
-    this.interner.release(p.attrs);
   }
 
   private applyWithdraw(a: AdjRibIn, family: Family, prefix: string, pathId: number): void {
     const k = inKey(family, prefix, pathId);
-    const e = a.entries.get(k);
+    const e = this.entry(a, k, this.loc.get(family, prefix), pathId);
     if (!e) return;
-    a.entries.delete(k);
-    if (e.pre) this.interner.release(e.pre);
-    this.dropPost(a, e);
+    this.store(a, k, e, undefined);
+    const p = postOf(e);
+    if (p) this.dropPost(a, p);
+    this.releaseEntry(e);
   }
 }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rib, type RibNotice, type RibOp } from '../../../bgp/rib/rib.js';
 import type { DestChange } from '../../../bgp/rib/loc-rib.js';
+import type { PathAttributes } from '../../../bgp/types.js';
 import { seq, src } from './helpers.js';
 
 const local = { asn: 64512, routerId: '10.0.0.100' };
@@ -159,4 +160,40 @@ test('a peer re-added while its removal is queued keeps the routes it sends afte
   assert.equal(rib.hasPeer(a.id), true);
   assert.equal(rib.loc.get('ipv4-unicast', '10.6.0.0/24')?.best?.source.id, a.id);
   assert.equal(rib.loc.get('ipv4-unicast', '10.7.0.0/24'), undefined);
+});
+
+test('Adj-RIB-In across plain, changed and rejected routes: counts, listing, withdraw and attribute references', async () => {
+  const { rib } = setup();
+  const e = src('192.0.2.1', 'ebgp');
+  const i = src('10.0.0.1');
+  let reject = '';
+  rib.addPeer({ source: e, accept: (c) => c.prefix !== reject });
+  rib.addPeer({ source: i });
+  // eBGP with LOCAL_PREF 999: accepted with changed attributes (kept as received + as accepted).
+  await rib.submit(e.id, [ann('10.1.0.0/24', '192.0.2.1', { asPath: seq(65000), localPref: 999 }), ann('10.2.0.0/24', '192.0.2.1', { asPath: seq(65000) })]);
+  // Batched: one operation for several prefixes, with ADD-PATH ids.
+  const attrs: PathAttributes = { origin: 0, asPath: [], nextHop: '10.0.0.1' };
+  await rib.submit(i.id, [{ kind: 'announce-nlri', family: 'ipv4-unicast', nlri: [{ prefix: '10.1.0.0/24' }, { prefix: '10.3.0.0/24', pathId: 7 }], attrs }]);
+  assert.deepEqual(rib.counts(e.id), { received: 2, accepted: 2 });
+  assert.deepEqual(rib.counts(i.id), { received: 2, accepted: 2 });
+  const listed = [...rib.adjRibIn(e.id)].map((x) => [x.prefix, x.accepted, x.pre?.localPref]).sort();
+  assert.deepEqual(listed, [['10.1.0.0/24', true, 999], ['10.2.0.0/24', true, undefined]]);
+  assert.deepEqual([...rib.adjRibIn(i.id)].map((x) => [x.prefix, x.pathId]).sort(), [['10.1.0.0/24', 0], ['10.3.0.0/24', 7]]);
+  assert.equal(rib.loc.get('ipv4-unicast', '10.1.0.0/24')?.paths.size, 2);
+  // A plain route becomes rejected, then accepted again.
+  reject = '10.2.0.0/24';
+  await rib.reimport(e.id);
+  assert.deepEqual(rib.counts(e.id), { received: 2, accepted: 1 });
+  assert.equal(rib.loc.get('ipv4-unicast', '10.2.0.0/24'), undefined);
+  reject = '';
+  await rib.reimport(e.id);
+  assert.deepEqual(rib.counts(e.id), { received: 2, accepted: 2 });
+  assert.equal(rib.loc.get('ipv4-unicast', '10.2.0.0/24')?.best?.source.id, e.id);
+  // Withdraws (batched and not), then the peer goes: nothing left, every attribute set released.
+  await rib.submit(i.id, [{ kind: 'withdraw-nlri', family: 'ipv4-unicast', nlri: [{ prefix: '10.3.0.0/24', pathId: 7 }] }, wd('10.1.0.0/24')]);
+  assert.deepEqual(rib.counts(i.id), { received: 0, accepted: 0 });
+  assert.equal(rib.loc.get('ipv4-unicast', '10.1.0.0/24')?.best?.source.id, e.id);
+  await rib.removePeer(e.id);
+  assert.equal(rib.loc.size, 0);
+  assert.equal(rib.interner.size, 0);
 });
