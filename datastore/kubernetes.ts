@@ -23,11 +23,13 @@ import { silentLogger } from '../lib/log.js';
 import { WatchState, backoffDelay, compareByKey, effectiveNamespace, keyOf, listFilter, normalizeForWrite, resolveKind, rev, sleep } from './common.js';
 import type { Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
 import { AlreadyExistsError, ConflictError, DatastoreConfigError, DatastoreError, NotFoundError, UnavailableError } from './types.js';
+import { KubernetesSecretReader, type SecretReader } from './kubernetes-secrets.js';
 
 const GROUP = CRD_GROUP;
 const VERSION = 'v1';
 
 export { KUBERNETES_API_CALLS, type KubernetesApiCall } from './kubernetes-api.js';
+export { KUBERNETES_SECRET_CALLS, type SecretReader } from './kubernetes-secrets.js';
 
 export interface KubernetesDatastoreOptions {
   /** Path of a kubeconfig; omitted = KUBECONFIG env, ~/.kube/config or in-cluster (client-node's default). */
@@ -89,6 +91,16 @@ export async function createKubernetesDatastore(opts: KubernetesDatastoreOptions
   return new KubernetesDatastore(opts, await loadKubernetesClient());
 }
 
+/**
+ * A read-only Secret reader on its own (etcd datastore with a kubeconfig, as calico-node reads BGP
+ * passwords from Kubernetes even on etcd). `kubeconfig` omitted = KUBECONFIG / in-cluster.
+ */
+export async function openSecretReader(opts: Pick<KubernetesDatastoreOptions, 'kubeconfig' | 'requestTimeoutMs'> = {}): Promise<SecretReader> {
+  const lib = await loadKubernetesClient();
+  const kc = loadKubeConfig(lib, opts.kubeconfig);
+  return new KubernetesSecretReader(kc, lib, kc.getCurrentCluster()?.server ?? '', opts.requestTimeoutMs);
+}
+
 function loadKubeConfig(lib: K8sModule, path: string | undefined): KubeConfig {
   const kc = new lib.KubeConfig();
   try {
@@ -116,6 +128,7 @@ export class KubernetesDatastore implements Datastore {
   private readonly watchers = new Set<Watcher>();
 
   private readonly lib: K8sModule;
+  private secrets: SecretReader | undefined;
 
   /**
    * Prefer createKubernetesDatastore(). `lib` is the loaded client (loadKubernetesClient()); it may be
@@ -269,6 +282,12 @@ export class KubernetesDatastore implements Datastore {
     // Custom resources come back as the deleted object; a Status (finalizers, old servers) carries no state.
     if (res?.kind === 'Status' || !res?.metadata) return this.fromK8s<T>(info, { metadata: { name, ...(ns ? { namespace: ns } : {}) } });
     return this.fromK8s<T>(info, res);
+  }
+
+  /** Read-only core/v1 Secret access (BGP passwords): decoded data, undefined when the Secret does not exist. */
+  readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+    this.secrets ??= new KubernetesSecretReader(this.kc, this.lib, this.server, this.timeoutMs);
+    return this.secrets.read(namespace, name);
   }
 
   watch<T extends Resource = Resource>(kind: string, opts: WatchOptions, onEvent: (ev: WatchEvent<T>) => void): Watcher {

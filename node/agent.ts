@@ -16,6 +16,9 @@ import { computeBgpPlan, type BgpPlan, type ComputedPeer, type PeerKind } from '
 import { bgpReadiness, HealthAggregator, startHealthServer, type HealthServer } from './health.js';
 import { NodeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 import { startStatusServer, type NodeStatusSnapshot, type PeerSnapshot, type StatusServer } from './status.js';
+import { configAdvertisements, mergeOriginate } from './advertise.js';
+import { applyPeerPasswords, SecretResolver, type FailedPeer, type SecretSource } from './secrets.js';
+import { NodeStatusReporter, type NodeStatusInputs } from './nodestatus.js';
 
 /** The BGP speaker surface the agent needs (bgp/speaker.ts BgpSpeaker satisfies it). */
 export interface SpeakerLike {
@@ -52,6 +55,8 @@ export interface SpeakerConfigLike {
   listen?: { address?: string; port: number };
   peers: PeerConfigLike[];
   originate?: string[];
+  /** BGPConfiguration prefixAdvertisements with community names resolved (node/advertise.ts). */
+  prefixAdvertisements?: Array<{ cidr: string; communities: string[] }>;
 }
 
 /** The dataplane surface (felix/dataplane.ts Dataplane satisfies it). */
@@ -76,6 +81,11 @@ export interface AgentDeps {
   version?: string;
   wait?: StartupDeps['wait'];
   ipam?: StartupDeps['ipam'];
+  /**
+   * Where BGP passwords (secretKeyRef) are read (node/secrets.ts). Omitted or without `source`:
+   * peers that need a password are not started and say why in the status.
+   */
+  secrets?: { namespace: string; source?: SecretSource; unavailableReason?: string; refreshMs?: number };
 }
 
 export interface DataplaneView {
@@ -126,6 +136,11 @@ export class NodeAgent {
   private stopped = false;
   healthPort: number | undefined;
   metricsPort: number | undefined;
+  private secrets: SecretResolver | undefined;
+  private failedPeers: FailedPeer[] = [];
+  private nodeStatus: NodeStatusReporter | undefined;
+  private lastReconfig: Date | undefined;
+  private adSignature = '';
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -161,6 +176,18 @@ export class NodeAgent {
     if (this.deps.ipam) sdeps.ipam = this.deps.ipam;
     this.startup = await runStartup(this.cfg, sdeps);
     this.servers.push(await startStatusServer(this.cfg.runDir, () => this.snapshot()));
+    const sec = this.deps.secrets;
+    this.secrets = new SecretResolver({
+      namespace: sec?.namespace ?? 'kube-system',
+      ...(sec?.source ? { source: sec.source } : {}),
+      ...(sec?.unavailableReason ? { unavailableReason: sec.unavailableReason } : {}),
+      ...(sec?.refreshMs ? { refreshMs: sec.refreshMs } : {}),
+      onChange: () => this.schedule(),
+      log,
+    });
+    this.secrets.start();
+    this.nodeStatus = new NodeStatusReporter({ ds: this.deps.ds, nodeName: this.cfg.nodeName, log, collect: () => this.nodeStatusInputs() });
+    this.nodeStatus.start();
     if (this.deps.dataplane) {
       this.dataplane = this.deps.dataplane();
       await this.dataplane.start();
@@ -223,6 +250,13 @@ export class NodeAgent {
       pools: this.items<IPPool>('IPPool'),
       ...(this.cfg.routerId ? { routerId: this.cfg.routerId } : {}),
     });
+    const secrets = this.secrets;
+    this.failedPeers = secrets ? applyPeerPasswords(plan, config, this.items<BGPPeer>('BGPPeer'), (ref) => secrets.lookup(ref)) : [];
+    const ads = configAdvertisements(config?.spec);
+    const adSig = JSON.stringify(ads.problems);
+    if (ads.problems.length && adSig !== this.adSignature) this.deps.log.warn({ problems: ads.problems }, 'BGPConfiguration: entries ignored');
+    this.adSignature = adSig;
+    plan.exports = mergeOriginate(plan.exports, ads.services);
     this.plan = plan;
     this.metrics.bgpExported.set(plan.exports.length);
     if (plan.enabled && this.deps.speaker && this.cfg.networkingBackend === 'bird') {
@@ -233,7 +267,9 @@ export class NodeAgent {
         peers: plan.peers.map(toPeerConfig),
         originate: plan.exports,
       };
+      if (ads.communities.length) sc.prefixAdvertisements = ads.communities;
       if (plan.clusterId) sc.clusterId = plan.clusterId;
+      this.lastReconfig = new Date(this.now());
       if (!this.speaker) {
         this.speaker = this.deps.speaker(sc);
         this.speaker.on('peer-state', () => {
@@ -291,12 +327,41 @@ export class NodeAgent {
   }
 
   private peerSnapshots(): PeerSnapshot[] {
-    if (!this.speaker) return [];
-    return this.speaker.status().peers.map((p) => {
+    const running = (this.speaker?.status().peers ?? []).map((p) => {
       const s: PeerSnapshot = { address: p.address, type: asPeerKind(p.peerType), state: p.state, since: p.since, info: peerInfo(p.state, p.info) };
       if (p.port !== 179) s.port = p.port;
       return s;
     });
+    // Peers held back (password Secret missing…): Idle, with the reason.
+    const since = new Date(this.lastReconfig ?? this.startedAt).toISOString();
+    const failed = this.failedPeers.map(({ peer, reason }) => {
+      const s: PeerSnapshot = { address: peer.address, type: peer.type, state: 'Idle', since, info: peerInfo('Idle', reason) };
+      if (peer.port !== undefined && peer.port !== 179) s.port = peer.port;
+      return s;
+    });
+    return [...running, ...failed];
+  }
+
+  private nodeStatusInputs(): NodeStatusInputs {
+    const blackholed = new Set(this.plan?.blackholes ?? []);
+    const inp: NodeStatusInputs = {
+      bgpRunning: this.speaker !== undefined && (this.plan?.enabled ?? false),
+      version: this.deps.version ?? 'tabby',
+      bootTime: new Date(this.startedAt),
+      peers: this.peerSnapshots(),
+      routes: (this.speaker?.routes() ?? []).flatMap((r) => {
+        const best = r.paths.find((p) => p.best);
+        if (!best) return [];
+        const out: NodeStatusInputs['routes'][number] = { prefix: r.prefix, from: best.from };
+        if (best.nextHop && best.from !== 'local') out.nextHop = best.nextHop;
+        if (best.from === 'local' && blackholed.has(r.prefix)) out.blackholed = true;
+        return [out];
+      }),
+    };
+    if (this.plan?.routerId) inp.routerId = this.plan.routerId;
+    if (this.lastReconfig) inp.lastReconfiguration = this.lastReconfig;
+    if (this.startup?.detection?.interface) inp.interface = this.startup.detection.interface;
+    return inp;
   }
 
   private reportBgp(): void {
@@ -349,6 +414,8 @@ export class NodeAgent {
     if (this.pending) clearTimeout(this.pending);
     await this.running.catch(() => undefined);
     for (const w of this.watchers) await w.stop().catch(() => undefined);
+    this.secrets?.stop();
+    await this.nodeStatus?.stop().catch(() => undefined);
     await this.speaker?.stop('tabby-node shutting down').catch(() => undefined);
     // Kernel routes stay: the dataplane only stops its watchers.
     await this.dataplane?.stop().catch(() => undefined);

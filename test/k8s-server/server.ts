@@ -13,8 +13,10 @@
  *   rv unset/"0" starts with synthetic ADDED events; BOOKMARK events when allowWatchBookmarks;
  *   rv older than the retained history → an ERROR event carrying a 410 Expired Status, as the real
  *   server does (the window is tunable and compact() empties it).
+ * - core/v1 Secrets, read-only over HTTP (GET /api/v1/namespaces/<ns>/secrets[/<name>], 404
+ *   NotFound Status for a missing one), written with the setSecret()/deleteSecret() hooks.
  * Test hooks: compact(), breakWatches()/restoreWatches() (drop watch connections and refuse new
- * ones), setTimeoutForWatches().
+ * ones), setTimeoutForWatches(), setSecret()/deleteSecret().
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -92,6 +94,10 @@ export interface K8sTestServer {
   restoreWatches(): void;
   /** Close watches after this many ms (as the real server's timeout does); undefined = never. */
   setWatchTimeout(ms: number | undefined): void;
+  /** Create or replace Secret `namespace/name` with these (plain text) values; stored base64 as the API does. */
+  setSecret(namespace: string, name: string, data: Record<string, string>): void;
+  /** Remove Secret `namespace/name` (no-op when absent). */
+  deleteSecret(namespace: string, name: string): void;
   /** Remove all objects (without watch events; for a fresh store between tests). */
   reset(): void;
   close(): Promise<void>;
@@ -128,6 +134,7 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
   let watchesBroken = false;
   let watchTimeoutMs: number | undefined;
   const requests: K8sTestServer['requests'] = [];
+  const secrets = new Map<string, StoredObject>(); // "ns/name" → core/v1 Secret
 
   const table = (plural: string): Map<string, StoredObject> => {
     let t = store.get(plural);
@@ -193,6 +200,19 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
       return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     }
     const parts = url.pathname.split('/').filter(Boolean);
+    // core/v1 Secrets: api / v1 / namespaces / ns / secrets [/ name]
+    if (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'namespaces' && parts[4] === 'secrets' && parts.length <= 6) {
+      const [ns, name] = [parts[3] as string, parts[5]];
+      const verb = req.method !== 'GET' ? (req.method ?? 'get').toLowerCase() : name === undefined ? 'list' : 'get';
+      requests.push({ verb, group: '', resource: 'secrets' });
+      if (req.method !== 'GET') return send(res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+      if (name === undefined) {
+        const items = [...secrets.values()].filter((o) => o.metadata.namespace === ns).sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));
+        return send(res, 200, { apiVersion: 'v1', kind: 'SecretList', metadata: { resourceVersion: String(rv) }, items });
+      }
+      const o = secrets.get(`${ns}/${name}`);
+      return o ? send(res, 200, o) : send(res, 404, status(404, 'NotFound', `secrets "${name}" not found`, { name, kind: 'secrets' }));
+    }
     // apis / group / version / [namespaces / ns /] plural [/ name]
     if (parts[0] !== 'apis' || parts[1] !== GROUP || parts[2] !== VERSION) {
       return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
@@ -434,8 +454,29 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
     setWatchTimeout(ms) {
       watchTimeoutMs = ms;
     },
+    setSecret(namespace, name, data) {
+      const prev = secrets.get(`${namespace}/${name}`);
+      rv++;
+      secrets.set(`${namespace}/${name}`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'Opaque',
+        metadata: {
+          name,
+          namespace,
+          resourceVersion: String(rv),
+          uid: prev?.metadata.uid ?? randomUUID(),
+          creationTimestamp: prev?.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        },
+        data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
+      });
+    },
+    deleteSecret(namespace, name) {
+      secrets.delete(`${namespace}/${name}`);
+    },
     reset() {
       store.clear();
+      secrets.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {
