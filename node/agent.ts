@@ -17,7 +17,7 @@ import { bgpReadiness, HealthAggregator, startHealthServer, type HealthServer } 
 import { NodeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 import { startStatusServer, type NodeStatusSnapshot, type PeerSnapshot, type StatusServer } from './status.js';
 import { configAdvertisements, mergeOriginate } from './advertise.js';
-import { applyPeerPasswords, SecretResolver, type FailedPeer, type SecretSource } from './secrets.js';
+import { applyPeerPasswords, SecretResolver, type FailedPeer, type SecretAccess } from './secrets.js';
 import { NodeStatusReporter, type NodeStatusInputs } from './nodestatus.js';
 
 /** The BGP speaker surface the agent needs (bgp/speaker.ts BgpSpeaker satisfies it). */
@@ -85,7 +85,7 @@ export interface AgentDeps {
    * Where BGP passwords (secretKeyRef) are read (node/secrets.ts). Omitted or without `source`:
    * peers that need a password are not started and say why in the status.
    */
-  secrets?: { namespace: string; source?: SecretSource; unavailableReason?: string; refreshMs?: number };
+  secrets?: SecretAccess;
 }
 
 export interface DataplaneView {

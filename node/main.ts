@@ -8,9 +8,8 @@ import { errorMessage, TabbyError } from '../lib/errors.js';
 import { openDatastore } from '../datastore/index.js';
 import { parseNodeConfig } from './config.js';
 import { autodetect, summarize } from './autodetect.js';
-import { NodeAgent, type AgentDeps, type SpeakerLike } from './agent.js';
-import { secretSettings } from './secrets.js';
-import type { KubernetesDatastore } from '../datastore/kubernetes.js';
+import { NodeAgent, type SpeakerLike } from './agent.js';
+import { secretAccess } from './secrets.js';
 
 async function hostMtu(iface: string | undefined): Promise<number> {
   if (!iface) return 1500;
@@ -104,23 +103,6 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return agent;
-}
-
-/** Where BGP password Secrets come from: the Kubernetes datastore, or on etcd a kubeconfig / in-cluster account. */
-async function secretAccess(env: NodeJS.ProcessEnv, ds: Awaited<ReturnType<typeof openDatastore>>): Promise<NonNullable<AgentDeps['secrets']>> {
-  const s = secretSettings(env);
-  const base = { namespace: s.namespace, refreshMs: s.refreshMs };
-  const kds = ds as Partial<Pick<KubernetesDatastore, 'readSecret'>>;
-  if (ds.type === 'kubernetes' && kds.readSecret) return { ...base, source: { read: (ns, name) => kds.readSecret!(ns, name) } };
-  if (!s.kubeconfig && !s.inCluster) {
-    return { ...base, unavailableReason: 'BGP passwords come from Kubernetes Secrets: on the etcd datastore set KUBECONFIG (or run in a pod) so tabby-node can read them' };
-  }
-  try {
-    const { openSecretReader } = await import('../datastore/kubernetes.js');
-    return { ...base, source: await openSecretReader(s.kubeconfig ? { kubeconfig: s.kubeconfig } : {}) };
-  } catch (err) {
-    return { ...base, unavailableReason: `cannot read BGP password Secrets: ${errorMessage(err)}` };
-  }
 }
 
 async function main(argv: string[]): Promise<void> {

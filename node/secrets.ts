@@ -15,6 +15,7 @@
 import type { Logger } from '../lib/log.js';
 import { errorMessage } from '../lib/errors.js';
 import type { BGPConfiguration, BGPPeer, SecretKeyRef } from '../api/types.js';
+import type { Datastore } from '../datastore/types.js';
 import type { BgpPlan, ComputedPeer } from './bgp-config.js';
 
 export const DEFAULT_SECRET_NAMESPACE = 'kube-system';
@@ -48,6 +49,35 @@ export function secretSettings(env: NodeJS.ProcessEnv): SecretSettings {
   const kc = v('KUBECONFIG');
   if (kc) s.kubeconfig = kc;
   return s;
+}
+
+/** The agent's `secrets` dependency (node/agent.ts AgentDeps.secrets). */
+export interface SecretAccess {
+  namespace: string;
+  source?: SecretSource;
+  unavailableReason?: string;
+  refreshMs?: number;
+}
+
+/**
+ * Where BGP password Secrets come from: the Kubernetes datastore itself, or on etcd (as calico-node)
+ * a kubeconfig (KUBECONFIG) or the in-cluster service account; otherwise a reason every peer that
+ * needs a password reports.
+ */
+export async function secretAccess(env: NodeJS.ProcessEnv, ds: Datastore): Promise<SecretAccess> {
+  const s = secretSettings(env);
+  const base = { namespace: s.namespace, refreshMs: s.refreshMs };
+  const kds = ds as Datastore & { readSecret?: SecretSource['read'] };
+  if (ds.type === 'kubernetes' && typeof kds.readSecret === 'function') return { ...base, source: { read: (ns, name) => kds.readSecret!(ns, name) } };
+  if (!s.kubeconfig && !s.inCluster) {
+    return { ...base, unavailableReason: `BGP passwords come from Kubernetes Secrets: with the ${ds.type} datastore set KUBECONFIG (or run in a pod) so tabby-node can read them` };
+  }
+  try {
+    const { openSecretReader } = await import('../datastore/kubernetes.js');
+    return { ...base, source: await openSecretReader(s.kubeconfig ? { kubeconfig: s.kubeconfig } : {}) };
+  } catch (err) {
+    return { ...base, unavailableReason: `cannot read BGP password Secrets: ${errorMessage(err)}` };
+  }
 }
 
 type Entry = { state: 'pending' } | { state: 'found'; data: Record<string, string> } | { state: 'missing' } | { state: 'error'; message: string };

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { startK8sDatastore } from '../k8s-server/harness.js';
 import { createLogger } from '../../lib/log.js';
-import { applyPeerPasswords, SecretResolver, secretSettings, type SecretSource } from '../../node/secrets.js';
+import { applyPeerPasswords, SecretResolver, secretAccess, secretSettings, type SecretSource } from '../../node/secrets.js';
+import { MemoryDatastore } from '../../datastore/memory.js';
 import { computeBgpPlan } from '../../node/bgp-config.js';
 import type { BGPConfiguration, BGPPeer, Node } from '../../api/types.js';
 import { DatastoreError } from '../../datastore/types.js';
@@ -126,4 +127,30 @@ test('applyPeerPasswords: mesh and BGPPeer passwords from their refs; unresolved
   ]);
   assert.deepEqual(failed.map((f) => [f.peer.address, f.reason]), [['10.0.0.253', 'password unavailable: Secret ns/bgp has no key "nokey"']]);
   assert.equal(failed[0]?.peer.password, undefined);
+});
+
+test('secretAccess: KDD reads through the datastore; etcd-style stores need a kubeconfig, else every lookup says why', async (t) => {
+  const k = await startK8sDatastore();
+  t.after(() => k.cleanup());
+  k.srv.setSecret(NS, 'bgp', { peer: 'pw' });
+
+  const kdd = await secretAccess({ NAMESPACE: NS }, k.ds);
+  assert.equal(kdd.namespace, NS);
+  assert.deepEqual(await kdd.source?.read(NS, 'bgp'), { peer: 'pw' });
+
+  const mem = new MemoryDatastore();
+  const bare = await secretAccess({}, mem);
+  assert.equal(bare.source, undefined);
+  assert.equal(bare.namespace, 'kube-system');
+  assert.equal(bare.unavailableReason, 'BGP passwords come from Kubernetes Secrets: with the memory datastore set KUBECONFIG (or run in a pod) so tabby-node can read them');
+  const r = new SecretResolver({ ...bare, onChange: () => undefined });
+  assert.deepEqual(r.lookup({ name: 'bgp', key: 'peer' }), { error: bare.unavailableReason });
+
+  const withKc = await secretAccess({ NAMESPACE: NS, KUBECONFIG: k.kubeconfig }, mem);
+  assert.deepEqual(await withKc.source?.read(NS, 'bgp'), { peer: 'pw' });
+  assert.equal(await withKc.source?.read(NS, 'nosuch'), undefined);
+
+  const broken = await secretAccess({ KUBECONFIG: '/nonexistent/kubeconfig' }, mem);
+  assert.equal(broken.source, undefined);
+  assert.match(broken.unavailableReason ?? '', /^cannot read BGP password Secrets: cannot load kubeconfig \/nonexistent\/kubeconfig/);
 });
