@@ -83,7 +83,14 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
   const dir = await mkdtemp(join(tmpdir(), 'tnm-int-'));
   const k = await startK8sDatastore();
   const procs: ChildProcess[] = [];
-  let bridge: Server | undefined;
+  const sock = join(dir, 'k8s.sock');
+  // API server bridge: unix socket (root namespace) → test server; socat inside the node namespace.
+  const bridge: Server = createServer((c) => {
+    const up = createConnection(k.srv.port, '127.0.0.1');
+    c.pipe(up).pipe(c);
+    c.on('error', () => up.destroy());
+    up.on('error', () => c.destroy());
+  });
   let nodeLog = '';
   t.after(async () => {
     for (const p of procs) {
@@ -94,7 +101,7 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
         });
       }
     }
-    await new Promise<void>((r) => (bridge ? bridge.close(() => r()) : r()));
+    await new Promise<void>((r) => (bridge.listening ? bridge.close(() => r()) : r()));
     delNs(NODE_NS);
     delNs(BIRD_NS);
     await k.cleanup();
@@ -113,15 +120,7 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   }
 
-  // API server bridge: unix socket (root namespace) → test server; socat inside the node namespace.
-  const sock = join(dir, 'k8s.sock');
-  bridge = createServer((c) => {
-    const up = createConnection(k.srv.port, '127.0.0.1');
-    c.pipe(up).pipe(c);
-    c.on('error', () => up.destroy());
-    up.on('error', () => c.destroy());
-  });
-  await new Promise<void>((r) => bridge!.listen(sock, () => r()));
+  await new Promise<void>((r) => bridge.listen(sock, () => r()));
   const spawnIn = (ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess => {
     const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(p);
