@@ -138,6 +138,8 @@ export class NodeAgent {
   metricsPort: number | undefined;
   private secrets: SecretResolver | undefined;
   private failedPeers: FailedPeer[] = [];
+  /** When each held-back peer (by name) was first held back, for its SINCE column. */
+  private failedSince = new Map<string, string>();
   private nodeStatus: NodeStatusReporter | undefined;
   private lastReconfig: Date | undefined;
   private adSignature = '';
@@ -252,6 +254,8 @@ export class NodeAgent {
     });
     const secrets = this.secrets;
     this.failedPeers = secrets ? applyPeerPasswords(plan, config, this.items<BGPPeer>('BGPPeer'), (ref) => secrets.lookup(ref)) : [];
+    const since = new Date(this.now()).toISOString();
+    this.failedSince = new Map(this.failedPeers.map(({ peer }) => [peer.name, this.failedSince.get(peer.name) ?? since]));
     const ads = configAdvertisements(config?.spec);
     const adSig = JSON.stringify(ads.problems);
     if (ads.problems.length && adSig !== this.adSignature) this.deps.log.warn({ problems: ads.problems }, 'BGPConfiguration: entries ignored');
@@ -333,8 +337,8 @@ export class NodeAgent {
       return s;
     });
     // Peers held back (password Secret missing…): Idle, with the reason.
-    const since = new Date(this.lastReconfig ?? this.startedAt).toISOString();
     const failed = this.failedPeers.map(({ peer, reason }) => {
+      const since = this.failedSince.get(peer.name) ?? new Date(this.startedAt).toISOString();
       const s: PeerSnapshot = { address: peer.address, type: peer.type, state: 'Idle', since, info: peerInfo('Idle', reason) };
       if (peer.port !== undefined && peer.port !== 179) s.port = peer.port;
       return s;
