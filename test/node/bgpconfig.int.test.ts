@@ -6,10 +6,11 @@
  * - BIRD receives the BGPConfiguration serviceClusterIPs prefix carrying the configured community,
  *   and a live BGPConfiguration change (serviceExternalIPs) arrives without the session restarting.
  *
- * Namespaces `tnm-n-<pid>` (tabby-node, 10.213.0.2) and `tnm-b-<pid>` (BIRD, 10.213.0.1) joined by a
+ * Namespaces `tnm-n-<pid>` (tabby-node, 10.213.0.2) and `tnm-b-<pid>` (BIRD, 10.213.0.1 with the
+ * password, 10.213.0.3 without) joined by a
  * veth pair. The test server listens on 127.0.0.1 in the root namespace; the node namespace
  * reaches it through a unix socket bridged by socat (127.0.0.1:18150 inside the namespace).
- * BGP ports: tabby 18100, BIRD 18101.
+ * BGP ports: tabby 18100, BIRD 18101 and 18102. A password change re-keys only the session that uses it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ import { firstReason, needCommand, needRoot } from '../lib/skip.js';
 import { startK8sDatastore } from '../k8s-server/harness.js';
 import { writeKubeconfig } from '../k8s-server/server.js';
 import { readStatus } from '../../node/status.js';
-import type { BGPConfiguration, BGPPeer } from '../../api/types.js';
+import type { BGPConfiguration, BGPPeer, CalicoNodeStatus } from '../../api/types.js';
 
 const NODE_NS = `tnm-n-${process.pid % 100000}`;
 const BIRD_NS = `tnm-b-${process.pid % 100000}`;
@@ -30,9 +31,14 @@ const NODE_IP = '10.213.0.2';
 const BIRD_IP = '10.213.0.1';
 const TABBY_PORT = 18100;
 const BIRD_PORT = 18101;
+/** A second BIRD address for the peer without a password (TCP-MD5 keys are per peer address). */
+const BIRD_IP2 = '10.213.0.3';
+/** …and its own port (a second BIRD process). */
+const BIRD_PORT2 = 18102;
 const API_PORT = 18150;
 const SECRET_NS = 'calico-system';
 const PASSWORD = 'tnm-s3cret';
+const PASSWORD2 = 'tnm-n3w-s3cret';
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 function sh(cmd: string, args: string[]): string {
@@ -61,15 +67,16 @@ async function until<T>(what: string, fn: () => T | undefined | false | Promise<
   throw new Error(`gave up waiting for ${what} ${last}\n${debug()}`);
 }
 
-function birdConf(): string {
+/** One BIRD per peer: BIRD 2.0.12 runs one session per neighbor address and one listening port. */
+function birdConf(proto: string, local: string, port: number, password?: string): string {
   return `
 log stderr all;
-router id ${BIRD_IP};
+router id ${local};
 protocol device { scan time 10; }
-protocol bgp tabby {
-  local ${BIRD_IP} port ${BIRD_PORT} as 65100;
+protocol bgp ${proto} {
+  local ${local} port ${port} as 65100;
   neighbor ${NODE_IP} port ${TABBY_PORT} as 64512;
-  password "${PASSWORD}";
+  ${password === undefined ? '' : `password "${password}";`}
   hold time 9; connect delay time 1; connect retry time 1; error wait time 1, 5;
   ipv4 { import all; export none; };
 }
@@ -119,6 +126,7 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
     sh('ip', ['-n', ns, 'link', 'set', 'tnm0', 'up']);
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   }
+  sh('ip', ['-n', BIRD_NS, 'addr', 'add', `${BIRD_IP2}/24`, 'dev', 'tnm0']);
 
   await new Promise<void>((r) => bridge.listen(sock, () => r()));
   const spawnIn = (ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess => {
@@ -149,16 +157,22 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
     metadata: { name: 'tor' },
     spec: { peerIP: `${BIRD_IP}:${BIRD_PORT}`, asNumber: 65100, password: { secretKeyRef: { name: 'bgp-secrets', key: 'tor' } } },
   });
+  await k.ds.create<BGPPeer>({ apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name: 'tor-plain' }, spec: { peerIP: `${BIRD_IP2}:${BIRD_PORT2}`, asNumber: 65100 } });
+  await k.ds.create<CalicoNodeStatus>({ apiVersion: 'projectcalico.org/v3', kind: 'CalicoNodeStatus', metadata: { name: 'tnm-status' }, spec: { node: 'tnm-node-1', classes: ['Agent', 'BGP', 'Routes'], updatePeriodSeconds: 1 } });
 
   // BIRD.
-  const conf = join(dir, 'bird.conf');
-  const ctl = join(dir, 'bird.ctl');
-  await writeFile(conf, birdConf());
-  sh('bird', ['-p', '-c', conf]);
   let birdLog = '';
-  const bird = spawnIn(BIRD_NS, 'bird', ['-f', '-c', conf, '-s', ctl]);
-  bird.stderr?.on('data', (d: Buffer) => (birdLog += d.toString()));
-  const birdc = (...args: string[]): string => sh('birdc', ['-s', ctl, ...args]);
+  const startBird = async (name: string, text: string): Promise<{ conf: string; birdc: (...args: string[]) => string }> => {
+    const conf = join(dir, `${name}.conf`);
+    const ctl = join(dir, `${name}.ctl`);
+    await writeFile(conf, text);
+    sh('bird', ['-p', '-c', conf]);
+    const bird = spawnIn(BIRD_NS, 'bird', ['-f', '-c', conf, '-s', ctl]);
+    bird.stderr?.on('data', (d: Buffer) => (birdLog += `${name}: ${d.toString()}`));
+    return { conf, birdc: (...args: string[]): string => sh('birdc', ['-s', ctl, ...args]) };
+  };
+  const { conf, birdc } = await startBird('tor', birdConf('tabby', BIRD_IP, BIRD_PORT, PASSWORD));
+  const plainBird = await startBird('plain', birdConf('plain', BIRD_IP2, BIRD_PORT2));
 
   // tabby-node.
   const runDir = join(dir, 'run');
@@ -193,12 +207,13 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
 
   // 2. The Secret appears: Established with MD5 (BIRD insists on the password).
   k.srv.setSecret(SECRET_NS, 'bgp-secrets', { tor: PASSWORD });
-  await until('BIRD Established', () => /tabby\s+BGP\s+---\s+up\s+\S+\s+Established/.test(birdc('show', 'protocols')), debug);
-  const st = await readStatus(runDir);
-  const peer = st.bgp.peers.find((p) => p.address === BIRD_IP);
+  const established = (proto: string) => new RegExp(`${proto}\\s+BGP\\s+---\\s+up\\s+\\S+\\s+Established`);
+  await until('BIRD Established', () => established('tabby').test(birdc('show', 'protocols')) && established('plain').test(plainBird.birdc('show', 'protocols')), debug);
+  const peerOf = async (addr: string) => (await readStatus(runDir)).bgp.peers.find((p) => p.address === addr);
+  const peer = await peerOf(BIRD_IP);
   assert.equal(peer?.state, 'Established');
-  assert.equal(peer?.port, BIRD_PORT);
   const since = peer?.since;
+  const plainSince = (await peerOf(BIRD_IP2))?.since;
 
   // 3. BIRD holds the service CIDR with the configured communities.
   const route = await until('10.96.0.0/12 at BIRD', () => {
@@ -217,8 +232,30 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
     return out.includes('192.0.2.0/24') && out;
   }, debug);
   assert.doesNotMatch(ext, /community/, 'the community is only for prefixes inside 10.96.0.0/12');
-  const after = (await readStatus(runDir)).bgp.peers.find((p) => p.address === BIRD_IP);
+  const after = await peerOf(BIRD_IP);
   assert.equal(after?.state, 'Established');
   assert.equal(after?.since, since, 'session not restarted by the BGPConfiguration change');
-  assert.ok(!nodeLog.includes(PASSWORD), 'the password never reaches the log');
+
+  // 5. CalicoNodeStatus naming this node: written with this node's view.
+  const cns = await until('CalicoNodeStatus status', async () => {
+    const o = await k.ds.get<CalicoNodeStatus>('CalicoNodeStatus', 'tnm-status');
+    return o.status?.bgp?.numberEstablishedV4 === 2 && o;
+  }, debug);
+  assert.equal(cns.status?.agent?.birdV4?.state, 'Ready');
+  assert.equal(cns.status?.agent?.birdV4?.routerID, NODE_IP);
+  assert.deepEqual(cns.status?.bgp?.peersV4?.map((p) => [p.peerIP, p.type, p.state]).sort(), [[BIRD_IP, 'GlobalPeer', 'Established'], [BIRD_IP2, 'GlobalPeer', 'Established']]);
+  assert.ok(cns.status?.routes?.routesV4?.some((r) => r.destination === '10.96.0.0/12' && r.learnedFrom?.sourceType === 'Static'));
+  assert.deepEqual(cns.spec, { node: 'tnm-node-1', classes: ['Agent', 'BGP', 'Routes'], updatePeriodSeconds: 1 });
+
+  // 6. The password changes (BIRD first, then the Secret): only that session is re-keyed.
+  await writeFile(conf, birdConf('tabby', BIRD_IP, BIRD_PORT, PASSWORD2));
+  birdc('configure');
+  k.srv.setSecret(SECRET_NS, 'bgp-secrets', { tor: PASSWORD2 });
+  await until('re-keyed session Established', async () => {
+    const p = await peerOf(BIRD_IP);
+    return p?.state === 'Established' && p.since !== since && established('tabby').test(birdc('show', 'protocols'));
+  }, debug);
+  assert.equal((await peerOf(BIRD_IP2))?.since, plainSince, 'the session without a password was not touched');
+  assert.equal((await peerOf(BIRD_IP2))?.state, 'Established');
+  assert.ok(!nodeLog.includes(PASSWORD) && !nodeLog.includes(PASSWORD2), 'passwords never reach the log');
 });
