@@ -300,8 +300,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       local.gracefulRestart = {
         restartTime: cfg.gracefulRestart?.restartTime ?? 120,
         restarting,
-        // F bit: we keep forwarding state across our restarts when we install into a FIB.
-        forwarding: this.fib ? families : [],
+        // F bit: forwarding state survives our restarts when we install into a FIB, or when the
+        // owner of the kernel routes (felix in tabby-node) keeps them.
+        forwarding: this.fib || this.config.gracefulRestart?.forwardingPreserved ? families : [],
       };
     }
     return local;

@@ -3,8 +3,10 @@
  * (the ToR) and one tabby-node per node namespace. All start detached with a log file and are
  * recorded in the state (pid + a command-line guard) before this returns.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ClusterState, NodePlan, Plan, ProcRecord } from './plan.js';
 import { ClusterError, birdConfig, nodeEnv } from './plan.js';
 import type { SaveState } from './topology.js';
@@ -69,6 +71,30 @@ export async function startEtcd(plan: Plan, state: ClusterState, save: SaveState
   record(state, save, { role: 'etcd', pid, netns: plan.fabricNs, match: plan.etcdDataDir, log: plan.etcdLog });
   await waitFor('etcd', 20000, () => etcdHealthy(plan), () => procAlive(pid, plan.etcdDataDir), plan.etcdLog);
   return `${client} (pid ${pid})`;
+}
+
+/**
+ * The Kubernetes API test server (test/k8s-server, run with tsx from the checkout) inside the fabric
+ * namespace on etcd's address: `--datastore kubernetes` without a cluster of one's own. It writes
+ * plan.kubeconfig once it listens. Its store is in memory (a restart starts empty).
+ */
+export async function startApiServer(root: string, plan: Plan, state: ClusterState, save: SaveState): Promise<string> {
+  const main = join(root, 'test', 'k8s-server', 'main.ts');
+  if (findProc(state, 'kube-apiserver') !== undefined && existsSync(plan.kubeconfig)) return 'already running';
+  let tsx: string;
+  try {
+    tsx = pathToFileURL(createRequire(join(root, 'package.json')).resolve('tsx')).href;
+  } catch {
+    throw new ClusterError('--datastore kubernetes without --kubeconfig needs the checkout\'s dev dependencies (tsx)', 'run `npm ci` in the checkout, or pass --kubeconfig <file>');
+  }
+  if (!existsSync(main)) throw new ClusterError(`${main} missing (the Kubernetes API test server lives in the checkout)`, 'pass --kubeconfig <file> of a real cluster');
+  mkdirSync(dirname(plan.kubeconfig), { recursive: true, mode: 0o700 });
+  rmSync(plan.kubeconfig, { force: true });
+  const o = plan.options;
+  const pid = spawnDetached(plan.fabricNs, [process.execPath, '--import', tsx, main, '--host', plan.etcdIp, '--port', String(o.apiPort), '--kubeconfig', plan.kubeconfig], plan.apiLog, childEnv());
+  record(state, save, { role: 'kube-apiserver', pid, netns: plan.fabricNs, match: main, log: plan.apiLog });
+  await waitFor('Kubernetes API test server', 20000, async () => existsSync(plan.kubeconfig), () => procAlive(pid, main), plan.apiLog);
+  return `${plan.apiEndpoint} (pid ${pid}), kubeconfig ${plan.kubeconfig}`;
 }
 
 export async function birdc(plan: Plan, cmd: string[]): Promise<{ code: number; text: string }> {

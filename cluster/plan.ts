@@ -35,6 +35,8 @@ export interface ClusterOptions {
   torAs: number;
   etcdClientPort: number;
   etcdPeerPort: number;
+  /** Port of the Kubernetes API test server (--datastore kubernetes without --kubeconfig). */
+  apiPort: number;
   healthPort: number;
   metricsPort: number;
 }
@@ -70,6 +72,7 @@ export function defaultOptions(over: Partial<ClusterOptions> = {}): ClusterOptio
     torAs: 64512,
     etcdClientPort: 23890,
     etcdPeerPort: 23900,
+    apiPort: 23891,
     healthPort: 23895,
     metricsPort: 23896,
     ...stripUndefined(over),
@@ -91,9 +94,7 @@ export function validateOptions(o: ClusterOptions): void {
     throw new ClusterError(`--pods-per-node ${o.podsPerNode}: must be 0..50`);
   }
   if (!['none', 'vxlan', 'ipip'].includes(o.encap)) throw new ClusterError(`--encap ${o.encap}: must be none, vxlan or ipip`);
-  if (o.datastore === 'kubernetes' && (o.kubeconfig === undefined || o.kubeconfig === '')) {
-    throw new ClusterError('--datastore kubernetes needs --kubeconfig <file>', 'or use the default --datastore etcdv3 (an etcd is started for the cluster)');
-  }
+  if (o.kubeconfig === '') throw new ClusterError('--kubeconfig: empty path', 'omit it to run the Kubernetes API test server with --datastore kubernetes');
   if (!['etcdv3', 'kubernetes'].includes(o.datastore)) throw new ClusterError(`--datastore ${o.datastore}: must be etcdv3 or kubernetes`);
   for (const s of [o.subnetA, o.subnetB]) {
     if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(s)) throw new ClusterError(`subnet base "${s}" must be three octets, e.g. 172.31.254`);
@@ -134,6 +135,15 @@ export interface Plan {
   hostIp: string;
   etcdIp: string;
   etcdEndpoint: string;
+  /**
+   * --datastore kubernetes without --kubeconfig: the harness runs the Kubernetes API test server
+   * (test/k8s-server) in the fabric namespace on etcd's address (apiEndpoint) and writes `kubeconfig`.
+   */
+  ownApiServer: boolean;
+  apiEndpoint: string;
+  apiLog: string;
+  /** The kubeconfig every component uses (--kubeconfig, or the one the test server writes). */
+  kubeconfig: string;
   torIpA: string;
   torIpB: string;
   nodes: NodePlan[];
@@ -184,6 +194,10 @@ export function makePlan(o: ClusterOptions): Plan {
     hostIp: `${o.subnetA}.254`,
     etcdIp,
     etcdEndpoint: `http://${etcdIp}:${o.etcdClientPort}`,
+    ownApiServer: o.datastore === 'kubernetes' && o.kubeconfig === undefined,
+    apiEndpoint: `http://${etcdIp}:${o.apiPort}`,
+    apiLog: `${dir}/kube/apiserver.log`,
+    kubeconfig: o.kubeconfig ?? `${dir}/kube/kubeconfig`,
     torIpA: `${o.subnetA}.1`,
     torIpB: `${o.subnetB}.1`,
     nodes,
@@ -299,7 +313,12 @@ export function nodeEnv(plan: Plan, n: NodePlan): Record<string, string> {
     FELIX_PROMETHEUSMETRICSPORT: String(o.metricsPort),
   };
   if (o.datastore === 'etcdv3') env.ETCD_ENDPOINTS = plan.etcdEndpoint;
-  else if (o.kubeconfig !== undefined) env.KUBECONFIG = o.kubeconfig;
+  else {
+    env.KUBECONFIG = plan.kubeconfig;
+    // The demo's pods are netns + CNI calls, not Pod objects: on the Kubernetes datastore the IPAM
+    // garbage collector (owners = pods) would rightly reclaim their addresses after its grace.
+    env.TABBY_IPAM_GC = 'off';
+  }
   return env;
 }
 
@@ -316,7 +335,7 @@ export function cniNetconf(plan: Plan, n: NodePlan): Record<string, unknown> {
     log_file_path: `${plan.cniDir}/${n.name}.log`,
     log_level: 'info',
     ipam: { type: 'tabby-ipam', run_dir: n.runDir, assign_ipv4: 'true', assign_ipv6: 'false' },
-    kubernetes: o.kubeconfig === undefined ? { node_name: n.name } : { node_name: n.name, kubeconfig: o.kubeconfig },
+    kubernetes: o.datastore === 'kubernetes' ? { node_name: n.name, kubeconfig: plan.kubeconfig } : { node_name: n.name },
   };
   if (o.datastore === 'etcdv3') conf.etcd_endpoints = plan.etcdEndpoint;
   return conf;
@@ -327,7 +346,7 @@ export function tabbyctlConfig(plan: Plan): string {
   const o = plan.options;
   const lines = ['apiVersion: projectcalico.org/v3', 'kind: CalicoAPIConfig', 'metadata: {}', 'spec:', `  datastoreType: ${o.datastore}`];
   if (o.datastore === 'etcdv3') lines.push(`  etcdEndpoints: ${plan.etcdEndpoint}`);
-  else if (o.kubeconfig !== undefined) lines.push(`  kubeconfig: ${o.kubeconfig}`);
+  else lines.push(`  kubeconfig: ${plan.kubeconfig}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Plan, PodPlan } from './plan.js';
 import { birdc } from './daemons.js';
 import { podIp } from './pods.js';
+import { readStatus } from '../node/status.js';
 import { childEnv, run } from './sys.js';
 
 export interface PingCell {
@@ -114,6 +115,30 @@ export async function missingRoutes(root: string, plan: Plan): Promise<string[]>
   return missing;
 }
 
+/**
+ * BGP sessions of `nodes` (default: all) that are not Established, read from each tabby-node's
+ * status socket: `node-1 → 172.31.254.13: Active (Connection refused)`. [] = every session is up.
+ */
+export async function sessionsDown(plan: Plan, nodes = plan.nodes): Promise<string[]> {
+  const down: string[] = [];
+  for (const n of nodes) {
+    try {
+      const snap = await readStatus(n.runDir);
+      if (snap.bgp.peers.length === 0) down.push(`${n.name}: no BGP peers`);
+      for (const p of snap.bgp.peers) if (p.state !== 'Established') down.push(`${n.name} → ${p.address}: ${p.state} (${p.info})`);
+    } catch (e) {
+      down.push(`${n.name}: ${(e as Error).message}`);
+    }
+  }
+  return down;
+}
+
+/** felix's routes (proto 80) in node n's kernel, one line each, sorted. */
+export async function ownedRoutes(nodeNs: string): Promise<string[]> {
+  const r = await run('ip', ['-n', nodeNs, '-4', 'route', 'show', 'proto', '80']);
+  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort();
+}
+
 export interface ReportParts {
   nodeStatus: boolean;
   pods: boolean;
@@ -160,7 +185,7 @@ export async function exploreText(root: string, plan: Plan): Promise<string> {
   const lines = [
     plan.options.datastore === 'etcdv3'
       ? `export ETCD_ENDPOINTS=${plan.etcdEndpoint}   # etcd, reachable from this shell through ${plan.hostLink}`
-      : `export DATASTORE_TYPE=kubernetes KUBECONFIG=${plan.options.kubeconfig ?? ''}`,
+      : `export DATASTORE_TYPE=kubernetes KUBECONFIG=${plan.kubeconfig}${plan.ownApiServer ? `   # the Kubernetes API test server at ${plan.apiEndpoint}` : ''}`,
     `${t.shown} get ippools -o wide`,
     `${t.shown} ipam show --show-blocks`,
   ];

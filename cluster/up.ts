@@ -8,9 +8,9 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterOptions, ClusterState, Plan } from './plan.js';
 import { ClusterError, addUnique, birdProtocolName, clusterManifests, emptyState, makePlan, nodeManifests, sameShape, tabbyctlConfig } from './plan.js';
-import { binAvailable, birdc, startBird, startEtcd, startNode } from './daemons.js';
+import { binAvailable, birdc, startApiServer, startBird, startEtcd, startNode } from './daemons.js';
 import { addPod, cniCall, podIp, prepareCniPath } from './pods.js';
-import { buildReport, exploreText, missingRoutes, tabbyctl } from './report.js';
+import { buildReport, exploreText, missingRoutes, sessionsDown, tabbyctl } from './report.js';
 import type { Output } from './state.js';
 import { Progress, fmtMs, readState, repoRoot, writeState } from './state.js';
 import { haveCommand, linkExists, listNetns, netnsExists, netnsPids, procAlive, run, sleep, stopProc } from './sys.js';
@@ -65,8 +65,8 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
   const plan = makePlan(o);
   const started = Date.now();
   await preflight(io);
-  if (o.datastore === 'kubernetes' && (o.kubeconfig === undefined || !existsSync(o.kubeconfig))) {
-    throw new ClusterError(`--datastore kubernetes: kubeconfig ${o.kubeconfig ?? '(none)'} not found`, 'pass --kubeconfig <file> of a cluster whose API server the node namespaces can reach (through the ToR), or use --datastore etcdv3');
+  if (o.datastore === 'kubernetes' && o.kubeconfig !== undefined && !existsSync(o.kubeconfig)) {
+    throw new ClusterError(`--datastore kubernetes: kubeconfig ${o.kubeconfig} not found`, 'pass --kubeconfig <file> of a cluster whose API server the node namespaces can reach (through the ToR), or omit it to run the Kubernetes API test server');
   }
   if (o.encap === 'ipip') {
     const why = await probeLinkType(o.prefix, 'ipip');
@@ -109,7 +109,8 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
     for (const n of plan.nodes) await createNode(plan, n, st, save);
   }, () => plan.nodes.map((n) => `${n.name}=${n.ip}`).join(' '));
   if (o.datastore === 'etcdv3') await p.step('etcd (in the fabric namespace)', () => startEtcd(plan, st, save), (v) => v);
-  else p.skip('etcd', `datastore kubernetes (${o.kubeconfig ?? ''})`);
+  else if (plan.ownApiServer) await p.step('Kubernetes API test server (in the fabric namespace)', () => startApiServer(root, plan, st, save), (v) => v);
+  else p.skip('etcd', `datastore kubernetes (${plan.kubeconfig})`);
   await p.step('pool + ToR BGPPeer (tabbyctl apply)', async () => {
     writeFileSync(plan.tabbyctlCfg, tabbyctlConfig(plan));
     const r = await tabbyctl(root, plan, ['apply', '-f', '-'], clusterManifests(plan));
@@ -121,7 +122,7 @@ export async function clusterUp(o: ClusterOptions, io: Output, uo: UpOptions = {
   if (node.ok) {
     for (const n of plan.nodes) await p.step(`tabby-node ${n.name}`, () => startNode(root, plan, n, st, save), (v) => v);
     nodesRunning = true;
-    await p.step('BGP convergence (ToR sessions Established)', () => waitConverged(plan, uo.convergeTimeoutMs ?? 60000), (v) => v);
+    await p.step('BGP convergence (ToR sessions + node-to-node mesh Established)', () => waitConverged(plan, uo.convergeTimeoutMs ?? 60000), (v) => v);
   } else {
     skipped.push(`nodes: ${node.why ?? ''}`);
     for (const n of plan.nodes) p.skip(`tabby-node ${n.name}`, node.why ?? '');
@@ -200,15 +201,22 @@ export async function torSessions(plan: Plan): Promise<{ up: number; total: numb
   return { up, total: plan.nodes.length, text: r.text };
 }
 
+/** Every ToR session and every session of every tabby-node (mesh and ToR) Established. */
 async function waitConverged(plan: Plan, limitMs: number): Promise<string> {
   const end = Date.now() + limitMs;
   let last = { up: 0, total: plan.nodes.length, text: '' };
+  let down: string[] = [];
   while (Date.now() < end) {
     last = await torSessions(plan);
-    if (last.up === last.total) return `${last.up}/${last.total} sessions Established`;
-    await sleep(500);
+    down = last.up === last.total ? await sessionsDown(plan) : [];
+    if (last.up === last.total && down.length === 0) return `${last.up}/${last.total} ToR sessions and the node-to-node mesh Established`;
+    await sleep(200);
   }
-  throw new ClusterError(`BGP did not converge within ${limitMs / 1000} s: ${last.up}/${last.total} ToR sessions Established`, `look at: birdc -s ${plan.birdCtl} show protocols all; node logs under ${plan.options.stateDir}`);
+  const nodeSide = down.length > 0 ? `; not Established: ${down.join('; ')}` : '';
+  throw new ClusterError(
+    `BGP did not converge within ${limitMs / 1000} s: ${last.up}/${last.total} ToR sessions Established${nodeSide}`,
+    `look at: birdc -s ${plan.birdCtl} show protocols all; node logs under ${plan.options.stateDir}`,
+  );
 }
 
 export interface DownResult {
@@ -232,7 +240,8 @@ export async function clusterDown(prefix: string, stateDir: string, io: Output):
   }
   const res: DownResult = { netns: 0, procs: 0, links: 0, dirs: 0 };
   const pfx = state?.options.prefix ?? prefix;
-  if (state !== undefined && state.options.datastore !== 'etcdv3') await releasePods(state, io);
+  // Pods' addresses outlive the cluster only in a datastore of someone else's.
+  if (state !== undefined && !makePlan(state.options).ownApiServer && state.options.datastore !== 'etcdv3') await releasePods(state, io);
   for (const rec of state?.procs ?? []) if (await stopProc(rec.pid, rec.match)) res.procs++;
   const names = [...new Set([...(state?.netns ?? []), ...listNetns(pfx)])].filter((n) => n.startsWith(pfx));
   for (const ns of names) {

@@ -25,6 +25,7 @@ import type { Datastore } from '../datastore/types.js';
 import { AllocationBlock, hostOf } from './block.js';
 import { cidrContains, cidrSize, cidrWithin, parseCidr, parseIp } from './cidr.js';
 import { IpamError } from './errors.js';
+import { POD_CONTAINER_ID_ANNOTATION, TUNNEL_HANDLE_RE } from './gc.js';
 import type { Ipam } from './ipam.js';
 import { type PoolInfo, poolInfo } from './pools.js';
 import { IpamStore } from './rw.js';
@@ -195,7 +196,6 @@ export interface Owners {
 
 export type OwnerSource = () => Promise<Owners>;
 
-const TUNNEL_HANDLE = /^(?:ipip|vxlan|vxlan-v6|wireguard|wireguard-v6)-tunnel-addr-(.+)$/;
 
 /**
  * Owner source for the etcd datastore: the WorkloadEndpoints the CNI plugin records
@@ -213,8 +213,7 @@ export function workloadEndpointOwners(ds: Datastore, networkName = 'k8s-pod-net
   };
 }
 
-/** The pod annotation the CNI plugin stamps with the sandbox (CNI) container ID (Calico's name). */
-export const POD_CONTAINER_ID_ANNOTATION = 'cni.projectcalico.org/containerID';
+export { POD_CONTAINER_ID_ANNOTATION };
 
 /**
  * Owners on a Kubernetes cluster, from pods (as listed by any Kubernetes client) and node names:
@@ -295,7 +294,7 @@ export function checkIpam(s: IpamSnapshot, owners: Owners | undefined, now: Date
         m.set(obj.spec.cidr, (m.get(obj.spec.cidr) ?? 0) + 1);
         actualCounts.set(h, m);
       }
-      const tunnel = h ? TUNNEL_HANDLE.exec(h) : null;
+      const tunnel = h ? TUNNEL_HANDLE_RE.exec(h) : null;
       if (tunnel) tunnelIps++;
       if (!inPool) outside.push({ ip: a.ip, block: obj.spec.cidr, handle: h });
       if (!owners) continue;

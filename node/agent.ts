@@ -15,6 +15,7 @@ import { ensureTunnelAddresses } from './tunnel.js';
 import { computeBgpPlan, type BgpPlan, type ComputedPeer, type PeerKind } from './bgp-config.js';
 import { bgpReadiness, HealthAggregator, startHealthServer, type HealthServer } from './health.js';
 import { NodeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
+import { IpamGc, type GcOwnerSource } from './ipam-gc.js';
 import { startStatusServer, type NodeStatusSnapshot, type PeerSnapshot, type StatusServer } from './status.js';
 import { configAdvertisements, mergeOriginate } from './advertise.js';
 import { applyPeerPasswords, SecretResolver, type FailedPeer, type SecretAccess } from './secrets.js';
@@ -57,6 +58,8 @@ export interface SpeakerConfigLike {
   originate?: string[];
   /** BGPConfiguration prefixAdvertisements with community names resolved (node/advertise.ts). */
   prefixAdvertisements?: Array<{ cidr: string; communities: string[] }>;
+  /** felix keeps the kernel routes when the agent stops or dies, so peers may keep forwarding (GR F bit). */
+  gracefulRestart?: { forwardingPreserved: boolean };
 }
 
 /** The dataplane surface (felix/dataplane.ts Dataplane satisfies it). */
@@ -86,6 +89,8 @@ export interface AgentDeps {
    * peers that need a password are not started and say why in the status.
    */
   secrets?: SecretAccess;
+  /** Who owns allocations, for the IPAM GC (default: WorkloadEndpoints + Nodes; pods on Kubernetes). */
+  ipamGcOwners?: GcOwnerSource;
 }
 
 export interface DataplaneView {
@@ -131,6 +136,8 @@ export class NodeAgent {
   private startup: StartupResult | undefined;
   private plan: BgpPlan | undefined;
   private startedAt = 0;
+  /** The IPAM garbage collector (runs passes only while this agent holds the lease). */
+  ipamGc: IpamGc | undefined;
   private pending: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -190,6 +197,13 @@ export class NodeAgent {
     this.secrets.start();
     this.nodeStatus = new NodeStatusReporter({ ds: this.deps.ds, nodeName: this.cfg.nodeName, log, collect: () => this.nodeStatusInputs() });
     this.nodeStatus.start();
+    if (this.cfg.ipamGc?.enabled && this.deps.ipam) {
+      const gcDeps: ConstructorParameters<typeof IpamGc>[1] = { ds: this.deps.ds, ipam: this.deps.ipam, identity: this.cfg.nodeName, log, metrics: this.metrics };
+      if (this.deps.ipamGcOwners) gcDeps.owners = this.deps.ipamGcOwners;
+      if (this.deps.now) gcDeps.now = this.deps.now;
+      this.ipamGc = new IpamGc(this.cfg.ipamGc, gcDeps);
+      this.ipamGc.start();
+    }
     if (this.deps.dataplane) {
       this.dataplane = this.deps.dataplane();
       await this.dataplane.start();
@@ -270,6 +284,7 @@ export class NodeAgent {
         listen: { port: plan.listenPort },
         peers: plan.peers.map(toPeerConfig),
         originate: plan.exports,
+        gracefulRestart: { forwardingPreserved: true },
       };
       if (ads.communities.length) sc.prefixAdvertisements = ads.communities;
       if (plan.clusterId) sc.clusterId = plan.clusterId;
@@ -417,6 +432,7 @@ export class NodeAgent {
     this.stopped = true;
     if (this.pending) clearTimeout(this.pending);
     await this.running.catch(() => undefined);
+    await this.ipamGc?.stop();
     for (const w of this.watchers) await w.stop().catch(() => undefined);
     this.secrets?.stop();
     await this.nodeStatus?.stop().catch(() => undefined);

@@ -292,3 +292,10 @@ export function computeExports(
   const exports = [...agg, ...borrowed.sort(cmpCidr)].filter(exported);
   return { exports, blackholes };
 }
+
+/**
+ * Session timers of Calico's BIRD template (`connect retry time 5; error wait time 5,30`), seconds.
+ * Without them a session whose first connect is refused (the peer's agent is not listening yet)
+ * waits the RFC default of 120 s before trying again.
+ */
+export const CALICO_SESSION_TIMERS = { connectRetryTime: 5, idleHoldTime: 5, maxIdleHoldTime: 30 } as const;

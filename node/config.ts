@@ -48,6 +48,18 @@ export interface FelixOverrides {
   logSeverityScreen: string;
 }
 
+export interface IpamGcConfig {
+  enabled: boolean;
+  /** An ownerless allocation is released only after two observations this far apart (default 60 s). */
+  graceMs: number;
+  /** Time between the leader's passes (default 30 s). */
+  intervalMs: number;
+  /** Leader lease duration (default 15 s); the lease is renewed every third of it. */
+  leaseDurationMs: number;
+}
+
+export const IPAM_GC_DEFAULTS: IpamGcConfig = { enabled: true, graceMs: 60_000, intervalMs: 30_000, leaseDurationMs: 15_000 };
+
 export interface NodeConfig {
   nodeName: string;
   datastore: DatastoreConfig;
@@ -65,6 +77,8 @@ export interface NodeConfig {
   waitForDatastore: boolean;
   /** CALICO_NETWORKING_BACKEND: `bird` (BGP, default), `vxlan` or `none` (no BGP speaker). */
   networkingBackend: 'bird' | 'vxlan' | 'none';
+  /** IPAM garbage collection (TABBY_IPAM_GC*); parseNodeConfig always sets it, undefined = off. */
+  ipamGc?: IpamGcConfig;
 }
 
 export const DEFAULT_POOL_CIDR = '192.168.0.0/16';
@@ -281,6 +295,25 @@ export interface ParseOptions {
   hostname?: () => string;
 }
 
+function durationMs(env: NodeJS.ProcessEnv, key: string, dflt: number, minMs: number): number {
+  const v = val(env, key);
+  if (v === undefined) return dflt;
+  const ms = Math.round(parseDurationSec(key, v) * 1000);
+  if (ms < minMs) throw new NodeConfigError(key, `too short: ${JSON.stringify(v)}`, `use at least ${minMs} ms`);
+  return ms;
+}
+
+/** TABBY_IPAM_GC=on|off, TABBY_IPAM_GC_GRACE, TABBY_IPAM_GC_INTERVAL, TABBY_IPAM_GC_LEASE (durations). */
+export function parseIpamGc(env: NodeJS.ProcessEnv): IpamGcConfig {
+  const d = IPAM_GC_DEFAULTS;
+  return {
+    enabled: parseBool(env, 'TABBY_IPAM_GC', d.enabled),
+    graceMs: durationMs(env, 'TABBY_IPAM_GC_GRACE', d.graceMs, 0),
+    intervalMs: durationMs(env, 'TABBY_IPAM_GC_INTERVAL', d.intervalMs, 10),
+    leaseDurationMs: durationMs(env, 'TABBY_IPAM_GC_LEASE', d.leaseDurationMs, 30),
+  };
+}
+
 export function parseNodeConfig(env: NodeJS.ProcessEnv, opts: ParseOptions = {}): NodeConfig {
   const nodeName = val(env, 'NODENAME') ?? val(env, 'HOSTNAME') ?? (opts.hostname ?? osHostname)();
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(nodeName) || nodeName.length > 253) {
@@ -309,5 +342,6 @@ export function parseNodeConfig(env: NodeJS.ProcessEnv, opts: ParseOptions = {})
   }
   const pool = parseDefaultPool(env);
   if (pool) cfg.defaultPool = pool;
+  cfg.ipamGc = parseIpamGc(env);
   return cfg;
 }

@@ -10,6 +10,8 @@ import { parseNodeConfig } from './config.js';
 import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
 import { secretAccess } from './secrets.js';
+import { CALICO_SESSION_TIMERS } from './bgp-config.js';
+import { podGcOwners, type GcOwnerSource } from './ipam-gc.js';
 
 async function hostMtu(iface: string | undefined): Promise<number> {
   if (!iface) return 1500;
@@ -47,7 +49,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       (l) => log.info(l, 'listening for BGP connections'),
       (err: unknown) => log.error({ err: errorMessage(err), port }, 'cannot listen for BGP; outgoing sessions only'),
     );
-    const transports = new SessionTransports({ logger: log, listener });
+    const transports = new SessionTransports({ logger: log, listener, ...CALICO_SESSION_TIMERS });
     route.to = transports;
     const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: log });
     sp.on('warning', (w) => log.warn(w, w.message));
@@ -60,8 +62,16 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     }) as unknown as SpeakerLike;
   };
 
+  // Kubernetes: pods are the owners of workload addresses (a pod deleted without a CNI DEL leaves its WorkloadEndpoint).
+  let ipamGcOwners: GcOwnerSource | undefined;
+  if (cfg.ipamGc?.enabled && cfg.datastore.type === 'kubernetes') {
+    const { kubernetesPodLister } = await import('./ipam-gc-k8s.js');
+    ipamGcOwners = podGcOwners(ds, await kubernetesPodLister(cfg.datastore.kubeconfig));
+  }
+
   const agent = new NodeAgent(cfg, {
     secrets: await secretAccess(env, ds),
+    ...(ipamGcOwners ? { ipamGcOwners } : {}),
     ds,
     log,
     detect: async () => {

@@ -12,6 +12,11 @@ export class NodeMetrics {
   readonly reconcileErrors = new Counter({ name: 'tabby_reconcile_errors_total', help: 'Dataplane reconcile errors', registers: [this.registry] });
   readonly ipamAllocations = new Gauge({ name: 'tabby_ipam_allocations', help: 'IPs allocated in blocks affine to this node', registers: [this.registry] });
   readonly datastoreSynced = new Gauge({ name: 'tabby_datastore_synced', help: '1 when every watch is in sync', registers: [this.registry] });
+  readonly ipamGcLeader = new Gauge({ name: 'tabby_ipam_gc_leader', help: '1 while this agent holds the IPAM GC lease', registers: [this.registry] });
+  readonly ipamGcCandidates = new Gauge({ name: 'tabby_ipam_gc_candidates', help: 'Allocations without an owner in the last GC pass (waiting for their grace or released)', registers: [this.registry] });
+  readonly ipamGcReclaimed = new Counter({ name: 'tabby_ipam_gc_reclaimed_total', help: 'Allocations and affinities the IPAM GC released', labelNames: ['reason'], registers: [this.registry] });
+  readonly ipamGcPasses = new Counter({ name: 'tabby_ipam_gc_passes_total', help: 'IPAM GC passes started', registers: [this.registry] });
+  readonly ipamGcErrors = new Counter({ name: 'tabby_ipam_gc_errors_total', help: 'IPAM GC passes aborted, by stage (ipam, owners, release)', labelNames: ['stage'], registers: [this.registry] });
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'tabby_node_' });

@@ -65,8 +65,12 @@ export interface SpeakerConfig {
   prefixAdvertisements?: PrefixAdvertisement[];
   /** ECMP: maximum paths installed per prefix (default 1). */
   maxPaths?: number;
-  /** Our restarting role: set when we (re)start with kernel routes kept (F bit, deferral). */
-  gracefulRestart?: { restarting?: boolean; deferralTime?: number };
+  /**
+   * Our restarting role: `restarting` when we (re)start with kernel routes kept (R bit, deferral);
+   * `forwardingPreserved` when another component keeps the forwarding state across our restarts
+   * (tabby-node: felix keeps the kernel routes), so the F bit is set even without our own FIB sink.
+   */
+  gracefulRestart?: { restarting?: boolean; deferralTime?: number; forwardingPreserved?: boolean };
 }
 
 export function peerId(p: Pick<PeerConfig, 'address' | 'port'>): string {

@@ -22,6 +22,8 @@ export interface SessionTransportOptions {
   /** Timers (seconds) for all sessions unless the peer sets its own. */
   connectRetryTime?: number;
   idleHoldTime?: number;
+  /** Cap of the doubling idle-hold back-off (seconds). */
+  maxIdleHoldTime?: number;
 }
 
 class SessionTransport implements PeerTransport {
@@ -77,6 +79,7 @@ class SessionTransport implements PeerTransport {
     // cause, e.g. "MD5 key mismatch", is reported) before the connect-retry timer replaces it.
     if (retry !== undefined) sessionOpts.connectRetryTime = retry;
     if (opts.idleHoldTime !== undefined) sessionOpts.idleHoldTime = opts.idleHoldTime;
+    if (opts.maxIdleHoldTime !== undefined) sessionOpts.maxIdleHoldTime = opts.maxIdleHoldTime;
     if (opts.clock) sessionOpts.clock = opts.clock;
     this.session = new Session(sessionOpts);
     this.session.on('state', (c) => {

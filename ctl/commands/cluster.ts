@@ -35,7 +35,7 @@ const upOptions = {
   encap: { type: 'string', choices: ['none', 'vxlan', 'ipip'], describe: 'pod traffic between nodes (default none)' },
   'cross-subnet': { type: 'boolean', describe: 'nodes on two subnets behind the ToR router (default: on for vxlan/ipip)' },
   datastore: { type: 'string', choices: ['etcdv3', 'kubernetes'], describe: 'datastore (default etcdv3: an etcd is started)' },
-  kubeconfig: { type: 'string', describe: 'kubeconfig for --datastore kubernetes' },
+  kubeconfig: { type: 'string', describe: 'kubeconfig for --datastore kubernetes (default: run the Kubernetes API test server of the checkout)' },
 } as const;
 
 function optionsFrom(a: ClusterArgs): ClusterOptions {

@@ -59,8 +59,8 @@ test('options are validated with a reason', () => {
   assert.throws(() => defaultOptions({ nodes: 0 }), /--nodes 0/);
   assert.throws(() => defaultOptions({ prefix: 'Bad_' }), ClusterError);
   assert.throws(() => defaultOptions({ encap: 'gre' as never }), /--encap gre/);
-  assert.throws(() => defaultOptions({ datastore: 'kubernetes' }), /needs --kubeconfig/);
   assert.equal(defaultOptions({ datastore: 'kubernetes', kubeconfig: '/k' }).kubeconfig, '/k');
+  assert.throws(() => defaultOptions({ datastore: 'kubernetes', kubeconfig: '' }), /empty path/);
   assert.equal(defaultOptions({ prefix: 'te2-' }).stateDir, '/run/tabby-cluster-te2');
 });
 
@@ -113,6 +113,25 @@ test('tabby-node env and CNI netconf point at the cluster etcd and per-node dirs
   assert.equal(conf.etcd_endpoints, plan.etcdEndpoint);
   assert.deepEqual(conf.ipam, { type: 'tabby-ipam', run_dir: n.runDir, assign_ipv4: 'true', assign_ipv6: 'false' });
   assert.match(tabbyctlConfig(plan), /etcdEndpoints: http:\/\/172\.31\.254\.2:23890/);
+});
+
+test('--datastore kubernetes: without --kubeconfig the harness runs the API test server on the fabric address; every component uses one kubeconfig', () => {
+  const own = makePlan(defaultOptions({ datastore: 'kubernetes' }));
+  assert.equal(own.ownApiServer, true);
+  assert.equal(own.apiEndpoint, 'http://172.31.254.2:23891');
+  assert.equal(own.kubeconfig, '/run/tabby-demo/kube/kubeconfig');
+  const n = own.nodes[0]!;
+  assert.equal(nodeEnv(own, n).KUBECONFIG, own.kubeconfig);
+  assert.equal(nodeEnv(own, n).DATASTORE_TYPE, 'kubernetes');
+  assert.equal(nodeEnv(own, n).ETCD_ENDPOINTS, undefined);
+  assert.deepEqual(cniNetconf(own, n).kubernetes, { node_name: 'node-1', kubeconfig: own.kubeconfig });
+  assert.equal(cniNetconf(own, n).etcd_endpoints, undefined);
+  assert.match(tabbyctlConfig(own), /datastoreType: kubernetes\n {2}kubeconfig: \/run\/tabby-demo\/kube\/kubeconfig/);
+  const given = makePlan(defaultOptions({ datastore: 'kubernetes', kubeconfig: '/etc/k' }));
+  assert.equal(given.ownApiServer, false);
+  assert.equal(nodeEnv(given, n).KUBECONFIG, '/etc/k');
+  assert.equal(makePlan(defaultOptions()).ownApiServer, false);
+  assert.deepEqual(cniNetconf(makePlan(defaultOptions()), n).kubernetes, { node_name: 'node-1' });
 });
 
 test('state file round-trips; garbage and foreign files are refused with a reason', () => {

@@ -75,7 +75,9 @@ export interface K8sTestServerOptions {
    * Status, as kube-apiserver does) or "status" (an HTTP 410 response, as some proxies/older servers do).
    */
   expiredAs?: 'event' | 'status';
-  /** Host to listen on (default 127.0.0.1); port is random unless given. */
+  /** Host to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default random). */
   port?: number;
 }
 
@@ -428,11 +430,12 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  const host = opts.host ?? '127.0.0.1';
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     token,
     requests,

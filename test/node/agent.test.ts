@@ -61,6 +61,8 @@ test('agent on a memory datastore: registers, default pool, mesh peers, live upd
   assert.equal(await readFile(join(dir, 'lib', 'nodename'), 'utf8'), 'node-a');
   assert.ok(speaker);
   assert.deepEqual(speaker.configs.at(-1)!.peers, []);
+  // felix keeps the kernel routes across agent restarts: peers are told so (GR F bit).
+  assert.deepEqual(speaker.configs.at(-1)!.gracefulRestart, { forwardingPreserved: true });
 
   // A second node appears: a mesh peer, live.
   await ds.create<Node>({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'node-b' }, spec: { bgp: { ipv4Address: '10.0.0.3/24' } } });

@@ -213,3 +213,14 @@ test('ADD-PATH: received path ids kept apart, sent with local path ids when nego
   const u = t('10.0.0.1').take(['ipv4-unicast']).filter((x) => !x.endOfRib);
   assert.deepEqual(u.flatMap((x) => x.announce.flatMap((g) => g.nlri.map((n) => n.pathId))), [1, 2]);
 });
+
+test('GR F bit: set for our families with a FIB sink or when another component keeps the forwarding state, not otherwise', async () => {
+  const plain = await setup();
+  assert.deepEqual(plain.t('10.0.0.1').local.gracefulRestart?.forwarding, []);
+  const withFib = await setup(base, true);
+  assert.deepEqual(withFib.t('10.0.0.1').local.gracefulRestart?.forwarding, ['ipv4-unicast']);
+  const kept = await setup({ ...base, gracefulRestart: { forwardingPreserved: true } });
+  assert.deepEqual(kept.t('10.0.0.1').local.gracefulRestart?.forwarding, ['ipv4-unicast']);
+  assert.equal(kept.t('10.0.0.1').local.gracefulRestart?.restarting, false);
+  for (const s of [plain, withFib, kept]) await s.sp.stop();
+});
