@@ -7,8 +7,9 @@
  *   `communities[] {name, value}` or literal `a:b` / `a:b:c` — to every exported prefix inside
  *   the CIDR (Calico's `apply_communities()` in the export filter).
  */
-import { canonicalCidr, parseCidr } from '../api/net.js';
+import { canonicalCidr, cidrContains, parseCidr } from '../api/net.js';
 import type { BGPConfigurationSpec } from '../api/types.js';
+import type { EndpointsInfo, ServiceInfo } from '../datastore/kubernetes-core.js';
 
 /** One entry of the speaker's `prefixAdvertisements` (bgp/policy/filter.ts PrefixAdvertisement). */
 export interface CommunityAdvertisement {
@@ -89,4 +90,57 @@ export function configAdvertisements(spec: BGPConfigurationSpec | undefined): Co
 export function mergeOriginate(exports: readonly string[], services: readonly string[]): string[] {
   const seen = new Set(exports);
   return [...exports, ...services.filter((s) => !seen.has(s))];
+}
+
+/** The Service/Endpoints fields used below (read by datastore/kubernetes-core.ts). */
+export type ServiceView = ServiceInfo;
+export type EndpointsView = EndpointsInfo;
+
+function hostPrefix(ip: string): string | undefined {
+  const c = parseCidr(`${ip}/${ip.includes(':') ? 128 : 32}`);
+  return c ? canonicalCidr(c) : undefined;
+}
+
+/**
+ * Per-service host routes (/32, /128) this node advertises, as Calico's confd route generator:
+ * - Services of type ClusterIP/NodePort/LoadBalancer with a cluster IP;
+ * - externalTrafficPolicy Local: only when this node has a ready endpoint of the Service's family;
+ * - externalTrafficPolicy Cluster: only when a LoadBalancer IP or an external IP matches a
+ *   single-address (/32, /128) entry of serviceLoadBalancerIPs / serviceExternalIPs;
+ * - the routes: the cluster IP (when serviceClusterIPs is set), external IPs inside
+ *   serviceExternalIPs, load-balancer ingress IPs inside serviceLoadBalancerIPs.
+ */
+export function serviceHostRoutes(nodeName: string, spec: BGPConfigurationSpec | undefined, services: readonly ServiceView[], endpoints: readonly EndpointsView[]): string[] {
+  const nets = (l: Array<{ cidr: string }> | undefined) => (l ?? []).map((x) => parseCidr(x?.cidr ?? '')).filter((c) => c !== undefined);
+  const ext = nets(spec?.serviceExternalIPs);
+  const lb = nets(spec?.serviceLoadBalancerIPs);
+  const clusterOn = (spec?.serviceClusterIPs ?? []).length > 0;
+  if (!clusterOn && ext.length === 0 && lb.length === 0) return [];
+  const inside = (ip: string | undefined, list: typeof ext, single = false): boolean => {
+    const a = ip ? parseCidr(`${ip}/${ip.includes(':') ? 128 : 32}`) : undefined;
+    return a !== undefined && list.some((n) => n.family === a.family && cidrContains(n, a.addr) && (!single || n.prefix === (n.family === 4 ? 32 : 128)));
+  };
+  const eps = new Map(endpoints.map((e) => [`${e.namespace}/${e.name}`, e]));
+  const out = new Set<string>();
+  for (const svc of services) {
+    const type = svc.type ?? 'ClusterIP';
+    if (!['ClusterIP', 'NodePort', 'LoadBalancer'].includes(type) || !svc.clusterIP || svc.clusterIP === 'None') continue;
+    const ingress = svc.loadBalancerIngressIPs ?? [];
+    const policy = svc.externalTrafficPolicy ?? 'Cluster';
+    let advertise = false;
+    if (policy === 'Cluster') {
+      advertise =
+        (type === 'LoadBalancer' && [svc.loadBalancerIP, ...ingress].some((ip) => inside(ip, lb, true))) || (svc.externalIPs ?? []).some((ip) => inside(ip, ext, true));
+    } else if (policy === 'Local') {
+      const v6 = svc.clusterIP.includes(':');
+      advertise = (eps.get(`${svc.namespace}/${svc.name}`)?.addresses ?? []).some((a) => a.nodeName === nodeName && a.ip.includes(':') === v6);
+    }
+    if (!advertise) continue;
+    const ips = [...(clusterOn ? [svc.clusterIP] : []), ...(svc.externalIPs ?? []).filter((ip) => inside(ip, ext)), ...ingress.filter((ip) => inside(ip, lb))];
+    for (const ip of ips) {
+      const p = hostPrefix(ip);
+      if (p) out.add(p);
+    }
+  }
+  return [...out].sort();
 }

@@ -17,8 +17,9 @@ import { bgpReadiness, HealthAggregator, startHealthServer, type HealthServer } 
 import { NodeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 import { IpamGc, type GcOwnerSource } from './ipam-gc.js';
 import { startStatusServer, type NodeStatusSnapshot, type PeerSnapshot, type StatusServer } from './status.js';
-import { configAdvertisements, mergeOriginate } from './advertise.js';
-import { applyPeerPasswords, SecretResolver, type FailedPeer, type SecretAccess } from './secrets.js';
+import { configAdvertisements, mergeOriginate, serviceHostRoutes } from './advertise.js';
+import { ServiceWatcher } from './services.js';
+import { applyPeerPasswords, SecretResolver, type FailedPeer, type SecretAccess, type ServiceSource } from './secrets.js';
 import { NodeStatusReporter, type NodeStatusInputs } from './nodestatus.js';
 
 /** The BGP speaker surface the agent needs (bgp/speaker.ts BgpSpeaker satisfies it). */
@@ -89,6 +90,8 @@ export interface AgentDeps {
    * peers that need a password are not started and say why in the status.
    */
   secrets?: SecretAccess;
+  /** Services/Endpoints for per-service /32s (externalTrafficPolicy Local); omitted = CIDRs only. */
+  services?: { source: ServiceSource; refreshMs?: number };
   /** Who owns allocations, for the IPAM GC (default: WorkloadEndpoints + Nodes; pods on Kubernetes). */
   ipamGcOwners?: GcOwnerSource;
 }
@@ -144,6 +147,7 @@ export class NodeAgent {
   healthPort: number | undefined;
   metricsPort: number | undefined;
   private secrets: SecretResolver | undefined;
+  private services: ServiceWatcher | undefined;
   private failedPeers: FailedPeer[] = [];
   /** When each held-back peer (by name) was first held back, for its SINCE column. */
   private failedSince = new Map<string, string>();
@@ -195,6 +199,11 @@ export class NodeAgent {
       log,
     });
     this.secrets.start();
+    if (this.deps.services) {
+      const so: ConstructorParameters<typeof ServiceWatcher>[0] = { source: this.deps.services.source, onChange: () => this.schedule(), log };
+      if (this.deps.services.refreshMs) so.refreshMs = this.deps.services.refreshMs;
+      this.services = new ServiceWatcher(so);
+    }
     this.nodeStatus = new NodeStatusReporter({ ds: this.deps.ds, nodeName: this.cfg.nodeName, log, collect: () => this.nodeStatusInputs() });
     this.nodeStatus.start();
     if (this.cfg.ipamGc?.enabled && this.deps.ipam) {
@@ -274,7 +283,9 @@ export class NodeAgent {
     const adSig = JSON.stringify(ads.problems);
     if (ads.problems.length && adSig !== this.adSignature) this.deps.log.warn({ problems: ads.problems }, 'BGPConfiguration: entries ignored');
     this.adSignature = adSig;
-    plan.exports = mergeOriginate(plan.exports, ads.services);
+    this.services?.setActive(ads.services.length > 0);
+    const hostRoutes = this.services ? serviceHostRoutes(this.cfg.nodeName, config?.spec, this.services.services, this.services.endpoints) : [];
+    plan.exports = mergeOriginate(plan.exports, [...ads.services, ...hostRoutes]);
     this.plan = plan;
     this.metrics.bgpExported.set(plan.exports.length);
     if (plan.enabled && this.deps.speaker && this.cfg.networkingBackend === 'bird') {
@@ -435,6 +446,7 @@ export class NodeAgent {
     await this.ipamGc?.stop();
     for (const w of this.watchers) await w.stop().catch(() => undefined);
     this.secrets?.stop();
+    this.services?.stop();
     await this.nodeStatus?.stop().catch(() => undefined);
     await this.speaker?.stop('tabby-node shutting down').catch(() => undefined);
     // Kernel routes stay: the dataplane only stops its watchers.

@@ -16,12 +16,13 @@ import type { Logger } from '../lib/log.js';
 import { errorMessage } from '../lib/errors.js';
 import type { BGPConfiguration, BGPPeer, SecretKeyRef } from '../api/types.js';
 import type { Datastore } from '../datastore/types.js';
+import type { ServiceReader } from '../datastore/kubernetes-core.js';
 import type { BgpPlan, ComputedPeer } from './bgp-config.js';
 
 export const DEFAULT_SECRET_NAMESPACE = 'kube-system';
 export const DEFAULT_SECRET_REFRESH_MS = 10_000;
 
-/** Reads a Secret's decoded data; undefined when it does not exist (datastore/kubernetes-secrets.ts). */
+/** Reads a Secret's decoded data; undefined when it does not exist (datastore/kubernetes-core.ts). */
 export interface SecretSource {
   read(namespace: string, name: string): Promise<Record<string, string> | undefined>;
 }
@@ -59,25 +60,40 @@ export interface SecretAccess {
   refreshMs?: number;
 }
 
+/** The Services/Endpoints lister (datastore/kubernetes-core.ts ServiceReader). */
+export type ServiceSource = ServiceReader;
+
 /**
- * Where BGP password Secrets come from: the Kubernetes datastore itself, or on etcd (as calico-node)
- * a kubeconfig (KUBECONFIG) or the in-cluster service account; otherwise a reason every peer that
- * needs a password reports.
+ * The Kubernetes core API tabby-node reads besides its CRDs (Secrets, Services, Endpoints): the
+ * Kubernetes datastore itself, or on etcd (as calico-node) a kubeconfig (KUBECONFIG) or the
+ * in-cluster service account; otherwise the reason it is not available.
  */
-export async function secretAccess(env: NodeJS.ProcessEnv, ds: Datastore): Promise<SecretAccess> {
+export async function kubernetesCore(env: NodeJS.ProcessEnv, ds: Datastore): Promise<{ reader?: SecretSource & ServiceSource; unavailableReason?: string }> {
+  const s = secretSettings(env);
+  const kds = ds as Datastore & { readSecret?: SecretSource['read']; listServices?: ServiceSource['list'] };
+  if (ds.type === 'kubernetes' && typeof kds.readSecret === 'function' && typeof kds.listServices === 'function') {
+    return { reader: { read: (ns, name) => kds.readSecret!(ns, name), list: () => kds.listServices!() } };
+  }
+  if (!s.kubeconfig && !s.inCluster) return { unavailableReason: `with the ${ds.type} datastore set KUBECONFIG (or run in a pod) so tabby-node can read them` };
+  try {
+    const { openCoreReader } = await import('../datastore/kubernetes.js');
+    return { reader: await openCoreReader(s.kubeconfig ? { kubeconfig: s.kubeconfig } : {}) };
+  } catch (err) {
+    return { unavailableReason: errorMessage(err) };
+  }
+}
+
+/** Where BGP password Secrets come from (see kubernetesCore), with the agent's namespace and refresh period. */
+export function secretAccessFrom(env: NodeJS.ProcessEnv, core: Awaited<ReturnType<typeof kubernetesCore>>): SecretAccess {
   const s = secretSettings(env);
   const base = { namespace: s.namespace, refreshMs: s.refreshMs };
-  const kds = ds as Datastore & { readSecret?: SecretSource['read'] };
-  if (ds.type === 'kubernetes' && typeof kds.readSecret === 'function') return { ...base, source: { read: (ns, name) => kds.readSecret!(ns, name) } };
-  if (!s.kubeconfig && !s.inCluster) {
-    return { ...base, unavailableReason: `BGP passwords come from Kubernetes Secrets: with the ${ds.type} datastore set KUBECONFIG (or run in a pod) so tabby-node can read them` };
-  }
-  try {
-    const { openSecretReader } = await import('../datastore/kubernetes.js');
-    return { ...base, source: await openSecretReader(s.kubeconfig ? { kubeconfig: s.kubeconfig } : {}) };
-  } catch (err) {
-    return { ...base, unavailableReason: `cannot read BGP password Secrets: ${errorMessage(err)}` };
-  }
+  if (core.reader) return { ...base, source: core.reader };
+  const why = core.unavailableReason ?? 'no Kubernetes API configured';
+  return { ...base, unavailableReason: why.startsWith('with the ') ? `BGP passwords come from Kubernetes Secrets: ${why}` : `cannot read BGP password Secrets: ${why}` };
+}
+
+export async function secretAccess(env: NodeJS.ProcessEnv, ds: Datastore): Promise<SecretAccess> {
+  return secretAccessFrom(env, await kubernetesCore(env, ds));
 }
 
 type Entry = { state: 'pending' } | { state: 'found'; data: Record<string, string> } | { state: 'missing' } | { state: 'error'; message: string };

@@ -13,10 +13,11 @@
  *   rv unset/"0" starts with synthetic ADDED events; BOOKMARK events when allowWatchBookmarks;
  *   rv older than the retained history → an ERROR event carrying a 410 Expired Status, as the real
  *   server does (the window is tunable and compact() empties it).
- * - core/v1 Secrets, read-only over HTTP (GET /api/v1/namespaces/<ns>/secrets[/<name>], 404
- *   NotFound Status for a missing one), written with the setSecret()/deleteSecret() hooks.
+ * - core/v1 Secrets, Services and Endpoints, read-only over HTTP (GET
+ *   /api/v1/[namespaces/<ns>/]<secrets|services|endpoints>[/<name>], 404 NotFound Status for a
+ *   missing one), written with the setSecret()/setCoreObject()/deleteCoreObject() hooks.
  * Test hooks: compact(), breakWatches()/restoreWatches() (drop watch connections and refuse new
- * ones), setTimeoutForWatches(), setSecret()/deleteSecret().
+ * ones), setTimeoutForWatches(), setSecret()/deleteSecret()/setCoreObject()/deleteCoreObject().
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -81,6 +82,9 @@ export interface K8sTestServerOptions {
   port?: number;
 }
 
+type CoreResource = 'secrets' | 'services' | 'endpoints';
+const CORE_KINDS: Record<CoreResource, string> = { secrets: 'Secret', services: 'Service', endpoints: 'Endpoints' };
+
 export interface K8sTestServer {
   url: string;
   port: number;
@@ -100,6 +104,9 @@ export interface K8sTestServer {
   setSecret(namespace: string, name: string, data: Record<string, string>): void;
   /** Remove Secret `namespace/name` (no-op when absent). */
   deleteSecret(namespace: string, name: string): void;
+  /** Create or replace a core/v1 Service or Endpoints object as given (metadata.namespace and name required). */
+  setCoreObject(resource: 'services' | 'endpoints', obj: { metadata: { name: string; namespace: string } } & Record<string, unknown>): void;
+  deleteCoreObject(resource: CoreResource, namespace: string, name: string): void;
   /** Remove all objects (without watch events; for a fresh store between tests). */
   reset(): void;
   close(): Promise<void>;
@@ -136,7 +143,25 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
   let watchesBroken = false;
   let watchTimeoutMs: number | undefined;
   const requests: K8sTestServer['requests'] = [];
-  const secrets = new Map<string, StoredObject>(); // "ns/name" → core/v1 Secret
+  // core/v1 objects: resource → "ns/name" → object
+  const core = new Map<CoreResource, Map<string, StoredObject>>(Object.keys(CORE_KINDS).map((r) => [r as CoreResource, new Map()]));
+  const putCore = (resource: CoreResource, obj: Record<string, unknown> & { metadata: { name: string; namespace: string } }): void => {
+    const k = `${obj.metadata.namespace}/${obj.metadata.name}`;
+    const t = core.get(resource)!;
+    const prev = t.get(k);
+    rv++;
+    t.set(k, {
+      ...obj,
+      apiVersion: 'v1',
+      kind: CORE_KINDS[resource],
+      metadata: {
+        ...obj.metadata,
+        resourceVersion: String(rv),
+        uid: prev?.metadata.uid ?? randomUUID(),
+        creationTimestamp: prev?.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
+    });
+  };
 
   const table = (plural: string): Map<string, StoredObject> => {
     let t = store.get(plural);
@@ -202,18 +227,25 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
       return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     }
     const parts = url.pathname.split('/').filter(Boolean);
-    // core/v1 Secrets: api / v1 / namespaces / ns / secrets [/ name]
-    if (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'namespaces' && parts[4] === 'secrets' && parts.length <= 6) {
-      const [ns, name] = [parts[3] as string, parts[5]];
+    // core/v1: api / v1 / [namespaces / ns /] secrets|services|endpoints [/ name]
+    if (parts[0] === 'api' && parts[1] === 'v1') {
+      const rest = parts[2] === 'namespaces' ? parts.slice(4) : parts.slice(2);
+      const ns = parts[2] === 'namespaces' ? parts[3] : undefined;
+      const resource = rest[0] as CoreResource | undefined;
+      const name = rest[1];
+      const t = resource === undefined ? undefined : core.get(resource);
+      if (!t || rest.length > 2 || (name !== undefined && ns === undefined)) {
+        return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+      }
       const verb = req.method !== 'GET' ? (req.method ?? 'get').toLowerCase() : name === undefined ? 'list' : 'get';
-      requests.push({ verb, group: '', resource: 'secrets' });
+      requests.push({ verb, group: '', resource: resource! });
       if (req.method !== 'GET') return send(res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
       if (name === undefined) {
-        const items = [...secrets.values()].filter((o) => o.metadata.namespace === ns).sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));
-        return send(res, 200, { apiVersion: 'v1', kind: 'SecretList', metadata: { resourceVersion: String(rv) }, items });
+        const items = [...t.values()].filter((o) => ns === undefined || o.metadata.namespace === ns).sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));
+        return send(res, 200, { apiVersion: 'v1', kind: `${CORE_KINDS[resource!]}List`, metadata: { resourceVersion: String(rv) }, items });
       }
-      const o = secrets.get(`${ns}/${name}`);
-      return o ? send(res, 200, o) : send(res, 404, status(404, 'NotFound', `secrets "${name}" not found`, { name, kind: 'secrets' }));
+      const o = t.get(`${ns}/${name}`);
+      return o ? send(res, 200, o) : send(res, 404, status(404, 'NotFound', `${resource} "${name}" not found`, { name, kind: resource }));
     }
     // apis / group / version / [namespaces / ns /] plural [/ name]
     if (parts[0] !== 'apis' || parts[1] !== GROUP || parts[2] !== VERSION) {
@@ -458,28 +490,24 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
       watchTimeoutMs = ms;
     },
     setSecret(namespace, name, data) {
-      const prev = secrets.get(`${namespace}/${name}`);
-      rv++;
-      secrets.set(`${namespace}/${name}`, {
-        apiVersion: 'v1',
-        kind: 'Secret',
+      putCore('secrets', {
+        metadata: { name, namespace },
         type: 'Opaque',
-        metadata: {
-          name,
-          namespace,
-          resourceVersion: String(rv),
-          uid: prev?.metadata.uid ?? randomUUID(),
-          creationTimestamp: prev?.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-        },
         data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
       });
     },
     deleteSecret(namespace, name) {
-      secrets.delete(`${namespace}/${name}`);
+      core.get('secrets')!.delete(`${namespace}/${name}`);
+    },
+    setCoreObject(resource, obj) {
+      putCore(resource, obj);
+    },
+    deleteCoreObject(resource, namespace, name) {
+      core.get(resource)!.delete(`${namespace}/${name}`);
     },
     reset() {
       store.clear();
-      secrets.clear();
+      for (const t of core.values()) t.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { communityAdvertisements, configAdvertisements, isCommunityValue, mergeOriginate, serviceAdvertisements } from '../../node/advertise.js';
+import { communityAdvertisements, configAdvertisements, isCommunityValue, mergeOriginate, serviceAdvertisements, serviceHostRoutes, type EndpointsView, type ServiceView } from '../../node/advertise.js';
 import { PrefixAdvertisements } from '../../bgp/policy/filter.js';
 
 test('service CIDRs: cluster, external and load-balancer ranges, canonical and de-duplicated', () => {
@@ -72,4 +72,47 @@ test('the resolved advertisements are what the speaker attaches to exported pref
 
 test('mergeOriginate appends service CIDRs that are not block exports already', () => {
   assert.deepEqual(mergeOriginate(['10.244.0.0/26', '10.244.1.5/32'], ['10.96.0.0/12', '10.244.0.0/26']), ['10.244.0.0/26', '10.244.1.5/32', '10.96.0.0/12']);
+});
+
+test('serviceHostRoutes: Calico route-generator rules for per-service /32s and /128s', () => {
+  const spec = {
+    serviceClusterIPs: [{ cidr: '10.96.0.0/12' }],
+    serviceExternalIPs: [{ cidr: '192.0.2.0/24' }, { cidr: '198.51.100.9/32' }],
+    serviceLoadBalancerIPs: [{ cidr: '203.0.113.0/24' }, { cidr: '203.0.114.7/32' }],
+  };
+  const svc = (name: string, extra: Partial<ServiceView>): ServiceView => ({ namespace: 'default', name, type: 'ClusterIP', clusterIP: '10.96.0.10', ...extra });
+  const ep = (name: string, ...addresses: Array<{ ip: string; nodeName?: string }>): EndpointsView => ({ namespace: 'default', name, addresses });
+  const services = [
+    svc('local-here', { clusterIP: '10.96.0.10', externalTrafficPolicy: 'Local', type: 'LoadBalancer', externalIPs: ['192.0.2.5', '10.0.0.1'], loadBalancerIngressIPs: ['203.0.113.5', '1.2.3.4'] }),
+    svc('local-elsewhere', { clusterIP: '10.96.0.11', externalTrafficPolicy: 'Local' }),
+    svc('local-v6-endpoint-only', { clusterIP: '10.96.0.12', externalTrafficPolicy: 'Local' }),
+    svc('cluster-plain', { clusterIP: '10.96.0.13' }),
+    svc('cluster-single-ext', { clusterIP: '10.96.0.14', externalIPs: ['198.51.100.9'] }),
+    svc('cluster-single-lb', { clusterIP: '10.96.0.15', type: 'LoadBalancer', loadBalancerIngressIPs: ['203.0.114.7'] }),
+    svc('headless', { clusterIP: 'None', externalTrafficPolicy: 'Local' }),
+    svc('external-name', { type: 'ExternalName', externalTrafficPolicy: 'Local' }),
+    svc('v6-local', { clusterIP: 'fd00:96::10', externalTrafficPolicy: 'Local' }),
+  ];
+  const endpoints = [
+    ep('local-here', { ip: '10.244.1.5', nodeName: 'node-a' }),
+    ep('local-elsewhere', { ip: '10.244.2.5', nodeName: 'node-b' }),
+    ep('local-v6-endpoint-only', { ip: 'fd00:244::5', nodeName: 'node-a' }),
+    ep('headless', { ip: '10.244.1.6', nodeName: 'node-a' }),
+    ep('external-name', { ip: '10.244.1.7', nodeName: 'node-a' }),
+    ep('v6-local', { ip: 'fd00:244::6', nodeName: 'node-a' }),
+  ];
+  assert.deepEqual(serviceHostRoutes('node-a', spec, services, endpoints), [
+    '10.96.0.10/32',
+    '10.96.0.14/32',
+    '10.96.0.15/32',
+    '192.0.2.5/32',
+    '198.51.100.9/32',
+    '203.0.113.5/32',
+    '203.0.114.7/32',
+    'fd00:96::10/128',
+  ]);
+  // Without serviceClusterIPs no cluster IP is advertised; without any service range nothing is.
+  assert.deepEqual(serviceHostRoutes('node-a', { serviceExternalIPs: spec.serviceExternalIPs }, services, endpoints), ['192.0.2.5/32', '198.51.100.9/32']);
+  assert.deepEqual(serviceHostRoutes('node-a', {}, services, endpoints), []);
+  assert.deepEqual(serviceHostRoutes('node-b', spec, services, endpoints), ['10.96.0.11/32', '10.96.0.14/32', '10.96.0.15/32', '198.51.100.9/32', '203.0.114.7/32']);
 });

@@ -4,7 +4,9 @@
  *   is missing the peer is held back and `node status` says why; once it appears the session comes
  *   up Established with MD5;
  * - BIRD receives the BGPConfiguration serviceClusterIPs prefix carrying the configured community,
- *   and a live BGPConfiguration change (serviceExternalIPs) arrives without the session restarting.
+ *   a Service with externalTrafficPolicy Local and an endpoint on the node adds its /32 (withdrawn
+ *   when the endpoint leaves), and a live BGPConfiguration change (serviceExternalIPs) arrives
+ *   without the session restarting.
  *
  * Namespaces `tnm-n-<pid>` (tabby-node, 10.213.0.2) and `tnm-b-<pid>` (BIRD, 10.213.0.1 with the
  * password, 10.213.0.3 without) joined by a
@@ -223,6 +225,17 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
   assert.match(route, /BGP\.community: \(65000,300\)/);
   assert.match(route, /BGP\.large_community: \(65000, 1, 2\)/);
   assert.match(route, new RegExp(`via ${NODE_IP.replace(/\./g, '\\.')}`));
+
+  // 3b. A Service with externalTrafficPolicy Local and an endpoint on this node: its cluster IP /32.
+  k.srv.setCoreObject('services', { metadata: { namespace: 'web', name: 'front' }, spec: { type: 'ClusterIP', clusterIP: '10.96.0.10', externalTrafficPolicy: 'Local' } });
+  k.srv.setCoreObject('endpoints', { metadata: { namespace: 'web', name: 'front' }, subsets: [{ addresses: [{ ip: '10.244.7.5', nodeName: 'tnm-node-1' }] }] });
+  const host = await until('10.96.0.10/32 at BIRD', () => {
+    const out = birdc('show', 'route', 'all', 'for', '10.96.0.10/32');
+    return out.includes('10.96.0.10/32') && out;
+  }, debug);
+  assert.match(host, /BGP\.community: \(65000,300\)/);
+  k.srv.deleteCoreObject('endpoints', 'web', 'front');
+  await until('10.96.0.10/32 withdrawn', () => !birdc('show', 'route', 'for', '10.96.0.10/32').includes('10.96.0.10/32'), debug);
 
   // 4. Live BGPConfiguration change: a new service range arrives, the session stays up.
   const bc = await k.ds.get<BGPConfiguration>('BGPConfiguration', 'default');
