@@ -153,6 +153,7 @@ export class NodeAgent {
   private failedSince = new Map<string, string>();
   private nodeStatus: NodeStatusReporter | undefined;
   private lastReconfig: Date | undefined;
+  private lastConfigSig = '';
   private adSignature = '';
 
   constructor(
@@ -299,7 +300,11 @@ export class NodeAgent {
       };
       if (ads.communities.length) sc.prefixAdvertisements = ads.communities;
       if (plan.clusterId) sc.clusterId = plan.clusterId;
-      this.lastReconfig = new Date(this.now());
+      const sig = JSON.stringify(sc);
+      if (sig !== this.lastConfigSig) {
+        this.lastConfigSig = sig;
+        this.lastReconfig = new Date(this.now());
+      }
       if (!this.speaker) {
         this.speaker = this.deps.speaker(sc);
         this.speaker.on('peer-state', () => {
