@@ -4,7 +4,7 @@
  *
  * Only keywords Kubernetes accepts in a CRD are used: type, properties, required, items,
  * additionalProperties (as a value schema for maps), enum, format, pattern, minimum, maximum,
- * minLength, maxLength, nullable, anyOf, description, x-kubernetes-int-or-string.
+ * minLength, maxLength, minItems, maxItems, nullable, anyOf, description, x-kubernetes-int-or-string.
  * ajv additionally rejects unknown fields (calicoctl decodes strictly); Kubernetes prunes them.
  */
 import { KINDS } from './kinds.js';
@@ -24,6 +24,8 @@ export interface Schema {
   maximum?: number;
   minLength?: number;
   maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
   nullable?: boolean;
   anyOf?: Schema[];
   'x-kubernetes-int-or-string'?: boolean;
@@ -195,34 +197,51 @@ const bgpPeerSpec = obj({
   reversePeering: oneOf(['Auto', 'Manual']),
 });
 
-const bgpFilterRule = obj(
-  {
-    action: oneOf(['Accept', 'Reject']),
-    cidr: cidr(),
-    matchOperator: oneOf(['Equal', 'NotEqual', 'In', 'NotIn']),
-    prefixLength: obj({ min: int(0, 128), max: int(0, 128) }),
-    source: oneOf(['RemotePeers']),
-    interface: str(),
-    peerType: oneOf(['eBGP', 'iBGP']),
-    communities: obj({ values: arr(str()) }),
-    asPathPrefix: arr(asn()),
-    priority: int(1, 2147483646),
-    operations: arr(
-      obj({
-        addCommunity: obj({ value: str() }),
-        prependASPath: obj({ prefix: arr(asn()) }),
-        setPriority: obj({ value: int(1, 2147483646) }),
-      }),
-    ),
-  },
-  ['action'],
-);
+/** Calico's BGPCommunityValue: "aa:nn" (16-bit parts) or "aa:nn:mm" (32-bit parts). */
+const U16 = '([0-9]|[1-9][0-9]{1,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])';
+const U32 = '([0-9]|[1-9][0-9]{1,8}|[1-3][0-9]{9}|4[0-1][0-9]{8}|42[0-8][0-9]{7}|429[0-3][0-9]{6}|4294[0-8][0-9]{5}|42949[0-5][0-9]{4}|429496[0-6][0-9]{3}|4294967[0-1][0-9]{2}|42949672[0-8][0-9]|429496729[0-5])';
+const community = (description?: string): Schema => str(description, { maxLength: 32, pattern: `^(${U16}:${U16}|${U32}:${U32}:${U32})$` });
+const priority = (description: string): Schema => int(1, 2147483646, description);
+const PRIORITY_UNITS = 'in the units of FelixConfiguration ...RoutePriority (the kernel route metric)';
+
+/**
+ * BGPFilterRuleV4 / V6. Cross-field rules Calico states in CEL (cidr and matchOperator together,
+ * prefixLength only with cidr, operations only with Accept, one field per operation) are
+ * checked in validate.ts.
+ */
+const bgpFilterRule = (v: 4 | 6): Schema =>
+  obj(
+    {
+      action: oneOf(['Accept', 'Reject']),
+      cidr: str(undefined, { format: 'cidr', maxLength: v === 4 ? 18 : 43 }),
+      matchOperator: oneOf(['Equal', 'NotEqual', 'In', 'NotIn']),
+      prefixLength: obj({ min: int(0, v === 4 ? 32 : 128), max: int(0, v === 4 ? 32 : 128) }),
+      source: oneOf(['RemotePeers']),
+      interface: str(),
+      peerType: oneOf(['eBGP', 'iBGP']),
+      communities: obj({ values: { ...arr(community()), minItems: 1, maxItems: 1 } }, ['values']),
+      asPathPrefix: arr(asn()),
+      priority: priority(`Match routes with this priority, ${PRIORITY_UNITS}.`),
+      operations: {
+        ...arr(
+          obj({
+            addCommunity: obj({ value: community() }, ['value']),
+            prependASPath: obj({ prefix: { ...arr(asn()), minItems: 1, maxItems: 10 } }, ['prefix']),
+            setPriority: obj({ value: priority(`The route's new priority, ${PRIORITY_UNITS}.`) }, ['value']),
+          }),
+        ),
+        minItems: 1,
+        maxItems: 10,
+      },
+    },
+    ['action'],
+  );
 
 const bgpFilterSpec = obj({
-  exportV4: arr(bgpFilterRule),
-  importV4: arr(bgpFilterRule),
-  exportV6: arr(bgpFilterRule),
-  importV6: arr(bgpFilterRule),
+  exportV4: arr(bgpFilterRule(4)),
+  importV4: arr(bgpFilterRule(4)),
+  exportV6: arr(bgpFilterRule(6)),
+  importV6: arr(bgpFilterRule(6)),
 });
 
 const felixConfigSpec = obj({

@@ -206,10 +206,19 @@ export interface BGPFilterRule {
   source?: 'RemotePeers';
   interface?: string;
   peerType?: 'eBGP' | 'iBGP';
-  communities?: { values?: string[] };
+  /** Exactly one value: a community "a:b" or a large community "a:b:c". */
+  communities?: { values: string[] };
   asPathPrefix?: number[];
+  /** Match routes with this priority (kernel metric units, 1..2147483646). */
   priority?: number;
-  operations?: Record<string, unknown>[];
+  /** Only with action Accept; 1-10 entries, each setting exactly one field. */
+  operations?: BGPFilterOperation[];
+}
+
+export interface BGPFilterOperation {
+  addCommunity?: { value: string };
+  prependASPath?: { prefix: number[] };
+  setPriority?: { value: number };
 }
 
 export interface BGPFilterSpec {

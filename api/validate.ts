@@ -292,6 +292,37 @@ function checkBGPPeer(spec: Spec, problems: string[]): void {
   selectorField('spec.localWorkloadSelector', spec.localWorkloadSelector, problems);
 }
 
+/** The cross-field rules Calico's BGPFilter CRD states in CEL, plus the family of each CIDR. */
+function checkBGPFilter(spec: Spec, problems: string[]): void {
+  for (const list of ['exportV4', 'importV4', 'exportV6', 'importV6'] as const) {
+    const rules = spec[list];
+    if (!Array.isArray(rules)) continue;
+    const want = list.endsWith('V4') ? 4 : 6;
+    rules.forEach((x: unknown, i) => {
+      if (!x || typeof x !== 'object') return;
+      const r = x as Spec;
+      const at = `spec.${list}[${i}]`;
+      const hasCidr = typeof r.cidr === 'string' && r.cidr !== '';
+      const hasOp = typeof r.matchOperator === 'string' && r.matchOperator !== '';
+      if (hasCidr !== hasOp) problems.push(`${at}: cidr and matchOperator must both be set or both be empty`);
+      if (r.prefixLength !== undefined && !hasCidr) problems.push(`${at}.prefixLength: cidr is required when prefixLength is set`);
+      const c = hasCidr ? parseCidr(r.cidr as string) : undefined;
+      if (c && c.family !== want) problems.push(`${at}.cidr: ${String(r.cidr)} is not an IPv${want} CIDR (${list} takes IPv${want})`);
+      if (typeof r.interface === 'string' && !/^[a-zA-Z0-9_.*-]{1,15}$/.test(r.interface)) {
+        problems.push(`${at}.interface: ${JSON.stringify(r.interface)} is not an interface name or glob (letters, digits, "_.-" and "*", at most 15)`);
+      }
+      const ops = r.operations;
+      if (Array.isArray(ops) && ops.length > 0 && r.action !== 'Accept') problems.push(`${at}.operations: operations may only be used with action Accept`);
+      if (Array.isArray(ops)) {
+        ops.forEach((o: unknown, j) => {
+          const set = o && typeof o === 'object' ? Object.keys(o).filter((k) => (o as Spec)[k] !== undefined && (o as Spec)[k] !== null) : [];
+          if (set.length !== 1) problems.push(`${at}.operations[${j}]: exactly one operation must be set (addCommunity, prependASPath or setPriority)`);
+        });
+      }
+    });
+  }
+}
+
 function checkFelix(spec: Spec, problems: string[]): void {
   const r = spec.natPortRange;
   if (typeof r === 'string' || typeof r === 'number') {
@@ -356,6 +387,9 @@ function semanticProblems(r: Resource, info: KindInfo): string[] {
       break;
     case 'BGPPeer':
       checkBGPPeer(spec, problems);
+      break;
+    case 'BGPFilter':
+      checkBGPFilter(spec, problems);
       break;
     case 'FelixConfiguration':
       checkFelix(spec, problems);

@@ -29,7 +29,7 @@ import type { DestChange } from './rib/loc-rib.js';
 import type { Path, PathSource } from './rib/path.js';
 import { Rib, type RibNotice, type RibOp } from './rib/rib.js';
 import type { LocalIdentity } from './rib/rules.js';
-import { Policy, PrefixAdvertisements, parseCommunity, prefixWithin } from './policy/filter.js';
+import { Policy, PrefixAdvertisements, parseCommunity, prefixWithin, type RouteContext } from './policy/filter.js';
 import { diffPeers, familiesOf, peerId, type OriginateConfig, type PeerConfig, type SpeakerConfig } from './speaker/config.js';
 import { encodeBatch, outEncoding, type OutEncoding } from './speaker/outbound.js';
 import type { PeerStatus, RouteEntry, RoutePath, SpeakerStatus } from './speaker/status.js';
@@ -84,13 +84,20 @@ interface PeerRuntime {
   encoding: OutEncoding | undefined;
   /** Out groups joined (we advertise to it). */
   advertising: boolean;
+  /** Stopped after Cease 1 (max prefixes): why, and the restart timer (none: stays down). */
+  suspended: { reason: string; restartAt: number | undefined; timer: unknown } | undefined;
+  /** Route operations of this peer queued in the RIB, and whether we stopped reading because of them. */
+  pending: number;
+  inputPaused: boolean;
+  /** How often we paused (status). */
+  inputPauses: number;
 }
 
 export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private config: SpeakerConfig;
   private readonly rib: Rib;
   private readonly out: AdjRibOut;
-  private readonly fib: FibInstaller | undefined;
+  private fib: FibInstaller | undefined;
   private readonly gr: GracefulRestartHelper;
   private deferral: SelectionDeferral | undefined;
   private readonly peers = new Map<string, PeerRuntime>();
@@ -118,11 +125,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     this.prefixAds = new PrefixAdvertisements(config.prefixAdvertisements ?? []);
     this.compilePolicies();
     this.gr = new GracefulRestartHelper(this.rib, this.clock, (e) => this.log.info({ peer: e.peerId, event: e }, `graceful restart: ${e.kind}`));
-    if (opts.fib) {
-      this.fib = new FibInstaller(opts.fib, {
-        onError: (prefix, err) => this.emit('warning', { message: `FIB: ${prefix}: ${errorMessage(err)}` }),
-      });
-    }
+    if (opts.fib) this.fib = this.installer(opts.fib);
     this.rib.onChanges((c) => this.onRibChanges(c));
     this.rib.onNotice((n) => this.onRibNotice(n));
     this.out.onBatch((peer, b) => this.sendBatch(peer, b));
@@ -175,7 +178,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       for (const p of d.added) this.addPeer(p);
       const policyChanged =
         JSON.stringify(prev.filters ?? []) !== JSON.stringify(next.filters ?? []) ||
-        JSON.stringify(prev.prefixAdvertisements ?? []) !== JSON.stringify(next.prefixAdvertisements ?? []);
+        JSON.stringify(prev.prefixAdvertisements ?? []) !== JSON.stringify(next.prefixAdvertisements ?? []) ||
+        prev.routePriority !== next.routePriority;
       const reflectorChanged = prev.clusterId !== next.clusterId;
       if (policyChanged) {
         this.prefixAds = new PrefixAdvertisements(next.prefixAdvertisements ?? []);
@@ -188,7 +192,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       const touched = policyChanged || reflectorChanged ? [...this.peers.values()] : d.updated.map((p) => this.peers.get(peerId(p)));
       for (const p of d.updated) {
         const rt = this.peers.get(peerId(p));
-        if (rt) rt.cfg = p;
+        if (!rt) continue;
+        rt.cfg = p;
+        // A changed limit (or restart time) ends a max-prefix stop at once.
+        if (rt.suspended) this.resume(rt);
       }
       for (const rt of touched) {
         if (!rt) continue;
@@ -235,6 +242,33 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     return out.sort((a, b) => (a.family === b.family ? (a.prefix < b.prefix ? -1 : 1) : a.family < b.family ? -1 : 1));
   }
 
+  /**
+   * Switch kernel installation on, off or to another sink without touching sessions: the new sink
+   * gets every best path of the Loc-RIB, the old one's routes are removed. `order`: install the
+   * new routes before removing the old ones (no gap; needs routes the two sinks tell apart, e.g.
+   * another protocol number or table), or remove first (same protocol and table: a metric change).
+   */
+  async setFib(sink: FibSink | undefined, order: 'install-first' | 'remove-first' = 'remove-first'): Promise<void> {
+    await this.rib.drain();
+    const old = this.fib;
+    const next = sink ? this.installer(sink) : undefined;
+    this.fib = next;
+    if (old && order === 'remove-first') await old.withdrawAll();
+    if (next) {
+      const all: DestChange[] = [];
+      for (const d of this.rib.loc.destinations()) {
+        if (d.best) all.push({ dest: d, previousBest: undefined, bestChanged: true, multipathChanged: true, path: d.best, removed: false });
+      }
+      next.apply(all);
+      await next.flush();
+    }
+    if (old && order === 'install-first') await old.withdrawAll();
+  }
+
+  private installer(sink: FibSink): FibInstaller {
+    return new FibInstaller(sink, { onError: (prefix, err) => this.emit('warning', { message: `FIB: ${prefix}: ${errorMessage(err)}` }) });
+  }
+
   /** Wait until queued RIB work (and FIB writes) is done. */
   async settle(): Promise<void> {
     await this.rib.drain();
@@ -259,6 +293,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       source: undefined,
       encoding: undefined,
       advertising: false,
+      suspended: undefined,
+      pending: 0,
+      inputPaused: false,
+      inputPauses: 0,
     };
     this.peers.set(id, rt);
     rt.transport = this.opts.transport(cfg, local, {
@@ -276,6 +314,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const rt = this.peers.get(id);
     if (!rt) return;
     this.peers.delete(id);
+    this.unsuspend(rt);
     rt.transport.stop(subcode);
     rt.transport.dispose?.();
     this.out.leave(id);
@@ -312,7 +351,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     if (this.peers.get(rt.id) !== rt) return;
     rt.state = to;
     rt.since = new Date();
-    rt.info = detail ? `${reason}: ${detail}` : reason;
+    rt.info = rt.suspended ? rt.suspended.reason : detail ? `${reason}: ${detail}` : reason;
     this.log.info({ peer: rt.id, from, to, reason, detail }, `peer ${rt.id} ${from} -> ${to}`);
     const ev: PeerStateEvent = { peer: rt.id, from, to, reason };
     if (detail !== undefined) ev.detail = detail;
@@ -327,7 +366,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private ribPeer(rt: PeerRuntime, source: PathSource): Parameters<Rib['addPeer']>[0] {
     const policy = this.importPolicies.get(rt.id);
     const p: Parameters<Rib['addPeer']>[0] = { source, import: { allowLocalAs: rt.cfg.allowLocalAs ?? 0 } };
-    if (policy && !policy.empty) p.accept = (ctx) => policy.accepts(ctx);
+    if (policy && !policy.empty) p.accept = (ctx) => policy.evaluate(ctx);
     if (rt.cfg.maxPrefixes !== undefined) p.maxPrefixes = rt.cfg.maxPrefixes;
     return p;
   }
@@ -388,7 +427,13 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       policyId: `${this.policyVersion}|${(rt.cfg.filters ?? []).join(',')}`,
       decorate: (prefix, attrs) => this.prefixAds.apply(prefix, attrs),
     };
-    if (policy && !policy.empty) s.accept = (ctx) => policy.accepts({ family: ctx.family, prefix: ctx.prefix, source: ctx.path.source, attrs: ctx.attrs });
+    if (policy && !policy.empty) {
+      s.accept = (ctx) => {
+        const r: RouteContext = { family: ctx.family, prefix: ctx.prefix, source: ctx.path.source, attrs: ctx.attrs };
+        if (ctx.path.attrs.priority !== undefined) r.priority = ctx.path.attrs.priority;
+        return policy.evaluate(r);
+      };
+    }
     return s;
   }
 
@@ -427,7 +472,27 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         ops.push(op);
       }
     }
-    if (ops.length) void this.rib.submit(rt.id, ops);
+    if (ops.length) this.submit(rt, ops);
+  }
+
+  /** Queue a peer's operations; pause reading from it while too many wait (TCP backpressure). */
+  private submit(rt: PeerRuntime, ops: RibOp[]): void {
+    const max = this.config.maxPendingRoutes ?? DEFAULT_MAX_PENDING_ROUTES;
+    rt.pending += ops.length;
+    if (!rt.inputPaused && rt.pending > max && rt.transport.pauseInput) {
+      rt.inputPaused = true;
+      rt.inputPauses++;
+      this.log.debug({ peer: rt.id, pending: rt.pending }, 'RIB behind: pausing input');
+      rt.transport.pauseInput();
+    }
+    void this.rib.submit(rt.id, ops).then(() => {
+      rt.pending -= ops.length;
+      if (rt.inputPaused && rt.pending <= max / 2) {
+        rt.inputPaused = false;
+        this.log.debug({ peer: rt.id, pending: rt.pending }, 'RIB caught up: resuming input');
+        rt.transport.resumeInput?.();
+      }
+    });
   }
 
   private onRefresh(rt: PeerRuntime, family: Family): void {
@@ -440,16 +505,17 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   private async onDown(rt: PeerRuntime, reason: string, error?: string): Promise<void> {
-    if (error) rt.lastError = error;
+    if (error && !rt.suspended) rt.lastError = error;
     if (this.peers.get(rt.id) !== rt) return;
-    rt.info = error ?? reason;
+    rt.info = rt.suspended?.reason ?? error ?? reason;
     rt.advertising = false;
     this.out.leave(rt.id);
     const neg = rt.negotiated;
     rt.negotiated = undefined;
     rt.encoding = undefined;
     this.deferral?.peerDown(rt.id);
-    if (neg) await this.gr.peerDown(rt.id, this.grCap(neg), neg.families);
+    // We closed the session with a NOTIFICATION (max prefixes): no graceful restart for it.
+    if (neg) await this.gr.peerDown(rt.id, rt.suspended ? undefined : this.grCap(neg), neg.families);
   }
 
   private onRibNotice(n: RibNotice): void {
@@ -458,12 +524,30 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       return;
     }
     const rt = this.peers.get(n.peerId);
-    const message = `maximum prefixes (${n.limit}) exceeded`;
-    this.emit('warning', { peer: n.peerId, message });
-    if (!rt) return;
+    const message = `max prefixes reached (${n.limit})`;
+    if (!rt || rt.suspended) return;
+    const wait = rt.cfg.maxPrefixRestartTime ?? DEFAULT_MAX_PREFIX_RESTART_TIME;
+    this.emit('warning', { peer: n.peerId, message: wait > 0 ? `${message}: session closed (Cease 1), reconnecting in ${wait}s` : `${message}: session closed (Cease 1) until the configuration changes` });
     rt.lastError = message;
+    rt.info = message;
+    // Like BIRD's `receive limit N action restart`: down now, back after the idle time.
+    rt.suspended = { reason: message, restartAt: wait > 0 ? Date.now() + wait * 1000 : undefined, timer: undefined };
+    if (wait > 0) rt.suspended.timer = this.clock.setTimeout(() => this.resume(rt), wait * 1000);
     const family = rt.negotiated?.families[0] ?? familiesOf(rt.cfg)[0] ?? 'ipv4-unicast';
     rt.transport.stop(CeaseSub.MAX_PREFIXES, message, maxPrefixData(family, n.limit));
+  }
+
+  /** Restart a session stopped by the max-prefix limit. */
+  private resume(rt: PeerRuntime): void {
+    if (!rt.suspended || this.peers.get(rt.id) !== rt) return;
+    this.unsuspend(rt);
+    this.log.info({ peer: rt.id }, `peer ${rt.id}: restarting after the max-prefix idle time`);
+    rt.transport.start();
+  }
+
+  private unsuspend(rt: PeerRuntime): void {
+    if (rt.suspended?.timer !== undefined) this.clock.clearTimeout(rt.suspended.timer);
+    rt.suspended = undefined;
   }
 
   private onRibChanges(changes: readonly DestChange[]): void {
@@ -517,8 +601,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         return f;
       });
       const present = filters.filter((f) => f !== undefined);
-      this.importPolicies.set(peerId(p), new Policy(present, 'import'));
-      this.exportPolicies.set(peerId(p), new Policy(present, 'export'));
+      const opts = this.config.routePriority !== undefined ? { defaultPriority: this.config.routePriority } : {};
+      this.importPolicies.set(peerId(p), new Policy(present, 'import', opts));
+      this.exportPolicies.set(peerId(p), new Policy(present, 'export', opts));
     }
   }
 
@@ -552,12 +637,15 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       peerType: rt.cfg.description ?? (rt.cfg.asNumber === localAs ? 'iBGP' : 'eBGP'),
       state: rt.state,
       since: rt.since.toISOString(),
-      info: rt.info,
+      info: rt.suspended ? suspendedInfo(rt.suspended) : rt.info,
       routeReflectorClient: rt.cfg.routeReflectorClient === true,
       prefixes: { received: counts.received, accepted: counts.accepted, advertised: this.out.advertisedTo(rt.id) },
       capabilities: neg ? capabilityNames(neg) : [],
       gracefulRestartStale: this.gr.isStale(rt.id),
     };
+    if (rt.pending > 0) s.pendingRoutes = rt.pending;
+    if (rt.inputPaused) s.inputPaused = true;
+    if (rt.inputPauses > 0) s.inputPauses = rt.inputPauses;
     if (rt.lastError) s.lastError = rt.lastError;
     if (neg) {
       s.holdTime = neg.holdTime;
@@ -565,6 +653,15 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     }
     return s;
   }
+}
+
+/** Seconds a session stopped by the max-prefix limit stays down before reconnecting (BIRD's error wait time). */
+export const DEFAULT_MAX_PREFIX_RESTART_TIME = 60;
+export const DEFAULT_MAX_PENDING_ROUTES = 65536;
+
+function suspendedInfo(s: NonNullable<PeerRuntime['suspended']>): string {
+  if (s.restartAt === undefined) return `${s.reason}; stays down until the configuration changes`;
+  return `${s.reason}; reconnecting in ${Math.max(0, Math.ceil((s.restartAt - Date.now()) / 1000))}s`;
 }
 
 function withdrawOp(family: Family, prefix: string, pathId: number | undefined): RibOp {

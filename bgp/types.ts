@@ -80,6 +80,11 @@ export interface PathAttributes {
   largeCommunities?: Array<[number, number, number]>;
   /** Unknown optional transitive attributes to pass on, and unknown non-transitive ones (dropped on export). */
   unknown?: RawAttribute[];
+  /**
+   * Not a wire attribute: the route's priority (kernel route metric), set by a BGPFilter
+   * setPriority operation; never sent to peers.
+   */
+  priority?: number;
 }
 
 /** One NLRI entry; pathId is present only when ADD-PATH is negotiated for that direction and family. */

@@ -39,6 +39,17 @@ export interface ClusterOptions {
   apiPort: number;
   healthPort: number;
   metricsPort: number;
+  /**
+   * Dual stack: IPv6 on the fabric (subnets `<subnet6A>::/64`, `<subnet6B>::/64`), IP6 on every node,
+   * an IPv6 pool (`podCidr6`, created by tabby-node from CALICO_IPV6POOL_CIDR), pods with v4 + v6
+   * addresses, and an IPv6 BGP session from every node to the ToR (global BGPPeer `tor-v6`).
+   */
+  ipv6: boolean;
+  /** First four hextets of the IPv6 subnets A and B (ULA, inside our namespaces only). */
+  subnet6A: string;
+  subnet6B: string;
+  podCidr6: string;
+  blockSize6: number;
 }
 
 export class ClusterError extends TabbyError {
@@ -75,6 +86,11 @@ export function defaultOptions(over: Partial<ClusterOptions> = {}): ClusterOptio
     apiPort: 23891,
     healthPort: 23895,
     metricsPort: 23896,
+    ipv6: false,
+    subnet6A: 'fd00:7ab:0:a',
+    subnet6B: 'fd00:7ab:0:b',
+    podCidr6: 'fd00:10:244::/48',
+    blockSize6: 122,
     ...stripUndefined(over),
   };
   validateOptions(o);
@@ -111,6 +127,9 @@ export interface NodePlan {
   ip: string;
   prefixLen: number;
   gateway: string;
+  /** IPv6 address and gateway (the ToR) when options.ipv6. */
+  ip6?: string;
+  gateway6?: string;
   runDir: string;
   libDir: string;
   logFile: string;
@@ -146,6 +165,9 @@ export interface Plan {
   kubeconfig: string;
   torIpA: string;
   torIpB: string;
+  /** The ToR's IPv6 addresses when options.ipv6. */
+  torIp6A?: string;
+  torIp6B?: string;
   nodes: NodePlan[];
   birdConf: string;
   birdCtl: string;
@@ -164,6 +186,7 @@ export function makePlan(o: ClusterOptions): Plan {
   for (let i = 1; i <= o.nodes; i++) {
     const subnet: 'a' | 'b' = o.crossSubnet && i % 2 === 0 ? 'b' : 'a';
     const base = subnet === 'a' ? o.subnetA : o.subnetB;
+    const base6 = subnet === 'a' ? o.subnet6A : o.subnet6B;
     const name = `node-${i}`;
     const pods: PodPlan[] = [];
     for (let k = 1; k <= o.podsPerNode; k++) {
@@ -178,6 +201,7 @@ export function makePlan(o: ClusterOptions): Plan {
       ip: `${base}.${10 + i}`,
       prefixLen: 24,
       gateway: `${base}.1`,
+      ...(o.ipv6 ? { ip6: `${base6}::${10 + i}`, gateway6: `${base6}::1` } : {}),
       runDir: `${dir}/${name}/run`,
       libDir: `${dir}/${name}/lib`,
       logFile: `${dir}/${name}/tabby-node.log`,
@@ -200,6 +224,7 @@ export function makePlan(o: ClusterOptions): Plan {
     kubeconfig: o.kubeconfig ?? `${dir}/kube/kubeconfig`,
     torIpA: `${o.subnetA}.1`,
     torIpB: `${o.subnetB}.1`,
+    ...(o.ipv6 ? { torIp6A: `${o.subnet6A}::1`, torIp6B: `${o.subnet6B}::1` } : {}),
     nodes,
     birdConf: `${dir}/bird/bird.conf`,
     birdCtl: `${dir}/bird/bird.ctl`,
@@ -222,6 +247,11 @@ export function birdProtocolName(node: NodePlan): string {
   return `tabby_${node.name.replace(/[^A-Za-z0-9]/g, '_')}`;
 }
 
+/** BIRD protocol name of a node's IPv6 session. */
+export function birdProtocolName6(node: NodePlan): string {
+  return `${birdProtocolName(node)}_v6`;
+}
+
 /**
  * The ToR's BIRD 2 configuration: one BGP session per node (iBGP when torAs = nodeAs, else eBGP with
  * explicit filters), importing everything the nodes announce and exporting nothing back (the nodes
@@ -237,7 +267,7 @@ export function birdConfig(plan: Plan): string {
     'log stderr all;',
     `router id ${plan.torIpA};`,
     'protocol device { scan time 2; }',
-    `protocol direct { ipv4; interface "eth*"; }`,
+    `protocol direct { ipv4;${o.ipv6 ? ' ipv6;' : ''} interface "eth*"; }`,
     'template bgp tabby_node {',
     `  local as ${o.torAs};`,
     '  passive on;',
@@ -251,6 +281,13 @@ export function birdConfig(plan: Plan): string {
   for (const n of plan.nodes) {
     const hop = ibgp ? '' : ' multihop 2;';
     lines.push(`protocol bgp ${birdProtocolName(n)} from tabby_node { neighbor ${n.ip} as ${o.nodeAs}; source address ${plan.torIpA};${hop} }`);
+    // IPv6: a separate session between the IPv6 addresses carrying ipv6 unicast (as Calico's bird6).
+    if (n.ip6 !== undefined && plan.torIp6A !== undefined) {
+      lines.push(
+        `protocol bgp ${birdProtocolName6(n)} { local as ${o.torAs}; passive on; neighbor ${n.ip6} as ${o.nodeAs}; source address ${plan.torIp6A};${hop}` +
+          ' hold time 90; connect delay time 2; connect retry time 5; error wait time 5, 30; graceful restart on; ipv6 { import all; export none; }; }',
+      );
+    }
   }
   return `${lines.join('\n')}\n`;
 }
@@ -280,6 +317,7 @@ export function clusterManifests(plan: Plan): string {
     'spec:',
     `  peerIP: ${plan.torIpA}`,
     `  asNumber: ${o.torAs}`,
+    ...(plan.torIp6A === undefined ? [] : ['---', 'apiVersion: projectcalico.org/v3', 'kind: BGPPeer', 'metadata:', '  name: tor-v6', 'spec:', `  peerIP: ${plan.torIp6A}`, `  asNumber: ${o.torAs}`]),
     '',
   ].join('\n');
 }
@@ -288,7 +326,11 @@ export function clusterManifests(plan: Plan): string {
 export function nodeManifests(plan: Plan): string {
   return plan.nodes
     .map((n) =>
-      ['apiVersion: projectcalico.org/v3', 'kind: Node', 'metadata:', `  name: ${n.name}`, 'spec:', '  bgp:', `    ipv4Address: ${n.ip}/${n.prefixLen}`, `    asNumber: ${plan.options.nodeAs}`].join('\n'),
+      [
+        'apiVersion: projectcalico.org/v3', 'kind: Node', 'metadata:', `  name: ${n.name}`, 'spec:', '  bgp:', `    ipv4Address: ${n.ip}/${n.prefixLen}`,
+        ...(n.ip6 === undefined ? [] : [`    ipv6Address: ${n.ip6}/64`]),
+        `    asNumber: ${plan.options.nodeAs}`,
+      ].join('\n'),
     )
     .join('\n---\n')
     .concat('\n');
@@ -312,6 +354,13 @@ export function nodeEnv(plan: Plan, n: NodePlan): Record<string, string> {
     FELIX_PROMETHEUSMETRICSENABLED: 'true',
     FELIX_PROMETHEUSMETRICSPORT: String(o.metricsPort),
   };
+  if (n.ip6 !== undefined) {
+    env.IP6 = `${n.ip6}/64`;
+    env.CALICO_IPV6POOL_CIDR = o.podCidr6;
+    env.CALICO_IPV6POOL_BLOCK_SIZE = String(o.blockSize6);
+    env.CALICO_IPV6POOL_VXLAN = env.CALICO_IPV4POOL_VXLAN ?? 'Never';
+    env.FELIX_IPV6SUPPORT = 'true';
+  }
   if (o.datastore === 'etcdv3') env.ETCD_ENDPOINTS = plan.etcdEndpoint;
   else {
     env.KUBECONFIG = plan.kubeconfig;
@@ -334,7 +383,7 @@ export function cniNetconf(plan: Plan, n: NodePlan): Record<string, unknown> {
     lib_dir: n.libDir,
     log_file_path: `${plan.cniDir}/${n.name}.log`,
     log_level: 'info',
-    ipam: { type: 'tabby-ipam', run_dir: n.runDir, assign_ipv4: 'true', assign_ipv6: 'false' },
+    ipam: { type: 'tabby-ipam', run_dir: n.runDir, assign_ipv4: 'true', assign_ipv6: o.ipv6 ? 'true' : 'false' },
     kubernetes: o.datastore === 'kubernetes' ? { node_name: n.name, kubeconfig: plan.kubeconfig } : { node_name: n.name },
   };
   if (o.datastore === 'etcdv3') conf.etcd_endpoints = plan.etcdEndpoint;
@@ -411,7 +460,7 @@ export function parseState(text: string, file = 'state.json'): ClusterState {
 
 /** Options that shape the topology; `up` on an existing cluster with different ones refuses. */
 export function sameShape(a: ClusterOptions, b: ClusterOptions): boolean {
-  const keys: Array<keyof ClusterOptions> = ['prefix', 'nodes', 'podsPerNode', 'encap', 'crossSubnet', 'datastore', 'subnetA', 'subnetB', 'podCidr', 'nodeAs', 'torAs'];
+  const keys: Array<keyof ClusterOptions> = ['prefix', 'nodes', 'podsPerNode', 'encap', 'crossSubnet', 'datastore', 'subnetA', 'subnetB', 'podCidr', 'nodeAs', 'torAs', 'ipv6'];
   return keys.every((k) => a[k] === b[k]);
 }
 

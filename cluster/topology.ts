@@ -29,6 +29,11 @@ async function addr(ns: string, dev: string, cidr: string): Promise<void> {
   await must('ip', ['-n', ns, 'addr', 'replace', cidr, 'dev', dev]);
 }
 
+/** IPv6 without duplicate address detection: usable (BGP can bind it) at once. */
+async function addr6(ns: string, dev: string, cidr: string): Promise<void> {
+  await must('ip', ['-n', ns, '-6', 'addr', 'replace', cidr, 'dev', dev, 'nodad']);
+}
+
 async function bridge(plan: Plan, name: string): Promise<void> {
   if (!(await nsLinkExists(plan.fabricNs, name))) {
     const r = await run('ip', ['-n', plan.fabricNs, 'link', 'add', name, 'type', 'bridge']);
@@ -74,10 +79,15 @@ export async function createTor(plan: Plan, state: ClusterState, save: SaveState
   await ns(plan.torNs, state, save);
   await fabricVeth(plan, 'tor-a', 'br-a', plan.torNs, 'eth0');
   await addr(plan.torNs, 'eth0', `${plan.torIpA}/24`);
+  if (plan.torIp6A !== undefined) await addr6(plan.torNs, 'eth0', `${plan.torIp6A}/64`);
   if (plan.options.crossSubnet) {
     await fabricVeth(plan, 'tor-b', 'br-b', plan.torNs, 'eth1');
     await addr(plan.torNs, 'eth1', `${plan.torIpB}/24`);
     await sysctl(plan.torNs, 'net.ipv4.ip_forward', '1');
+    if (plan.torIp6B !== undefined) {
+      await addr6(plan.torNs, 'eth1', `${plan.torIp6B}/64`);
+      await sysctl(plan.torNs, 'net.ipv6.conf.all.forwarding', '1');
+    }
   }
 }
 
@@ -87,6 +97,10 @@ export async function createNode(plan: Plan, n: NodePlan, state: ClusterState, s
   await addr(n.netns, 'eth0', `${n.ip}/${n.prefixLen}`);
   await must('ip', ['-n', n.netns, 'route', 'replace', 'default', 'via', n.gateway]);
   await sysctl(n.netns, 'net.ipv4.ip_forward', '1');
+  if (n.ip6 !== undefined && n.gateway6 !== undefined) {
+    await addr6(n.netns, 'eth0', `${n.ip6}/64`);
+    await must('ip', ['-n', n.netns, '-6', 'route', 'replace', 'default', 'via', n.gateway6]);
+  }
 }
 
 export async function createPodNs(name: string, state: ClusterState, save: SaveState): Promise<void> {

@@ -6,6 +6,7 @@
  *   remote blocks ─► pool of the block ─► Never            → `via <nodeIP> [dev <parent>]`
  *                                       ├► IPIP           → `via <nodeIP> dev tunl0 onlink`
  *                                       ├► VXLAN          → `via <VTEP IP> dev vxlan.calico onlink` + ARP/FDB
+ *                                       │                   (IPv6 blocks: dev vxlan-v6.calico, NDP/FDB)
  *                                       └► CrossSubnet    → direct when the node shares our subnet, else tunnel
  *
  * No I/O, no clocks: the same inputs always give the same output (sorted by dst).
@@ -53,10 +54,26 @@ export function encapFor(pool: PoolInput | undefined, selfCidr: string | undefin
   return 'none';
 }
 
+/**
+ * FELIX_IPV6SUPPORT=false: felix leaves IPv6 alone, as Calico's — no /128 workload routes, no IPv6
+ * blackholes or remote blocks, no ip6 NAT table (the pools it would come from are dropped).
+ */
+export function withoutIPv6(input: DesiredInputs): DesiredInputs {
+  const v4 = (cidr: string): boolean => !cidr.includes(':');
+  return {
+    ...input,
+    workloads: input.workloads.map((w) => ({ ...w, ipNetworks: w.ipNetworks.filter(v4) })),
+    localBlocks: input.localBlocks.filter(v4),
+    remoteBlocks: input.remoteBlocks.filter((b) => v4(b.cidr)),
+    pools: input.pools.filter((p) => v4(p.cidr)),
+  };
+}
+
 export function calculate(input: DesiredInputs, names: DataplaneNames = DEFAULT_NAMES): DesiredState {
   const warnings: string[] = [];
   const routes = new Map<string, DesiredRoute>();
   const peers = new Map<string, VxlanPeer>();
+  const peers6 = new Map<string, VxlanPeer>();
   const add = (r: DesiredRoute): void => {
     if (!routes.has(r.dst)) routes.set(r.dst, r);
   };
@@ -105,29 +122,39 @@ export function calculate(input: DesiredInputs, names: DataplaneNames = DEFAULT_
       continue;
     }
     const selfCidr = c.family === 4 ? input.self.ipv4Address : input.self.ipv6Address;
-    const encap = c.family === 4 ? encapFor(poolOf(pools, c), selfCidr, nodeIp) : 'none';
+    const e = encapFor(poolOf(pools, c), selfCidr, nodeIp);
+    // IPv6 pools: VXLAN only (Calico forbids IPIP on IPv6).
+    const encap = c.family === 4 || e === 'vxlan' ? e : 'none';
     if (encap === 'ipip') {
       add({ dst, kind: 'unicast', gw: nodeIp, dev: names.ipipDevice, onlink: true, reason: 'ipip' });
     } else if (encap === 'vxlan') {
-      const vtep = node?.ipv4VXLANTunnelAddr;
+      const v6 = c.family === 6;
+      const vtep = v6 ? node?.ipv6VXLANTunnelAddr : node?.ipv4VXLANTunnelAddr;
       if (!node || !vtep) {
-        warnings.push(`remote block ${dst}: node ${rb.node ?? '?'} has no VXLAN tunnel address yet`);
+        warnings.push(`remote block ${dst}: node ${rb.node ?? '?'} has no ${v6 ? 'IPv6 ' : ''}VXLAN tunnel address yet`);
         continue;
       }
       const vtepIp = hostPart(vtep);
-      add({ dst, kind: 'unicast', gw: vtepIp, dev: names.vxlanDevice, onlink: true, reason: 'vxlan' });
-      peers.set(node.name, { node: node.name, vtepIp, mac: (node.vxlanTunnelMACAddr ?? vtepMac(node.name)).toLowerCase(), hostIp: nodeIp });
+      const dev = v6 ? (names.vxlanDeviceV6 ?? DEFAULT_NAMES.vxlanDeviceV6!) : names.vxlanDevice;
+      add({ dst, kind: 'unicast', gw: vtepIp, dev, onlink: true, reason: 'vxlan' });
+      const mac = (v6 ? (node.vxlanTunnelMACAddrV6 ?? vtepMac(node.name, true)) : (node.vxlanTunnelMACAddr ?? vtepMac(node.name))).toLowerCase();
+      (v6 ? peers6 : peers).set(node.name, { node: node.name, vtepIp, mac, hostIp: nodeIp });
     } else {
-      add({ dst, kind: 'unicast', gw: nodeIp, ...(input.parentIface ? { dev: input.parentIface } : {}), reason: 'noencap' });
+      const parent = c.family === 6 ? (input.parentIface6 ?? input.parentIface) : input.parentIface;
+      add({ dst, kind: 'unicast', gw: nodeIp, ...(parent ? { dev: parent } : {}), reason: 'noencap' });
     }
   }
 
   const enabled = (m: PoolInput['ipipMode']): boolean => m === 'Always' || m === 'CrossSubnet';
+  const v4Pools = input.pools.filter((p) => !p.cidr.includes(':'));
+  const byNode = (m: Map<string, VxlanPeer>): VxlanPeer[] => [...m.values()].sort((a, b) => (a.node < b.node ? -1 : 1));
   return {
     routes: [...routes.values()].sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0)),
-    vxlanPeers: [...peers.values()].sort((a, b) => (a.node < b.node ? -1 : 1)),
-    needIpip: input.pools.some((p) => enabled(p.ipipMode)),
-    needVxlan: input.pools.some((p) => enabled(p.vxlanMode)),
+    vxlanPeers: byNode(peers),
+    vxlanPeers6: byNode(peers6),
+    needIpip: v4Pools.some((p) => enabled(p.ipipMode)),
+    needVxlan: v4Pools.some((p) => enabled(p.vxlanMode)),
+    needVxlan6: input.pools.some((p) => p.cidr.includes(':') && enabled(p.vxlanMode)),
     warnings,
   };
 }

@@ -13,8 +13,8 @@
 import type { Logger } from '../lib/log.js';
 import { errorMessage } from '../lib/errors.js';
 import { silentLogger } from '../lib/log.js';
-import { LinkNotFoundError, Netlink } from '../netlink/index.js';
-import { calculate, hostPart, vtepMac } from './calc.js';
+import { AF, LinkNotFoundError, Netlink } from '../netlink/index.js';
+import { calculate, hostPart, vtepMac, withoutIPv6 } from './calc.js';
 import { IpipUnsupportedError, ensureIpipDevice } from './ipip.js';
 import { DEFAULT_NAMES, type DataplaneNames, type DesiredInputs, type DesiredState } from './model.js';
 import { computeMtus, hostMtu, writeMtuFile, MTU_IFACE_PATTERN, type Mtus } from './mtu.js';
@@ -36,6 +36,8 @@ export interface DataplaneConfig {
   routeCleanupGracePeriodMs?: number;
   ipipMTU?: number;
   vxlanMTU?: number;
+  /** FELIX_VXLANMTUV6 (default host MTU − 70). */
+  vxlanMTUV6?: number;
   vxlanVNI?: number;
   vxlanPort?: number;
   mtuIfacePattern?: RegExp;
@@ -43,6 +45,10 @@ export interface DataplaneConfig {
   natTable?: string;
   /** Manage NAT outgoing (default true). */
   natEnabled?: boolean;
+  /**
+   * FELIX_IPV6SUPPORT. true: IPv6 sysctls on the node and workload interfaces. false: IPv6 is left
+   * alone entirely (no v6 routes, blackholes or ip6 NAT). Unset: v6 routes as the inputs say, no v6 sysctls.
+   */
   ipv6?: boolean;
   log?: Logger;
 }
@@ -193,8 +199,9 @@ export class Dataplane {
     if (this.step('sysctl', () => this.sysctl?.(workloadSysctls(iface, this.cfg.ipv6 === true)))) this.tuned.set(iface, index);
   }
 
-  private async applyInputs(inputs: DesiredInputs, force: boolean): Promise<DataplaneStatus> {
-    this.lastInputs = inputs;
+  private async applyInputs(given: DesiredInputs, force: boolean): Promise<DataplaneStatus> {
+    this.lastInputs = given;
+    const inputs = this.cfg.ipv6 === false ? withoutIPv6(given) : given;
     this.st.updates++;
     const state = calculate(inputs, this.names);
     this.lastState = state;
@@ -206,6 +213,8 @@ export class Dataplane {
       hostMtu: hostMtu(links, this.cfg.mtuIfacePattern ?? MTU_IFACE_PATTERN),
       ipip: state.needIpip,
       vxlan: state.needVxlan,
+      vxlan6: state.needVxlan6,
+      ...(this.cfg.vxlanMTUV6 !== undefined ? { vxlanMTUV6: this.cfg.vxlanMTUV6 } : {}),
       ...(this.cfg.ipipMTU !== undefined ? { ipipMTU: this.cfg.ipipMTU } : {}),
       ...(this.cfg.vxlanMTU !== undefined ? { vxlanMTU: this.cfg.vxlanMTU } : {}),
     });
@@ -213,7 +222,8 @@ export class Dataplane {
 
     const present = new Map(links.map((l) => [l.name, l.index]));
     for (const l of links) this.routes.learnLink(l);
-    ok = (await this.stepAsync('vxlan', () => this.syncVxlan(state, inputs, mtus.vxlan, present.has(this.names.vxlanDevice)))) && ok;
+    ok = (await this.stepAsync('vxlan', () => this.syncVxlan(state, inputs, mtus.vxlan, present, 4))) && ok;
+    ok = (await this.stepAsync('vxlan6', () => this.syncVxlan(state, inputs, mtus.vxlan6, present, 6))) && ok;
     ok = (await this.stepAsync('ipip', () => this.syncIpip(state, inputs, mtus.ipip))) && ok;
 
     for (const w of inputs.workloads) {
@@ -236,38 +246,42 @@ export class Dataplane {
     return this.status();
   }
 
-  private async syncVxlan(state: DesiredState, inputs: DesiredInputs, mtu: number, exists: boolean): Promise<void> {
-    const name = this.names.vxlanDevice;
-    const tunnel = inputs.self.ipv4VXLANTunnelAddr;
-    if (!state.needVxlan) {
-      if (!exists) return;
+  /** vxlan.calico (family 4) or vxlan-v6.calico (family 6): created, fixed or removed as the pools say. */
+  private async syncVxlan(state: DesiredState, inputs: DesiredInputs, mtu: number, present: ReadonlyMap<string, number>, family: 4 | 6): Promise<void> {
+    const v6 = family === 6;
+    const name = v6 ? (this.names.vxlanDeviceV6 ?? DEFAULT_NAMES.vxlanDeviceV6!) : this.names.vxlanDevice;
+    const self = inputs.self;
+    const tunnel = v6 ? self.ipv6VXLANTunnelAddr : self.ipv4VXLANTunnelAddr;
+    if (!(v6 ? state.needVxlan6 : state.needVxlan)) {
+      if (!present.has(name)) return;
       try {
         await this.nl.linkDel(name);
-        this.log.info({ device: name }, 'no VXLAN pool: removed the VXLAN device');
+        this.log.info({ device: name }, `no IPv${family} VXLAN pool: removed the VXLAN device`);
       } catch (err) {
         if (!(err instanceof LinkNotFoundError)) throw err;
       }
       return;
     }
     if (!tunnel) {
-      this.st.warnings.push(`VXLAN pool present but node ${inputs.self.name} has no ipv4VXLANTunnelAddr yet`);
+      this.st.warnings.push(`IPv${family} VXLAN pool present but node ${self.name} has no ${v6 ? 'ipv6' : 'ipv4'}VXLANTunnelAddr yet`);
       return;
     }
-    let parentIndex: number | undefined;
-    if (inputs.parentIface) parentIndex = (await this.nl.linkByName(inputs.parentIface)).index;
+    const parent = v6 ? (inputs.parentIface6 ?? inputs.parentIface) : inputs.parentIface;
+    const parentIndex = parent ? (await this.nl.linkByName(parent)).index : undefined;
+    const local = v6 ? self.ipv6Address : self.ipv4Address;
     const link = await ensureVxlanDevice(this.nl, {
       name,
       tunnelIp: hostPart(tunnel),
-      mac: inputs.self.vxlanTunnelMACAddr ?? vtepMac(inputs.self.name),
+      mac: (v6 ? self.vxlanTunnelMACAddrV6 : self.vxlanTunnelMACAddr) ?? vtepMac(self.name, v6),
       mtu,
       vni: this.cfg.vxlanVNI ?? VXLAN_VNI,
       port: this.cfg.vxlanPort ?? VXLAN_PORT,
-      ...(inputs.self.ipv4Address ? { localIp: hostPart(inputs.self.ipv4Address) } : {}),
+      ...(local ? { localIp: hostPart(local) } : {}),
       ...(parentIndex !== undefined ? { parentIndex } : {}),
     });
     this.routes.learnLink(link);
-    this.step('sysctl', () => this.sysctl?.(tunnelSysctls(name)));
-    await syncVxlanNeighbours(this.nl, link.index, state.vxlanPeers);
+    if (!v6) this.step('sysctl', () => this.sysctl?.(tunnelSysctls(name)));
+    await syncVxlanNeighbours(this.nl, link.index, v6 ? state.vxlanPeers6 : state.vxlanPeers, v6 ? AF.INET6 : AF.INET);
   }
 
   private async syncIpip(state: DesiredState, inputs: DesiredInputs, mtu: number): Promise<void> {

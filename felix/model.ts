@@ -13,6 +13,8 @@ export interface DataplaneNames {
   ipipDevice: string;
   /** VXLAN device (default `vxlan.calico`). */
   vxlanDevice: string;
+  /** IPv6 VXLAN device (default `vxlan-v6.calico`). */
+  vxlanDeviceV6?: string;
   /** Route protocol number marking felix's routes (default 80). */
   routeProtocol: number;
 }
@@ -21,6 +23,7 @@ export const DEFAULT_NAMES: DataplaneNames = {
   interfacePrefix: 'cali',
   ipipDevice: 'tunl0',
   vxlanDevice: 'vxlan.calico',
+  vxlanDeviceV6: 'vxlan-v6.calico',
   routeProtocol: 80,
 };
 
@@ -37,6 +40,9 @@ export interface NodeInput {
   /** Absent: derived from the node name like Calico (see vtepMac). */
   vxlanTunnelMACAddr?: NodeSpec['vxlanTunnelMACAddr'];
   ipv4IPIPTunnelAddr?: string;
+  /** IPv6 VXLAN: the node's VTEP address in the IPv6 pool and its MAC (absent: derived from `<name>-v6`). */
+  ipv6VXLANTunnelAddr?: NodeSpec['ipv6VXLANTunnelAddr'];
+  vxlanTunnelMACAddrV6?: NodeSpec['vxlanTunnelMACAddrV6'];
 }
 
 /** A workload endpoint on this node: its host-side interface and its addresses (`10.244.1.5/32`). */
@@ -59,6 +65,8 @@ export interface DesiredInputs {
   self: NodeInput;
   /** Host interface for no-encap routes (`via <ip> dev <parent>`); absent = let the kernel pick. */
   parentIface?: string;
+  /** Host interface for IPv6 no-encap routes when it differs from `parentIface` (IPv6 autodetected elsewhere). */
+  parentIface6?: string;
   workloads: WorkloadInput[];
   /** This node's confirmed affine blocks. */
   localBlocks: string[];
@@ -93,9 +101,13 @@ export interface VxlanPeer {
 export interface DesiredState {
   routes: DesiredRoute[];
   vxlanPeers: VxlanPeer[];
+  /** IPv6 VTEPs: permanent NDP (ip → mac on vxlan-v6.calico) and FDB (mac → host IPv6). */
+  vxlanPeers6: VxlanPeer[];
   /** Some pool needs the device on this node (and this node has a tunnel address). */
   needIpip: boolean;
   needVxlan: boolean;
+  /** An IPv6 pool uses VXLAN: vxlan-v6.calico is needed. */
+  needVxlan6: boolean;
   /** Inputs that could not be turned into state (missing VTEP, unknown node…), for the log. */
   warnings: string[];
 }

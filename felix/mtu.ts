@@ -24,19 +24,24 @@ export interface MtuInputs {
   /** FelixConfiguration ipipMTU / vxlanMTU overrides (0/undefined = auto). */
   ipipMTU?: number;
   vxlanMTU?: number;
+  /** An IPv6 pool uses VXLAN (vxlan-v6.calico, overhead 70). */
+  vxlan6?: boolean;
+  vxlanMTUV6?: number;
 }
 
 export interface Mtus {
   ipip: number;
   vxlan: number;
+  vxlan6: number;
   pod: number;
 }
 
 export function computeMtus(i: MtuInputs): Mtus {
   const ipip = i.ipipMTU || i.hostMtu - ENCAP_OVERHEAD.ipip;
   const vxlan = i.vxlanMTU || i.hostMtu - ENCAP_OVERHEAD.vxlan;
-  const enabled = [...(i.ipip ? [ipip] : []), ...(i.vxlan ? [vxlan] : [])];
-  return { ipip, vxlan, pod: enabled.length ? Math.min(...enabled) : i.hostMtu };
+  const vxlan6 = i.vxlanMTUV6 || i.hostMtu - ENCAP_OVERHEAD.vxlanV6;
+  const enabled = [...(i.ipip ? [ipip] : []), ...(i.vxlan ? [vxlan] : []), ...(i.vxlan6 ? [vxlan6] : [])];
+  return { ipip, vxlan, vxlan6, pod: enabled.length ? Math.min(...enabled) : i.hostMtu };
 }
 
 /** Writes `<libDir>/mtu` atomically (temp file + rename): the CNI plugin never reads a partial file. */

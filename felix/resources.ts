@@ -16,6 +16,8 @@ import type { DesiredInputs, NodeInput, RemoteBlockInput } from './model.js';
 export interface ResourceView {
   nodeName: string;
   parentIface?: string;
+  /** The interface IPv6 autodetection chose, when it differs from parentIface. */
+  parentIface6?: string;
   nodes: readonly Node[];
   pools: readonly IPPool[];
   blocks: readonly IPAMBlock[];
@@ -33,6 +35,8 @@ export function nodeInput(n: Node): NodeInput {
   if (s.bgp?.ipv4IPIPTunnelAddr) out.ipv4IPIPTunnelAddr = s.bgp.ipv4IPIPTunnelAddr;
   if (s.ipv4VXLANTunnelAddr) out.ipv4VXLANTunnelAddr = s.ipv4VXLANTunnelAddr;
   if (s.vxlanTunnelMACAddr) out.vxlanTunnelMACAddr = s.vxlanTunnelMACAddr;
+  if (s.ipv6VXLANTunnelAddr) out.ipv6VXLANTunnelAddr = s.ipv6VXLANTunnelAddr;
+  if (s.vxlanTunnelMACAddrV6) out.vxlanTunnelMACAddrV6 = s.vxlanTunnelMACAddrV6;
   return out;
 }
 
@@ -92,6 +96,7 @@ export function inputsFromResources(v: ResourceView): DesiredInputs {
   return {
     self,
     ...(v.parentIface !== undefined ? { parentIface: v.parentIface } : {}),
+    ...(v.parentIface6 !== undefined && v.parentIface6 !== v.parentIface ? { parentIface6: v.parentIface6 } : {}),
     workloads,
     localBlocks,
     remoteBlocks: [...remote.values()],

@@ -244,7 +244,7 @@ export class RouteTable {
   }
 
   private ownedIface(name: string): boolean {
-    return name.startsWith(this.names.interfacePrefix) || name === this.names.ipipDevice || name === this.names.vxlanDevice;
+    return name.startsWith(this.names.interfacePrefix) || name === this.names.ipipDevice || name === this.names.vxlanDevice || name === this.names.vxlanDeviceV6;
   }
 
   private fromDesired(r: DesiredRoute): KernelRoute {

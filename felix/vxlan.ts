@@ -2,6 +2,7 @@
  * The VXLAN device (`vxlan.calico`: VNI 4096, port 4789, VTEP MAC from the node name, MTU host−50,
  * address = the node's VXLAN tunnel IP/32) and its static neighbours: a permanent ARP entry
  * remote-VTEP-IP → VTEP-MAC and a bridge FDB entry VTEP-MAC → remote host IP per remote node.
+ * IPv6 (`vxlan-v6.calico`, MTU host−70): the same with /128, NDP entries and IPv6 underlay addresses.
  * Neighbour entries on the device that are not desired are removed (the device is ours).
  */
 import { AF, LinkNotFoundError, NTF, NUD, type Link, type Neigh } from '../netlink/index.js';
@@ -57,14 +58,14 @@ export async function ensureVxlanDevice(nl: DataplaneNetlink, spec: VxlanDeviceS
   if (link.mtu !== spec.mtu || link.address?.toLowerCase() !== spec.mac.toLowerCase() || !link.up) {
     await nl.linkSet(link.index, { mtu: spec.mtu, address: spec.mac, up: true });
   }
-  await ensureSoleAddress(nl, link.index, `${spec.tunnelIp}/32`);
+  await ensureSoleAddress(nl, link.index, `${spec.tunnelIp}/${spec.tunnelIp.includes(':') ? 128 : 32}`);
   return nl.linkByName(spec.name);
 }
 
-/** The ARP and FDB entries for `peers` on device `ifindex`. */
-export function vxlanNeighbours(ifindex: number, peers: readonly VxlanPeer[]): { arp: Neigh[]; fdb: Neigh[] } {
+/** The ARP (IPv6: NDP) and FDB entries for `peers` on device `ifindex`. */
+export function vxlanNeighbours(ifindex: number, peers: readonly VxlanPeer[], family: 2 | 10 = AF.INET): { arp: Neigh[]; fdb: Neigh[] } {
   return {
-    arp: peers.map((p) => ({ family: AF.INET, ifindex, ip: p.vtepIp, mac: p.mac, state: NUD.PERMANENT })),
+    arp: peers.map((p) => ({ family, ifindex, ip: p.vtepIp, mac: p.mac, state: NUD.PERMANENT })),
     fdb: peers.map((p) => ({ family: AF.BRIDGE, ifindex, mac: p.mac, ip: p.hostIp, state: NUD.PERMANENT, flags: NTF.SELF })),
   };
 }
@@ -75,11 +76,11 @@ export interface NeighSyncResult {
 }
 
 /** Makes the device's permanent ARP/FDB entries exactly the desired ones (minimal writes). */
-export async function syncVxlanNeighbours(nl: DataplaneNetlink, ifindex: number, peers: readonly VxlanPeer[]): Promise<NeighSyncResult> {
-  const { arp, fdb } = vxlanNeighbours(ifindex, peers);
+export async function syncVxlanNeighbours(nl: DataplaneNetlink, ifindex: number, peers: readonly VxlanPeer[], family: 2 | 10 = AF.INET): Promise<NeighSyncResult> {
+  const { arp, fdb } = vxlanNeighbours(ifindex, peers, family);
   const res: NeighSyncResult = { set: 0, deleted: 0 };
   const lower = (s: string | undefined): string => (s ?? '').toLowerCase();
-  const haveArp = (await nl.neighList({ family: AF.INET, ifindex })).filter((n) => ((n.state ?? 0) & NUD.PERMANENT) !== 0);
+  const haveArp = (await nl.neighList({ family, ifindex })).filter((n) => ((n.state ?? 0) & NUD.PERMANENT) !== 0);
   const haveFdb = (await nl.neighList({ family: AF.BRIDGE, ifindex })).filter((n) => ((n.state ?? 0) & NUD.PERMANENT) !== 0 && n.ip !== undefined);
   for (const want of arp) {
     if (haveArp.some((h) => h.ip === want.ip && lower(h.mac) === want.mac)) continue;
@@ -88,7 +89,7 @@ export async function syncVxlanNeighbours(nl: DataplaneNetlink, ifindex: number,
   }
   for (const h of haveArp) {
     if (arp.some((w) => w.ip === h.ip)) continue;
-    await nl.neighDel({ family: AF.INET, ifindex, ip: h.ip as string });
+    await nl.neighDel({ family, ifindex, ip: h.ip as string });
     res.deleted++;
   }
   for (const want of fdb) {

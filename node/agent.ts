@@ -6,7 +6,7 @@
 import type { Logger } from '../lib/log.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Resource } from '../api/meta.js';
-import type { BGPConfiguration, BGPPeer, BlockAffinity, IPAMBlock, IPPool, Node, WorkloadEndpoint } from '../api/types.js';
+import type { BGPConfiguration, BGPFilter, BGPPeer, BlockAffinity, IPAMBlock, IPPool, Node, WorkloadEndpoint } from '../api/types.js';
 import type { Datastore, Watcher } from '../datastore/types.js';
 import type { NodeConfig } from './config.js';
 import type { Detection } from './autodetect.js';
@@ -59,6 +59,8 @@ export interface SpeakerConfigLike {
   originate?: string[];
   /** BGPConfiguration prefixAdvertisements with community names resolved (node/advertise.ts). */
   prefixAdvertisements?: Array<{ cidr: string; communities: string[] }>;
+  /** The BGPFilter resources peers name (by name, applied in the peer's order). */
+  filters?: Array<{ name: string; spec: BGPFilter['spec'] }>;
   /** felix keeps the kernel routes when the agent stops or dies, so peers may keep forwarding (GR F bit). */
   gracefulRestart?: { forwardingPreserved: boolean };
 }
@@ -74,6 +76,8 @@ export interface AgentDeps {
   ds: Datastore;
   log: Logger;
   detect: () => Promise<Detection>;
+  /** IPv6 autodetection (IP6=autodetect). */
+  detect6?: () => Promise<Detection>;
   hostMtu?: StartupDeps['hostMtu'];
   /** Created once the BGP plan is enabled; omitted = BGP not run (tests). */
   speaker?: (cfg: SpeakerConfigLike) => SpeakerLike;
@@ -99,6 +103,7 @@ export interface AgentDeps {
 export interface DataplaneView {
   nodeName: string;
   parentIface?: string;
+  parentIface6?: string;
   nodes: Node[];
   pools: IPPool[];
   blocks: IPAMBlock[];
@@ -107,7 +112,7 @@ export interface DataplaneView {
   bgpRoutes: Array<{ cidr: string; nextHop: string }>;
 }
 
-const WATCHED = ['Node', 'BGPPeer', 'BGPConfiguration', 'IPPool', 'IPAMBlock', 'BlockAffinity', 'WorkloadEndpoint'] as const;
+const WATCHED = ['Node', 'BGPPeer', 'BGPConfiguration', 'BGPFilter', 'IPPool', 'IPAMBlock', 'BlockAffinity', 'WorkloadEndpoint'] as const;
 type WatchedKind = (typeof WATCHED)[number];
 
 export function toPeerConfig(p: ComputedPeer): PeerConfigLike {
@@ -184,6 +189,7 @@ export class NodeAgent {
       this.servers.push(m);
     }
     const sdeps: StartupDeps = { ds: this.deps.ds, log, detect: this.deps.detect };
+    if (this.deps.detect6) sdeps.detect6 = this.deps.detect6;
     if (this.deps.hostMtu) sdeps.hostMtu = this.deps.hostMtu;
     if (this.deps.version) sdeps.version = this.deps.version;
     if (this.deps.wait) sdeps.wait = this.deps.wait;
@@ -297,6 +303,7 @@ export class NodeAgent {
         peers: plan.peers.map(toPeerConfig),
         originate: plan.exports,
         gracefulRestart: { forwardingPreserved: true },
+        filters: this.items<BGPFilter>('BGPFilter').map((f) => ({ name: f.metadata.name, spec: f.spec })),
       };
       if (ads.communities.length) sc.prefixAdvertisements = ads.communities;
       if (plan.clusterId) sc.clusterId = plan.clusterId;
@@ -329,6 +336,7 @@ export class NodeAgent {
         bgpRoutes: this.bgpRoutes(),
       };
       if (this.startup?.detection) view.parentIface = this.startup.detection.interface;
+      if (this.startup?.detection6) view.parentIface6 = this.startup.detection6.interface;
       const t0 = this.now();
       const st = await this.dataplane.update(this.deps.dataplaneInputs(view));
       this.metrics.routeApply.observe((this.now() - t0) / 1000);
@@ -340,7 +348,9 @@ export class NodeAgent {
 
   /** Pools changed (e.g. VXLAN switched on): re-check this node's tunnel addresses. */
   private async maybeTunnelAddresses(): Promise<void> {
-    if (!this.deps.ipam || !this.startup?.node.spec?.bgp?.ipv4Address) return;
+    const startup = this.startup;
+    const bgp = startup?.node.spec?.bgp;
+    if (!this.deps.ipam || !startup || !(bgp?.ipv4Address || bgp?.ipv6Address)) return;
     const sig = JSON.stringify(
       this.items<IPPool>('IPPool').map((p) => [p.metadata.name, p.spec.cidr, p.spec.vxlanMode, p.spec.ipipMode, p.spec.disabled, p.spec.nodeSelector]),
     );
@@ -348,7 +358,7 @@ export class NodeAgent {
     const first = this.poolSignature === '';
     this.poolSignature = sig;
     if (first) return; // startup just did it
-    this.startup.node = await ensureTunnelAddresses(this.deps.ds, this.deps.ipam, this.cfg.nodeName, this.deps.log);
+    startup.node = await ensureTunnelAddresses(this.deps.ds, this.deps.ipam, this.cfg.nodeName, this.deps.log);
   }
 
   private bgpRoutes(): Array<{ cidr: string; nextHop: string }> {
@@ -427,11 +437,15 @@ export class NodeAgent {
     const ip: NodeStatusSnapshot['ip'] = { source: this.startup?.ipSource ?? 'starting', explanation: d?.explanation ?? [] };
     const cidr = this.startup?.node.spec?.bgp?.ipv4Address;
     if (cidr) ip.cidr = cidr;
+    const ip6: NonNullable<NodeStatusSnapshot['ip6']> = { source: this.startup?.ipSource6 ?? 'starting', explanation: this.startup?.detection6?.explanation ?? [] };
+    const cidr6 = this.startup?.node.spec?.bgp?.ipv6Address;
+    if (cidr6) ip6.cidr = cidr6;
     return {
       nodeName: this.cfg.nodeName,
       pid: process.pid,
       startedAt: new Date(this.startedAt).toISOString(),
       ip,
+      ip6,
       bgp,
       health: { live: s.live, ready: s.ready, components: Object.fromEntries(Object.entries(s.components).map(([k, v]) => [k, v.detail !== undefined ? { ready: v.ready, detail: v.detail } : { ready: v.ready }])) },
     };

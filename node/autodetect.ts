@@ -1,5 +1,5 @@
 /**
- * IPv4 autodetection as calico-node (first-found, can-reach=, interface=, skip-interface=, cidr=).
+ * IPv4 / IPv6 autodetection as calico-node (first-found, can-reach=, interface=, skip-interface=, cidr=).
  * The choice is pure over an injected interface list; it returns the address AND an explanation
  * (which interfaces were considered, skipped and why) for the log and `tabbyctl node status`.
  */
@@ -10,7 +10,7 @@ import { TabbyError } from '../lib/errors.js';
 export interface HostInterface {
   name: string;
   up: boolean;
-  /** IPv4 addresses in CIDR form, e.g. `10.0.0.5/24`. */
+  /** Addresses in CIDR form, e.g. `10.0.0.5/24` (the other family's are ignored). */
   addresses: string[];
 }
 
@@ -53,15 +53,15 @@ export const DEFAULT_EXCLUDES = [
   '^podman.*',
 ];
 
-function usableAddrs(iface: HostInterface): { ok: string[]; rejected: string[] } {
+function usableAddrs(iface: HostInterface, family: 4 | 6): { ok: string[]; rejected: string[] } {
   const ok: string[] = [];
   const rejected: string[] = [];
   for (const a of iface.addresses) {
     const c = parseCidr(a);
-    if (!c || c.family !== 4) continue;
-    const ip = c.addr.toString();
-    if (ip.startsWith('127.')) rejected.push(`${a} loopback`);
-    else if (ip.startsWith('169.254.')) rejected.push(`${a} link-local`);
+    if (!c || c.family !== family) continue;
+    const range = c.addr.range();
+    if (range === 'loopback') rejected.push(`${a} loopback`);
+    else if (range === 'linkLocal') rejected.push(`${a} link-local`);
     else ok.push(a);
   }
   return { ok, rejected };
@@ -90,8 +90,9 @@ function matchAny(pats: string[], name: string): string | undefined {
  * Choose an address. For can-reach, `sourceFor` is the address the kernel would use towards the
  * destination (computed by the caller; see `netlinkInterfaceSource`).
  */
-export function chooseAddress(method: AutodetectMethod, ifaces: HostInterface[], sourceFor?: string): Detection {
+export function chooseAddress(method: AutodetectMethod, ifaces: HostInterface[], sourceFor?: string, family: 4 | 6 = 4): Detection {
   const expl: string[] = [];
+  const fam = `IPv${family}`;
   const label = describeMethod(method);
   const sorted = [...ifaces].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const pick = (iface: HostInterface, cidr: string, why: string): Detection => {
@@ -135,18 +136,18 @@ export function chooseAddress(method: AutodetectMethod, ifaces: HostInterface[],
       expl.push(`${iface.name}: skipped (down)`);
       continue;
     }
-    const { ok, rejected } = usableAddrs(iface);
+    const { ok, rejected } = usableAddrs(iface, family);
     let candidates = ok;
     if (method.kind === 'cidr') {
       candidates = ok.filter((a) => cidrs.some((c) => cidrContains(c, parseCidr(a)!.addr)));
       if (candidates.length === 0) {
-        expl.push(`${iface.name}: skipped (no IPv4 address in ${method.cidrs.join(',')}${ok.length ? `; has ${ok.join(', ')}` : ''})`);
+        expl.push(`${iface.name}: skipped (no ${fam} address in ${method.cidrs.join(',')}${ok.length ? `; has ${ok.join(', ')}` : ''})`);
         continue;
       }
     }
     const first = candidates[0];
     if (first === undefined) {
-      expl.push(`${iface.name}: skipped (no usable IPv4 address${rejected.length ? `: ${rejected.join(', ')}` : ''})`);
+      expl.push(`${iface.name}: skipped (no usable ${fam} address${rejected.length ? `: ${rejected.join(', ')}` : ''})`);
       continue;
     }
     const why =
@@ -159,7 +160,8 @@ export function chooseAddress(method: AutodetectMethod, ifaces: HostInterface[],
             : `address inside ${method.cidrs.join(',')}`;
     return pick(iface, first, why);
   }
-  throw new AutodetectError(`IP autodetection (${label}) found no usable IPv4 address`, expl, 'set IP=<addr>/<len> or pick another IP_AUTODETECTION_METHOD');
+  const v = family === 4 ? '' : '6';
+  throw new AutodetectError(`IP${v} autodetection (${label}) found no usable ${fam} address`, expl, `set IP${v}=<addr>/<len> or pick another IP${v}_AUTODETECTION_METHOD`);
 }
 
 /** The one-line summary used in logs and node status. */
@@ -167,13 +169,13 @@ export function summarize(d: Detection): string {
   return `${d.cidr} on ${d.interface} (method ${d.method})`;
 }
 
-/** Real host interfaces over netlink (in the current netns). */
-export async function netlinkInterfaces(): Promise<HostInterface[]> {
+/** Real host interfaces over netlink (in the current netns), addresses of one family. */
+export async function netlinkInterfaces(family: 4 | 6 = 4): Promise<HostInterface[]> {
   const { Netlink } = await import('../netlink/index.js');
   const nl = Netlink.open();
   try {
     const links = await nl.linkList();
-    const addrs = await nl.addrList({ family: 2 });
+    const addrs = await nl.addrList({ family: family === 4 ? 2 : 10 });
     return links.map((l) => ({
       name: l.name,
       up: l.up,
@@ -185,18 +187,19 @@ export async function netlinkInterfaces(): Promise<HostInterface[]> {
 }
 
 /** The local address the kernel picks towards `dest` (a connected UDP socket sends nothing). */
-export async function sourceAddressFor(dest: string): Promise<string | undefined> {
+export async function sourceAddressFor(dest: string, family: 4 | 6 = 4): Promise<string | undefined> {
   const dgram = await import('node:dgram');
   const dns = await import('node:dns/promises');
+  const { isIP } = await import('node:net');
   let ip = dest;
-  if (!/^\d+\.\d+\.\d+\.\d+$/.test(dest)) {
+  if (isIP(dest) !== family) {
     try {
-      ip = (await dns.lookup(dest, { family: 4 })).address;
+      ip = (await dns.lookup(dest, { family })).address;
     } catch {
       return undefined;
     }
   }
-  const sock = dgram.createSocket('udp4');
+  const sock = dgram.createSocket(family === 4 ? 'udp4' : 'udp6');
   try {
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
@@ -211,8 +214,8 @@ export async function sourceAddressFor(dest: string): Promise<string | undefined
 }
 
 /** Autodetect on this host. */
-export async function autodetect(method: AutodetectMethod): Promise<Detection> {
-  const ifaces = await netlinkInterfaces();
-  const src = method.kind === 'can-reach' ? await sourceAddressFor(method.destination) : undefined;
-  return chooseAddress(method, ifaces, src);
+export async function autodetect(method: AutodetectMethod, family: 4 | 6 = 4): Promise<Detection> {
+  const ifaces = await netlinkInterfaces(family);
+  const src = method.kind === 'can-reach' ? await sourceAddressFor(method.destination, family) : undefined;
+  return chooseAddress(method, ifaces, src, family);
 }

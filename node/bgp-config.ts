@@ -2,7 +2,8 @@
  * Pure computation of this node's BGP session set and exported prefixes from the datastore view,
  * following Calico's confd/bgp_processor rules (reference calico.md §5.2–5.3).
  */
-import { canonicalCidr, cidrContains, parseCidr, parseIP } from '../api/net.js';
+import ipaddr from 'ipaddr.js';
+import { canonicalCidr, cidrContains, ipToString, parseCidr, parseIP } from '../api/net.js';
 import { parseSelector } from '../api/selector.js';
 import { parsePeerIP } from '../api/validate.js';
 import { DEFAULT_AS_NUMBER, DEFAULT_BGP_PORT } from '../api/defaults.js';
@@ -53,23 +54,25 @@ export interface BgpInputs {
 }
 
 export interface BgpPlan {
-  /** undefined: this node has no IPv4 address, BGP is not run. */
+  /** false: this node has neither an IPv4 nor an IPv6 address, BGP is not run. */
   enabled: boolean;
   reason?: string;
   routerId: string;
   asNumber: number;
   listenPort: number;
   nodeIP?: string;
+  /** This node's IPv6 address: the source of its IPv6 sessions (Calico/BIRD runs separate v6 sessions). */
+  nodeIP6?: string;
   clusterId?: string;
   peers: ComputedPeer[];
-  /** Prefixes to originate: confirmed affine blocks (aggregated) + borrowed /32s. */
+  /** Prefixes to originate: confirmed affine blocks (aggregated, v4 and v6) + borrowed /32s and /128s. */
   exports: string[];
   /** Blocks we blackhole locally (= the confirmed affine blocks). */
   blackholes: string[];
 }
 
-function ipOf(n: Node): string | undefined {
-  const a = n.spec?.bgp?.ipv4Address;
+function ipOf(n: Node, family: 4 | 6 = 4): string | undefined {
+  const a = family === 4 ? n.spec?.bgp?.ipv4Address : n.spec?.bgp?.ipv6Address;
   if (!a) return undefined;
   const slash = a.indexOf('/');
   return slash < 0 ? a : a.slice(0, slash);
@@ -109,28 +112,33 @@ export function computeBgpPlan(inp: BgpInputs): BgpPlan {
   const globalAs = cfg.asNumber ?? DEFAULT_AS_NUMBER;
   const me = inp.nodes.find((n) => n.metadata.name === inp.nodeName);
   const myIP = me ? ipOf(me) : undefined;
+  const myIP6 = me ? ipOf(me, 6) : undefined;
   const myAs = me?.spec?.bgp?.asNumber ?? globalAs;
   const listenPort = cfg.listenPort ?? DEFAULT_BGP_PORT;
   const routerId = inp.routerId === 'hash' ? hashRouterId(inp.nodeName) : (inp.routerId ?? myIP ?? hashRouterId(inp.nodeName));
   const plan: BgpPlan = { enabled: false, routerId, asNumber: myAs, listenPort, peers: [], exports: [], blackholes: [] };
-  if (!me || !myIP) {
-    plan.reason = me ? 'this node has no IPv4 address (IP=none?)' : 'this node has no Node resource yet';
+  if (!me || (!myIP && !myIP6)) {
+    plan.reason = me ? 'this node has no IPv4 or IPv6 address (IP=none, IP6=none?)' : 'this node has no Node resource yet';
     return plan;
   }
   plan.enabled = true;
-  plan.nodeIP = myIP;
+  if (myIP) plan.nodeIP = myIP;
+  if (myIP6) plan.nodeIP6 = myIP6;
+  const mine = (family: 4 | 6): string | undefined => (family === 4 ? myIP : myIP6);
   const myCluster = me.spec?.bgp?.routeReflectorClusterID;
   if (myCluster) plan.clusterId = myCluster;
 
   const byIP = new Map<string, Node>();
   for (const n of inp.nodes) {
-    const ip = ipOf(n);
-    if (ip) byIP.set(ip, n);
+    for (const f of [4, 6] as const) {
+      const ip = ipOf(n, f);
+      if (ip) byIP.set(ip, n);
+    }
   }
   const seen = new Set<string>();
   const add = (p: ComputedPeer): void => {
     const id = `${p.address}:${p.port ?? DEFAULT_BGP_PORT}`;
-    if (p.address === myIP || seen.has(id)) return;
+    if (p.address === myIP || p.address === myIP6 || seen.has(id)) return;
     seen.add(id);
     // We reflect to iBGP peers that are not reflectors of our own cluster.
     if (myCluster && p.asNumber === myAs) {
@@ -140,29 +148,34 @@ export function computeBgpPlan(inp: BgpInputs): BgpPlan {
     plan.peers.push(p);
   };
 
-  // Node-to-node mesh (skipped entirely when this node is a route reflector).
+  // Node-to-node mesh (skipped entirely when this node is a route reflector): one IPv4 session per
+  // pair of nodes with IPv4 addresses, and one IPv6 session per pair with IPv6 addresses.
   if ((cfg.nodeToNodeMeshEnabled ?? true) && !myCluster) {
     const pw = cfg.nodeMeshPassword?.secretKeyRef ? inp.secret?.(cfg.nodeMeshPassword.secretKeyRef) : undefined;
     const grt = durationSec(cfg.nodeMeshMaxRestartTime);
-    const others = inp.nodes
-      .filter((n) => n.metadata.name !== inp.nodeName && ipOf(n) && !n.spec?.bgp?.routeReflectorClusterID)
-      .sort((a, b) => (ipOf(a)! < ipOf(b)! ? -1 : 1));
-    for (const n of others) {
-      const ip = ipOf(n)!;
-      const p: ComputedPeer = {
-        name: protoName('Mesh', ip, listenPort),
-        type: 'node-to-node mesh',
-        address: ip,
-        asNumber: n.spec?.bgp?.asNumber ?? globalAs,
-        sourceAddress: myIP,
-        node: n.metadata.name,
-      };
-      if (listenPort !== DEFAULT_BGP_PORT) p.port = listenPort;
-      // Unidirectional, as Calico: passive towards peers whose IP compares greater (string order).
-      if (ip > myIP) p.passive = true;
-      if (pw !== undefined) p.password = pw;
-      if (grt !== undefined) p.gracefulRestartTime = grt;
-      add(p);
+    for (const f of [4, 6] as const) {
+      const self = mine(f);
+      if (!self) continue;
+      const others = inp.nodes
+        .filter((n) => n.metadata.name !== inp.nodeName && ipOf(n, f) && !n.spec?.bgp?.routeReflectorClusterID)
+        .sort((a, b) => (ipOf(a, f)! < ipOf(b, f)! ? -1 : 1));
+      for (const n of others) {
+        const ip = ipOf(n, f)!;
+        const p: ComputedPeer = {
+          name: protoName('Mesh', ip, listenPort),
+          type: 'node-to-node mesh',
+          address: ip,
+          asNumber: n.spec?.bgp?.asNumber ?? globalAs,
+          sourceAddress: self,
+          node: n.metadata.name,
+        };
+        if (listenPort !== DEFAULT_BGP_PORT) p.port = listenPort;
+        // Unidirectional, as Calico: passive towards peers whose IP compares greater (string order).
+        if (ip > self) p.passive = true;
+        if (pw !== undefined) p.password = pw;
+        if (grt !== undefined) p.gracefulRestartTime = grt;
+        add(p);
+      }
     }
   }
 
@@ -176,7 +189,7 @@ export function computeBgpPlan(inp: BgpInputs): BgpPlan {
     if (s.nodeSelector !== undefined && !safeMatch(s.nodeSelector, myLabels)) continue;
     const type: PeerKind = global ? 'global' : 'node specific';
     const prefix = global ? 'Global' : 'Node';
-    const common = (p: ComputedPeer): ComputedPeer => {
+    const common = (p: ComputedPeer, self: string): ComputedPeer => {
       p.source = bp.metadata.name;
       if (s.localASNumber !== undefined) p.localAsNumber = s.localASNumber;
       if (s.password?.secretKeyRef) {
@@ -184,7 +197,7 @@ export function computeBgpPlan(inp: BgpInputs): BgpPlan {
         if (pw !== undefined) p.password = pw;
       }
       if (s.ttlSecurity) p.ttlSecurity = s.ttlSecurity;
-      if (s.sourceAddress !== 'None') p.sourceAddress = myIP;
+      if (s.sourceAddress !== 'None') p.sourceAddress = self;
       const grt = durationSec(s.maxRestartTime);
       if (grt !== undefined) p.gracefulRestartTime = grt;
       const ka = durationSec(s.keepaliveTime);
@@ -198,19 +211,26 @@ export function computeBgpPlan(inp: BgpInputs): BgpPlan {
     };
     if (s.peerIP) {
       const pi = parsePeerIP(s.peerIP);
-      if (!pi || !parseIP(pi.ip) || pi.ip.includes(':')) continue; // IPv6 peers are out of scope of the v4 plan
+      const addr = pi ? parseIP(pi.ip) : undefined;
+      // A peer of a family this node has no address in cannot be reached from it (BIRD: no session).
+      const self = addr ? mine(addr.kind() === 'ipv6' ? 6 : 4) : undefined;
+      if (!pi || !self) continue;
       const p: ComputedPeer = { name: protoName(prefix, pi.ip, pi.port), type, address: pi.ip, asNumber: s.asNumber ?? myAs };
       if (pi.port !== undefined) p.port = pi.port;
       const n = byIP.get(pi.ip);
       if (n) p.node = n.metadata.name;
-      add(common(p));
+      add(common(p, self));
     } else if (s.peerSelector) {
-      for (const n of inp.nodes) {
-        const ip = ipOf(n);
-        if (!ip || n.metadata.name === inp.nodeName || !safeMatch(s.peerSelector, nodeLabels(n))) continue;
-        const p: ComputedPeer = { name: protoName(prefix, ip, listenPort), type, address: ip, asNumber: n.spec?.bgp?.asNumber ?? globalAs, node: n.metadata.name };
-        if (listenPort !== DEFAULT_BGP_PORT) p.port = listenPort;
-        add(common(p));
+      for (const f of [4, 6] as const) {
+        const self = mine(f);
+        if (!self) continue;
+        for (const n of inp.nodes) {
+          const ip = ipOf(n, f);
+          if (!ip || n.metadata.name === inp.nodeName || !safeMatch(s.peerSelector, nodeLabels(n))) continue;
+          const p: ComputedPeer = { name: protoName(prefix, ip, listenPort), type, address: ip, asNumber: n.spec?.bgp?.asNumber ?? globalAs, node: n.metadata.name };
+          if (listenPort !== DEFAULT_BGP_PORT) p.port = listenPort;
+          add(common(p, self));
+        }
       }
     }
   }
@@ -229,9 +249,18 @@ function safeMatch(sel: string, labels: Record<string, string>): boolean {
   }
 }
 
+/** An address as a number → `a.b.c.d/32` or the canonical IPv6 text `/128`. */
+function hostCidr(n: bigint, family: 4 | 6): string {
+  const bytes = family === 4 ? 4 : 16;
+  const arr: number[] = [];
+  for (let i = bytes - 1; i >= 0; i--) arr.push(Number((n >> BigInt(8 * i)) & 255n));
+  return `${ipToString(ipaddr.fromByteArray(arr))}/${family === 4 ? 32 : 128}`;
+}
+
 function cmpCidr(a: string, b: string): number {
   const pa = parseCidr(a)!;
   const pb = parseCidr(b)!;
+  if (pa.family !== pb.family) return pa.family - pb.family;
   const ba = pa.addr.toByteArray();
   const bb = pb.addr.toByteArray();
   for (let i = 0; i < ba.length; i++) if (ba[i] !== bb[i]) return (ba[i] ?? 0) - (bb[i] ?? 0);
@@ -239,9 +268,9 @@ function cmpCidr(a: string, b: string): number {
 }
 
 /**
- * Prefixes this node originates: every confirmed affine block (never per-pod /32s inside it), minus
- * blocks of pools with disableBGPExport or disabled, plus /32s this node borrowed from blocks affine
- * to other nodes.
+ * Prefixes this node originates: every confirmed affine block, IPv4 and IPv6 (never per-pod /32s or
+ * /128s inside it), minus blocks of pools with disableBGPExport, plus /32s and /128s this node
+ * borrowed from blocks affine to other nodes.
  */
 export function computeExports(
   nodeName: string,
@@ -266,7 +295,7 @@ export function computeExports(
     if (a.spec.node !== nodeName || a.spec.deleted === 'true') continue;
     if (a.spec.state !== 'confirmed' && a.spec.state !== '') continue;
     const c = parseCidr(a.spec.cidr);
-    if (!c || c.family !== 4) continue;
+    if (!c) continue;
     mine.add(canonicalCidr(c));
   }
   const blackholes = [...mine].sort(cmpCidr);
@@ -280,13 +309,12 @@ export function computeExports(
   for (const b of blocks) {
     if (b.spec.affinity === myAffinity || b.spec.deleted) continue;
     const c = parseCidr(b.spec.cidr);
-    if (!c || c.family !== 4) continue;
-    const base = c.addr.toByteArray().reduce((acc, x) => acc * 256 + x, 0);
+    if (!c) continue;
+    const base = c.addr.toByteArray().reduce((acc, x) => (acc << 8n) | BigInt(x), 0n);
     b.spec.allocations.forEach((attrIdx, ord) => {
       if (attrIdx === null || attrIdx === undefined) return;
       if (b.spec.attributes[attrIdx]?.secondary?.node !== nodeName) return;
-      const n = base + ord;
-      borrowed.push(`${[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')}/32`);
+      borrowed.push(hostCidr(base + BigInt(ord), c.family));
     });
   }
   const exports = [...agg, ...borrowed.sort(cmpCidr)].filter(exported);

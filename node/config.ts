@@ -5,7 +5,7 @@
 import { hostname as osHostname } from 'node:os';
 import { canonicalCidr, parseCidr, parseIP } from '../api/net.js';
 import type { EncapMode } from '../api/types.js';
-import { DEFAULT_BLOCK_SIZE_V4 } from '../api/defaults.js';
+import { DEFAULT_BLOCK_SIZE_V4, DEFAULT_BLOCK_SIZE_V6 } from '../api/defaults.js';
 import { parseSelector } from '../api/selector.js';
 import { configFromEnv, type DatastoreConfig } from '../datastore/config.js';
 import { TabbyError } from '../lib/errors.js';
@@ -39,6 +39,8 @@ export interface DefaultPoolConfig {
 export interface FelixOverrides {
   ipipMTU?: number;
   vxlanMTU?: number;
+  /** FELIX_VXLANMTUV6 (default host MTU − 70). */
+  vxlanMTUV6?: number;
   routeRefreshIntervalSec: number;
   healthEnabled: boolean;
   healthHost: string;
@@ -46,6 +48,8 @@ export interface FelixOverrides {
   prometheusMetricsEnabled: boolean;
   prometheusMetricsPort: number;
   logSeverityScreen: string;
+  /** FELIX_IPV6SUPPORT (default: true when IP6 is not none): v6 sysctls on the node and workloads. */
+  ipv6Support: boolean;
 }
 
 export interface IpamGcConfig {
@@ -65,12 +69,18 @@ export interface NodeConfig {
   datastore: DatastoreConfig;
   ip: IPSetting;
   autodetect: AutodetectMethod;
+  /** IP6 (default none, as calico-node). */
+  ip6: IPSetting;
+  /** IP6_AUTODETECTION_METHOD. */
+  autodetect6: AutodetectMethod;
   /** AS for this node; undefined = inherit BGPConfiguration. */
   asNumber?: number;
   /** CALICO_ROUTER_ID: an IPv4 address or `hash`. */
   routerId?: string;
   /** undefined when NO_DEFAULT_POOLS=true. */
   defaultPool?: DefaultPoolConfig;
+  /** Only when CALICO_IPV6POOL_CIDR is set (and NO_DEFAULT_POOLS is not). */
+  defaultPool6?: DefaultPoolConfig;
   felix: FelixOverrides;
   runDir: string;
   libDir: string;
@@ -186,17 +196,21 @@ export function parseAutodetectMethod(raw: string | undefined, key = 'IP_AUTODET
   }
 }
 
-export function parseIPSetting(raw: string | undefined, key = 'IP'): IPSetting {
+export function parseIPSetting(raw: string | undefined, key = 'IP', family: 4 | 6 = 4, dflt: 'autodetect' | 'none' = 'autodetect'): IPSetting {
   const v = raw?.trim() ?? '';
-  if (v === '' || v === 'autodetect') return { mode: 'autodetect' };
+  if (v === '') return { mode: dflt };
+  if (v === 'autodetect') return { mode: 'autodetect' };
   if (v === 'none') return { mode: 'none' };
+  const kind = family === 4 ? 'ipv4' : 'ipv6';
+  const example = family === 4 ? '10.0.0.5 or 10.0.0.5/24' : 'fd00::5 or fd00::5/64';
+  const bad = (): NodeConfigError => new NodeConfigError(key, `not an IPv${family} address or CIDR: ${JSON.stringify(v)}`, `use autodetect, none, ${example}`);
   if (v.includes('/')) {
     const c = parseCidr(v);
-    if (!c || c.family !== 4) throw new NodeConfigError(key, `not an IPv4 address or CIDR: ${JSON.stringify(v)}`, 'use autodetect, none, 10.0.0.5 or 10.0.0.5/24');
+    if (!c || c.family !== family) throw bad();
     return { mode: 'static', address: c.addr.toString(), prefix: c.prefix };
   }
   const ip = parseIP(v);
-  if (!ip || ip.kind() !== 'ipv4') throw new NodeConfigError(key, `not an IPv4 address or CIDR: ${JSON.stringify(v)}`, 'use autodetect, none, 10.0.0.5 or 10.0.0.5/24');
+  if (!ip || ip.kind() !== kind) throw bad();
   return { mode: 'static', address: ip.toString() };
 }
 
@@ -219,25 +233,34 @@ export function parseASNumber(raw: string, key = 'AS'): number {
   return n;
 }
 
+function parseSelectorVar(env: NodeJS.ProcessEnv, key: string): string {
+  const sel = val(env, key) ?? 'all()';
+  try {
+    parseSelector(sel);
+  } catch (err) {
+    throw new NodeConfigError(key, `bad selector: ${(err as Error).message}`, 'use a Calico selector such as all() or zone == "a"');
+  }
+  return sel;
+}
+
+function poolBlockSize(env: NodeJS.ProcessEnv, key: string, min: number, max: number, dflt: number, poolPrefix: number): number {
+  const blockSize = parseInt10(env, key, min, max) ?? dflt;
+  if (blockSize < poolPrefix) {
+    throw new NodeConfigError(key, `block size /${blockSize} is larger than the pool /${poolPrefix}`, 'use a block size ≥ the pool prefix length');
+  }
+  return blockSize;
+}
+
 function parseDefaultPool(env: NodeJS.ProcessEnv): DefaultPoolConfig | undefined {
   if (parseBool(env, 'NO_DEFAULT_POOLS', false)) return undefined;
   const rawCidr = val(env, 'CALICO_IPV4POOL_CIDR') ?? DEFAULT_POOL_CIDR;
   const c = parseCidr(rawCidr);
   if (!c || c.family !== 4) throw new NodeConfigError('CALICO_IPV4POOL_CIDR', `not an IPv4 CIDR: ${JSON.stringify(rawCidr)}`, 'use e.g. 192.168.0.0/16');
-  const blockSize = parseInt10(env, 'CALICO_IPV4POOL_BLOCK_SIZE', 20, 32) ?? DEFAULT_BLOCK_SIZE_V4;
-  if (blockSize < c.prefix) {
-    throw new NodeConfigError('CALICO_IPV4POOL_BLOCK_SIZE', `block size /${blockSize} is larger than the pool /${c.prefix}`, 'use a block size ≥ the pool prefix length');
-  }
+  const blockSize = poolBlockSize(env, 'CALICO_IPV4POOL_BLOCK_SIZE', 20, 32, DEFAULT_BLOCK_SIZE_V4, c.prefix);
   const ipipMode = parseEncap(env, 'CALICO_IPV4POOL_IPIP', 'Never');
   const vxlanMode = parseEncap(env, 'CALICO_IPV4POOL_VXLAN', 'Never');
   if (ipipMode !== 'Never' && vxlanMode !== 'Never') {
     throw new NodeConfigError('CALICO_IPV4POOL_VXLAN', 'IPIP and VXLAN cannot both be enabled on the default pool', 'set CALICO_IPV4POOL_IPIP=Never or CALICO_IPV4POOL_VXLAN=Never');
-  }
-  const nodeSelector = val(env, 'CALICO_IPV4POOL_NODE_SELECTOR') ?? 'all()';
-  try {
-    parseSelector(nodeSelector);
-  } catch (err) {
-    throw new NodeConfigError('CALICO_IPV4POOL_NODE_SELECTOR', `bad selector: ${(err as Error).message}`, 'use a Calico selector such as all() or zone == "a"');
   }
   return {
     cidr: canonicalCidr(c),
@@ -245,13 +268,36 @@ function parseDefaultPool(env: NodeJS.ProcessEnv): DefaultPoolConfig | undefined
     ipipMode,
     vxlanMode,
     natOutgoing: parseBool(env, 'CALICO_IPV4POOL_NAT_OUTGOING', true),
-    nodeSelector,
+    nodeSelector: parseSelectorVar(env, 'CALICO_IPV4POOL_NODE_SELECTOR'),
+  };
+}
+
+/**
+ * The default IPv6 pool: created only when CALICO_IPV6POOL_CIDR is set (tabby never invents a ULA
+ * prefix). NAT outgoing defaults to false as Calico; CALICO_IPV6POOL_VXLAN (vxlan-v6.calico) as the
+ * IPv4 variable; IPIP does not exist for IPv6.
+ */
+function parseDefaultPool6(env: NodeJS.ProcessEnv): DefaultPoolConfig | undefined {
+  if (parseBool(env, 'NO_DEFAULT_POOLS', false)) return undefined;
+  const rawCidr = val(env, 'CALICO_IPV6POOL_CIDR');
+  if (rawCidr === undefined) return undefined;
+  const c = parseCidr(rawCidr);
+  if (!c || c.family !== 6) throw new NodeConfigError('CALICO_IPV6POOL_CIDR', `not an IPv6 CIDR: ${JSON.stringify(rawCidr)}`, 'use e.g. fd00:10:244::/48');
+  const blockSize = poolBlockSize(env, 'CALICO_IPV6POOL_BLOCK_SIZE', 116, 128, DEFAULT_BLOCK_SIZE_V6, c.prefix);
+  const vxlanMode = parseEncap(env, 'CALICO_IPV6POOL_VXLAN', 'Never');
+  return {
+    cidr: canonicalCidr(c),
+    blockSize,
+    ipipMode: 'Never',
+    vxlanMode,
+    natOutgoing: parseBool(env, 'CALICO_IPV6POOL_NAT_OUTGOING', false),
+    nodeSelector: parseSelectorVar(env, 'CALICO_IPV6POOL_NODE_SELECTOR'),
   };
 }
 
 const SEVERITIES = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'fatal', 'none'];
 
-function parseFelix(env: NodeJS.ProcessEnv): FelixOverrides {
+function parseFelix(env: NodeJS.ProcessEnv, ip6: IPSetting): FelixOverrides {
   const rr = val(env, 'FELIX_ROUTEREFRESHINTERVAL');
   const sev = (val(env, 'FELIX_LOGSEVERITYSCREEN') ?? 'info').toLowerCase();
   if (!SEVERITIES.includes(sev)) throw new NodeConfigError('FELIX_LOGSEVERITYSCREEN', `unknown severity ${JSON.stringify(sev)}`, 'use Debug, Info, Warning, Error or Fatal');
@@ -264,11 +310,14 @@ function parseFelix(env: NodeJS.ProcessEnv): FelixOverrides {
     prometheusMetricsEnabled: parseBool(env, 'FELIX_PROMETHEUSMETRICSENABLED', false),
     prometheusMetricsPort: parseInt10(env, 'FELIX_PROMETHEUSMETRICSPORT', 1, 65535) ?? DEFAULT_METRICS_PORT,
     logSeverityScreen: sev === 'warning' ? 'warn' : sev === 'none' ? 'silent' : sev,
+    ipv6Support: parseBool(env, 'FELIX_IPV6SUPPORT', ip6.mode !== 'none'),
   };
   const ipip = parseInt10(env, 'FELIX_IPINIPMTU', 0, 65535);
   const vx = parseInt10(env, 'FELIX_VXLANMTU', 0, 65535);
   if (ipip !== undefined && ipip !== 0) out.ipipMTU = ipip;
   if (vx !== undefined && vx !== 0) out.vxlanMTU = vx;
+  const vx6 = parseInt10(env, 'FELIX_VXLANMTUV6', 0, 65535);
+  if (vx6 !== undefined && vx6 !== 0) out.vxlanMTUV6 = vx6;
   return out;
 }
 
@@ -319,12 +368,15 @@ export function parseNodeConfig(env: NodeJS.ProcessEnv, opts: ParseOptions = {})
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(nodeName) || nodeName.length > 253) {
     throw new NodeConfigError('NODENAME', `not a valid node name: ${JSON.stringify(nodeName)}`, 'use a lower-case DNS name (a-z, 0-9, "-", ".")');
   }
+  const ip6 = parseIPSetting(env.IP6, 'IP6', 6, 'none');
   const cfg: NodeConfig = {
     nodeName,
     datastore: wrapDatastore(env),
     ip: parseIPSetting(env.IP),
     autodetect: parseAutodetectMethod(env.IP_AUTODETECTION_METHOD),
-    felix: parseFelix(env),
+    ip6,
+    autodetect6: parseAutodetectMethod(env.IP6_AUTODETECTION_METHOD, 'IP6_AUTODETECTION_METHOD'),
+    felix: parseFelix(env, ip6),
     runDir: val(env, 'TABBY_RUN_DIR') ?? DEFAULT_RUN_DIR,
     libDir: val(env, 'TABBY_LIB_DIR') ?? DEFAULT_LIB_DIR,
     waitForDatastore: parseBool(env, 'WAIT_FOR_DATASTORE', true),
@@ -342,6 +394,8 @@ export function parseNodeConfig(env: NodeJS.ProcessEnv, opts: ParseOptions = {})
   }
   const pool = parseDefaultPool(env);
   if (pool) cfg.defaultPool = pool;
+  const pool6 = parseDefaultPool6(env);
+  if (pool6) cfg.defaultPool6 = pool6;
   cfg.ipamGc = parseIpamGc(env);
   return cfg;
 }

@@ -10,6 +10,7 @@ import { parseNodeConfig } from './config.js';
 import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
 import { kubernetesCore, secretAccessFrom, secretSettings } from './secrets.js';
+import type { NodeBgpListeners } from './bgp-listen.js';
 import { CALICO_SESSION_TIMERS } from './bgp-config.js';
 import { podGcOwners, type GcOwnerSource } from './ipam-gc.js';
 
@@ -32,23 +33,22 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   log.info({ node: cfg.nodeName, datastore: cfg.datastore.type, runDir: cfg.runDir, libDir: cfg.libDir }, 'tabby-node starting');
   const ds = await openDatastore(cfg.datastore, { logger: log });
 
-  const [{ BgpSpeaker }, { SessionTransports }, { BgpListener }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
+  const [{ BgpSpeaker }, { SessionTransports }, { openBgpListeners }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
     import('../bgp/speaker.js'),
     import('../bgp/speaker/session-transport.js'),
-    import('../bgp/net/index.js'),
+    import('./bgp-listen.js'),
     import('../felix/dataplane.js'),
     import('../felix/resources.js'),
     import('../ipam/ipam.js'),
   ]);
-  let listener: InstanceType<typeof BgpListener> | undefined;
+  const listeners: NodeBgpListeners[] = [];
   const speakerFactory = (sc: Parameters<NonNullable<ConstructorParameters<typeof NodeAgent>[1]['speaker']>>[0]): SpeakerLike => {
     const route: { to?: InstanceType<typeof SessionTransports> } = {};
-    listener = new BgpListener((s: net.Socket) => (route.to ? route.to.incoming(s) : s.destroy()));
-    const port = sc.listen?.port ?? 179;
-    const ready = listener.listen('0.0.0.0', port).then(
-      (l) => log.info(l, 'listening for BGP connections'),
-      (err: unknown) => log.error({ err: errorMessage(err), port }, 'cannot listen for BGP; outgoing sessions only'),
-    );
+    const accept = (s: net.Socket): void => (route.to ? route.to.incoming(s) : void s.destroy());
+    const l = openBgpListeners(accept, sc.listen?.port ?? 179, cfg.ip6.mode !== 'none', log);
+    listeners.push(l);
+    const ready = l.ready;
+    const listener = l.options;
     const transports = new SessionTransports({ logger: log, listener, ...CALICO_SESSION_TIMERS });
     route.to = transports;
     const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: log });
@@ -82,13 +82,19 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       log.info({ considered: d.explanation }, `IP autodetection: ${summarize(d)}`);
       return d;
     },
+    detect6: async () => {
+      const d = await autodetect(cfg.autodetect6, 6);
+      log.info({ considered: d.explanation }, `IPv6 autodetection: ${summarize(d)}`);
+      return d;
+    },
     hostMtu,
     ipam: new Ipam({ datastore: ds, log }),
     speaker: speakerFactory,
     dataplane: () => {
-      const dc: Parameters<typeof Dataplane.open>[0] = { libDir: cfg.libDir, routeRefreshIntervalMs: cfg.felix.routeRefreshIntervalSec * 1000, log };
+      const dc: Parameters<typeof Dataplane.open>[0] = { libDir: cfg.libDir, routeRefreshIntervalMs: cfg.felix.routeRefreshIntervalSec * 1000, ipv6: cfg.felix.ipv6Support, log };
       if (cfg.felix.ipipMTU !== undefined) dc.ipipMTU = cfg.felix.ipipMTU;
       if (cfg.felix.vxlanMTU !== undefined) dc.vxlanMTU = cfg.felix.vxlanMTU;
+      if (cfg.felix.vxlanMTUV6 !== undefined) dc.vxlanMTUV6 = cfg.felix.vxlanMTUV6;
       const dp = Dataplane.open(dc);
       return { start: () => dp.start(), stop: () => dp.stop(), update: (i) => dp.update(i as Parameters<typeof dp.update>[0]) };
     },
@@ -103,7 +109,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     log.info({ signal: sig }, 'stopping (kernel routes are kept)');
     void agent
       .stop()
-      .then(() => listener?.close())
+      .then(() => Promise.all(listeners.map((l) => l.close())))
       .then(() => ds.close())
       .then(
         () => process.exit(0),

@@ -10,7 +10,7 @@ import type { Logger } from '../lib/log.js';
 import { TabbyError, errorMessage } from '../lib/errors.js';
 import type { ClusterInformation, IPPool, Node } from '../api/types.js';
 import { AlreadyExistsError, ConflictError, NotFoundError, type Datastore } from '../datastore/types.js';
-import type { NodeConfig } from './config.js';
+import type { DefaultPoolConfig, IPSetting, NodeConfig } from './config.js';
 import { summarize, type Detection } from './autodetect.js';
 import type { Ipam } from '../ipam/ipam.js';
 import { ensureTunnelAddresses } from './tunnel.js';
@@ -67,11 +67,13 @@ export interface RegisterInput {
   nodeName: string;
   /** `10.0.0.5/24`, or undefined for IP=none. */
   ipv4Cidr?: string;
+  /** `fd00::5/64`, or undefined for IP6=none. */
+  ipv6Cidr?: string;
   asNumber?: number;
 }
 
 /**
- * Create or update the Node: bgp.ipv4Address (CIDR form) and asNumber set from this host; every
+ * Create or update the Node: bgp.ipv4Address / bgp.ipv6Address (CIDR form) and asNumber set from this host; every
  * other field — routeReflectorClusterID, tunnel addresses, labels — is preserved.
  */
 export async function registerNode(ds: Datastore, inp: RegisterInput): Promise<Node> {
@@ -89,32 +91,39 @@ export async function registerNode(ds: Datastore, inp: RegisterInput): Promise<N
     const bgp = { ...(node.spec.bgp ?? {}) };
     if (inp.ipv4Cidr !== undefined) bgp.ipv4Address = inp.ipv4Cidr;
     else delete bgp.ipv4Address;
+    if (inp.ipv6Cidr !== undefined) bgp.ipv6Address = inp.ipv6Cidr;
+    else delete bgp.ipv6Address;
     if (inp.asNumber !== undefined) bgp.asNumber = inp.asNumber;
     else delete bgp.asNumber;
     node.spec.bgp = bgp;
-    const addr = inp.ipv4Cidr ? inp.ipv4Cidr.slice(0, inp.ipv4Cidr.indexOf('/')) : undefined;
+    const addrs = [inp.ipv4Cidr, inp.ipv6Cidr].flatMap((c) => (c ? [{ address: c.slice(0, c.indexOf('/')), type: 'CalicoNodeIP' as const }] : []));
     const others = (node.spec.addresses ?? []).filter((a) => a.type !== 'CalicoNodeIP');
-    node.spec.addresses = addr ? [...others, { address: addr, type: 'CalicoNodeIP' }] : others;
+    node.spec.addresses = [...others, ...addrs];
     if (existing && JSON.stringify(existing.spec) === JSON.stringify(node.spec)) return existing;
     return existing ? ds.update(node) : ds.create(node);
   });
 }
 
-/** Create the default IPv4 pool unless any IPv4 pool exists. Returns the created pool, or undefined. */
-export async function ensureDefaultPool(ds: Datastore, cfg: NonNullable<NodeConfig['defaultPool']>, log: Logger): Promise<IPPool | undefined> {
+/**
+ * Create the default pool of `cfg`'s family (`default-ipv4-ippool` / `default-ipv6-ippool`) unless a
+ * pool of that family exists. Returns the created pool, or undefined.
+ */
+export async function ensureDefaultPool(ds: Datastore, cfg: DefaultPoolConfig, log: Logger): Promise<IPPool | undefined> {
+  const v6 = cfg.cidr.includes(':');
+  const fam = v6 ? 'IPv6' : 'IPv4';
   const pools = await ds.list<IPPool>('IPPool');
-  if (pools.items.some((p) => !p.spec.cidr.includes(':'))) {
-    log.info({ pools: pools.items.map((p) => p.metadata.name) }, 'IPv4 pool exists; not creating the default pool');
+  if (pools.items.some((p) => p.spec.cidr.includes(':') === v6)) {
+    log.info({ pools: pools.items.map((p) => p.metadata.name) }, `${fam} pool exists; not creating the default ${fam} pool`);
     return undefined;
   }
   const pool: IPPool = {
     apiVersion: 'projectcalico.org/v3',
     kind: 'IPPool',
-    metadata: { name: 'default-ipv4-ippool' },
+    metadata: { name: v6 ? 'default-ipv6-ippool' : 'default-ipv4-ippool' },
     spec: {
       cidr: cfg.cidr,
       blockSize: cfg.blockSize,
-      ipipMode: cfg.ipipMode,
+      ...(v6 ? {} : { ipipMode: cfg.ipipMode }),
       vxlanMode: cfg.vxlanMode,
       natOutgoing: cfg.natOutgoing,
       nodeSelector: cfg.nodeSelector,
@@ -122,7 +131,7 @@ export async function ensureDefaultPool(ds: Datastore, cfg: NonNullable<NodeConf
   };
   try {
     const made = await ds.create(pool);
-    log.info({ cidr: cfg.cidr, blockSize: cfg.blockSize, ipipMode: cfg.ipipMode, vxlanMode: cfg.vxlanMode }, 'created the default IPv4 pool');
+    log.info({ cidr: cfg.cidr, blockSize: cfg.blockSize, ipipMode: cfg.ipipMode, vxlanMode: cfg.vxlanMode }, `created the default ${fam} pool`);
     return made;
   } catch (err) {
     if (err instanceof AlreadyExistsError) return undefined; // another node won the race
@@ -171,11 +180,14 @@ export async function writeFileAtomic(dir: string, name: string, content: string
 
 /** Pod MTU: host MTU minus the overhead of the enabled encapsulation (FELIX_*MTU overrides win). */
 export function podMtu(hostMtu: number, pools: readonly IPPool[], felix: NodeConfig['felix']): number {
-  const ipip = pools.some((p) => !p.spec.disabled && (p.spec.ipipMode ?? 'Never') !== 'Never');
-  const vxlan = pools.some((p) => !p.spec.disabled && (p.spec.vxlanMode ?? 'Never') !== 'Never');
+  const on = (p: IPPool, mode: IPPool['spec']['ipipMode']): boolean => !p.spec.disabled && (mode ?? 'Never') !== 'Never';
+  const ipip = pools.some((p) => !p.spec.cidr.includes(':') && on(p, p.spec.ipipMode));
+  const vxlan = pools.some((p) => !p.spec.cidr.includes(':') && on(p, p.spec.vxlanMode));
+  const vxlan6 = pools.some((p) => p.spec.cidr.includes(':') && on(p, p.spec.vxlanMode));
   const c: number[] = [];
   if (ipip) c.push(felix.ipipMTU ?? hostMtu - 20);
   if (vxlan) c.push(felix.vxlanMTU ?? hostMtu - 50);
+  if (vxlan6) c.push(felix.vxlanMTUV6 ?? hostMtu - 70);
   return c.length ? Math.min(...c) : hostMtu;
 }
 
@@ -184,6 +196,8 @@ export interface StartupDeps {
   log: Logger;
   /** Resolves the node IP; called only for IP=autodetect. */
   detect: () => Promise<Detection>;
+  /** Resolves the node IPv6 address; called only for IP6=autodetect (absent: IP6=autodetect fails). */
+  detect6?: () => Promise<Detection>;
   /** MTU of the detected interface (default 1500). */
   hostMtu?: (iface: string | undefined) => Promise<number>;
   version?: string;
@@ -195,45 +209,70 @@ export interface StartupDeps {
 export interface StartupResult {
   node: Node;
   detection?: Detection;
+  detection6?: Detection;
   /** How the IP was chosen, one line. */
   ipSource: string;
+  /** How the IPv6 address was chosen, one line. */
+  ipSource6: string;
   pool?: IPPool;
+  pool6?: IPPool;
   mtu: number;
+}
+
+interface Resolved {
+  cidr?: string;
+  detection?: Detection;
+  source: string;
+}
+
+/** IP / IP6 → the address in CIDR form and how it was chosen. */
+async function resolveAddress(setting: IPSetting, family: 4 | 6, detect: (() => Promise<Detection>) | undefined, log: Logger): Promise<Resolved> {
+  const v = family === 4 ? '' : '6';
+  if (setting.mode === 'autodetect') {
+    if (!detect) throw new StartupError('AutodetectUnavailable', `IP${v}=autodetect but no IPv${family} detector is wired`, { hint: `set IP${v}=<addr>/<len>` });
+    const d = await detect();
+    log.info({ ip: d.cidr, interface: d.interface, method: d.method, considered: d.explanation }, `autodetected the node IPv${family} address`);
+    return { cidr: d.cidr, detection: d, source: `autodetected: ${summarize(d)}` };
+  }
+  if (setting.mode === 'static') {
+    const cidr = `${setting.address}/${setting.prefix ?? (family === 4 ? 32 : 128)}`;
+    log.info({ ip: cidr }, `using the node IPv${family} address from IP${v}`);
+    return { cidr, source: `from the IP${v} environment variable (${cidr})` };
+  }
+  log.info(`IP${v}=none: not setting an IPv${family} address`);
+  return { source: family === 4 ? 'IP=none: no IPv4 address, IPv4 BGP disabled on this node' : 'IP6=none: no IPv6 address' };
 }
 
 export async function runStartup(cfg: NodeConfig, deps: StartupDeps): Promise<StartupResult> {
   const { ds, log } = deps;
   if (cfg.waitForDatastore) await waitForDatastore(ds, log, deps.wait);
-  let ipv4Cidr: string | undefined;
-  let detection: Detection | undefined;
-  let ipSource: string;
-  if (cfg.ip.mode === 'autodetect') {
-    detection = await deps.detect();
-    ipv4Cidr = detection.cidr;
-    ipSource = `autodetected: ${summarize(detection)}`;
-    log.info({ ip: detection.cidr, interface: detection.interface, method: detection.method, considered: detection.explanation }, 'autodetected the node IPv4 address');
-  } else if (cfg.ip.mode === 'static') {
-    ipv4Cidr = `${cfg.ip.address}/${cfg.ip.prefix ?? 32}`;
-    ipSource = `from the IP environment variable (${ipv4Cidr})`;
-    log.info({ ip: ipv4Cidr }, 'using the node IPv4 address from IP');
-  } else {
-    ipSource = 'IP=none: no IPv4 address, BGP disabled on this node';
-    log.info('IP=none: not setting an IPv4 address');
-  }
-  const node = await registerNode(ds, { nodeName: cfg.nodeName, ...(ipv4Cidr ? { ipv4Cidr } : {}), ...(cfg.asNumber !== undefined ? { asNumber: cfg.asNumber } : {}) });
-  log.info({ node: cfg.nodeName, ipv4Address: node.spec?.bgp?.ipv4Address, asNumber: node.spec?.bgp?.asNumber, rrClusterId: node.spec?.bgp?.routeReflectorClusterID }, 'registered the Node');
+  const v4 = await resolveAddress(cfg.ip, 4, deps.detect, log);
+  const v6 = await resolveAddress(cfg.ip6, 6, deps.detect6, log);
+  const ipv4Cidr = v4.cidr;
+  const detection = v4.detection;
+  const node = await registerNode(ds, {
+    nodeName: cfg.nodeName,
+    ...(ipv4Cidr ? { ipv4Cidr } : {}),
+    ...(v6.cidr ? { ipv6Cidr: v6.cidr } : {}),
+    ...(cfg.asNumber !== undefined ? { asNumber: cfg.asNumber } : {}),
+  });
+  const b = node.spec?.bgp;
+  log.info({ node: cfg.nodeName, ipv4Address: b?.ipv4Address, ipv6Address: b?.ipv6Address, asNumber: b?.asNumber, rrClusterId: b?.routeReflectorClusterID }, 'registered the Node');
   await ensureClusterInformation(ds, deps.version ?? '0.1.0');
   const pool = cfg.defaultPool ? await ensureDefaultPool(ds, cfg.defaultPool, log) : undefined;
+  const pool6 = cfg.defaultPool6 ? await ensureDefaultPool(ds, cfg.defaultPool6, log) : undefined;
   const pools = (await ds.list<IPPool>('IPPool')).items;
   let registered = node;
-  if (deps.ipam && ipv4Cidr) registered = await ensureTunnelAddresses(ds, deps.ipam, cfg.nodeName, log);
+  if (deps.ipam && (ipv4Cidr || v6.cidr)) registered = await ensureTunnelAddresses(ds, deps.ipam, cfg.nodeName, log);
   const hostMtu = deps.hostMtu ? await deps.hostMtu(detection?.interface) : 1500;
   const mtu = podMtu(hostMtu, pools, cfg.felix);
   await writeFileAtomic(cfg.libDir, 'nodename', cfg.nodeName);
   await writeFileAtomic(cfg.libDir, 'mtu', `${mtu}\n`);
   log.info({ libDir: cfg.libDir, mtu }, 'wrote the node name and MTU files');
-  const res: StartupResult = { node: registered, ipSource, mtu };
+  const res: StartupResult = { node: registered, ipSource: v4.source, ipSource6: v6.source, mtu };
   if (detection) res.detection = detection;
+  if (v6.detection) res.detection6 = v6.detection;
   if (pool) res.pool = pool;
+  if (pool6) res.pool6 = pool6;
   return res;
 }

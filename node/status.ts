@@ -25,6 +25,8 @@ export interface NodeStatusSnapshot {
   pid: number;
   startedAt: string;
   ip: { cidr?: string; source: string; explanation: string[] };
+  /** The node's IPv6 address (absent from agents that predate IPv6 support). */
+  ip6?: { cidr?: string; source: string; explanation: string[] };
   bgp: { enabled: boolean; reason?: string; routerId?: string; asNumber?: number; peers: PeerSnapshot[]; exports: string[] };
   health: { live: boolean; ready: boolean; components: Record<string, { ready: boolean; detail?: string }> };
 }
@@ -132,6 +134,11 @@ export function formatNodeStatus(s: NodeStatusSnapshot, now = new Date(), verbos
   out.push(`IPv4 address: ${s.ip.cidr ?? 'none'}`);
   out.push(`  chosen ${s.ip.source}`);
   if (verbose || !s.ip.cidr) for (const l of s.ip.explanation) out.push(`    ${l}`);
+  if (s.ip6) {
+    out.push(`IPv6 address: ${s.ip6.cidr ?? 'none'}`);
+    out.push(`  chosen ${s.ip6.source}`);
+    if (verbose) for (const l of s.ip6.explanation) out.push(`    ${l}`);
+  }
   out.push(`Readiness: ${s.health.ready ? 'ready' : 'not ready'}`);
   if (!s.health.ready) {
     for (const [name, c] of Object.entries(s.health.components)) if (!c.ready) out.push(`  ${name}: ${c.detail ?? 'not ready'}`);
@@ -153,7 +160,7 @@ export function formatNodeStatus(s: NodeStatusSnapshot, now = new Date(), verbos
   out.push('IPv6 BGP status');
   const v6 = s.bgp.peers.filter((p) => p.address.includes(':'));
   if (v6.length === 0) out.push('No IPv6 peers found.');
-  else out.push(renderTable(['Peer address', 'Peer type', 'State', 'Since', 'Info'], v6.map((p) => [p.address, p.type, birdState(p.state), formatSince(p.since, now), p.info])));
+  else out.push(renderTable(['Peer address', 'Peer type', 'State', 'Since', 'Info'], v6.map((p) => [p.port && p.port !== 179 ? `${p.address} port ${p.port}` : p.address, p.type, birdState(p.state), formatSince(p.since, now), p.info])));
   out.push('');
   return out.join('\n');
 }

@@ -8,6 +8,9 @@ import addFormats from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import { TabbyError } from '../../lib/errors.js';
 import type { SpeakerConfig } from '../speaker/config.js';
+import type { BgpFilterSpec } from '../policy/filter.js';
+import { API_VERSION_V3 } from '../../api/meta.js';
+import { ValidationError, validateResource } from '../../api/validate.js';
 
 export const EXAMPLE_CONFIG = `routerId: 10.0.0.1
 asNumber: 64512
@@ -36,28 +39,8 @@ const community = { type: 'string', pattern: '^[0-9]+:[0-9]+(:[0-9]+)?$' };
 const cidr = { type: 'string', pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' };
 const ip = { type: 'string', anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] };
 const asn = { type: 'integer', minimum: 1, maximum: 4294967295 };
-const rule = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['action'],
-  properties: {
-    action: { enum: ['Accept', 'Reject'] },
-    cidr,
-    matchOperator: { enum: ['Equal', 'NotEqual', 'In', 'NotIn'] },
-    prefixLength: { type: 'object', additionalProperties: false, properties: { min: { type: 'integer', minimum: 0, maximum: 128 }, max: { type: 'integer', minimum: 0, maximum: 128 } } },
-    source: { enum: ['RemotePeers'] },
-    interface: { type: 'string' },
-    peerType: { enum: ['eBGP', 'iBGP'] },
-    communities: {
-      anyOf: [
-        { type: 'array', items: community },
-        { type: 'object', additionalProperties: false, properties: { values: { type: 'array', items: community } } },
-      ],
-    },
-    asPathPrefix: { type: 'array', items: asn },
-  },
-};
-const rules = { type: 'array', items: rule };
+/** BGPFilter rule lists are checked by the Calico resource validation (api/), see parseConfig. */
+const rules = { type: 'array', items: { type: 'object' } };
 
 export const CONFIG_SCHEMA = {
   type: 'object',
@@ -104,6 +87,7 @@ export const CONFIG_SCHEMA = {
           nextHopSelf: { type: 'object', additionalProperties: false, properties: { ipv4: { type: 'string', format: 'ipv4' }, ipv6: { type: 'string', format: 'ipv6' } } },
           allowLocalAs: { type: 'integer', minimum: 0, maximum: 10 },
           maxPrefixes: { type: 'integer', minimum: 1 },
+          maxPrefixRestartTime: { type: 'integer', minimum: 0, maximum: 86400 },
           families: { type: 'array', items: { enum: ['ipv4-unicast', 'ipv6-unicast'] }, minItems: 1 },
           filters: { type: 'array', items: { type: 'string' } },
           description: { type: 'string' },
@@ -144,6 +128,8 @@ export const CONFIG_SCHEMA = {
       items: { type: 'object', additionalProperties: false, required: ['cidr', 'communities'], properties: { cidr, communities: { type: 'array', items: community } } },
     },
     maxPaths: { type: 'integer', minimum: 1, maximum: 64 },
+    routePriority: { type: 'integer', minimum: 1, maximum: 2147483646 },
+    maxPendingRoutes: { type: 'integer', minimum: 1 },
     gracefulRestart: {
       type: 'object',
       additionalProperties: false,
@@ -175,6 +161,17 @@ interface RawFilter {
   importV6?: unknown;
 }
 
+/** A filter's rules, checked exactly like a projectcalico.org/v3 BGPFilter resource. */
+function validFilterSpec(name: string, spec: Omit<RawFilter, 'name'>, source: string): BgpFilterSpec {
+  try {
+    const r = validateResource({ apiVersion: API_VERSION_V3, kind: 'BGPFilter', metadata: { name }, spec });
+    return r.spec as BgpFilterSpec;
+  } catch (err) {
+    if (err instanceof ValidationError) throw new ConfigError(`${source}: filter ${JSON.stringify(name)}: ${err.problems.slice(0, 5).join('; ')}`);
+    throw err;
+  }
+}
+
 /** Validate a parsed document and build the daemon configuration. */
 export function parseConfig(doc: unknown, source = 'config'): DaemonConfig {
   if (!validate(doc)) {
@@ -188,7 +185,7 @@ export function parseConfig(doc: unknown, source = 'config'): DaemonConfig {
   delete d.statusSocket;
   const filters = (d.filters as RawFilter[] | undefined)?.map((f) => {
     const { name, ...spec } = f;
-    return { name, spec };
+    return { name, spec: validFilterSpec(name, spec, source) };
   });
   const speaker = { peers: [], ...d, ...(filters ? { filters } : {}) } as unknown as SpeakerConfig;
   const ids = new Set<string>();

@@ -20,6 +20,15 @@ export interface NetlinkFibOptions {
 const AF = { 'ipv4-unicast': 2, 'ipv6-unicast': 10 } as const;
 const ESRCH = 3;
 
+function defaultMetric(family: Family): number {
+  return family === 'ipv6-unicast' ? 1024 : 0;
+}
+
+function ignoreGone(err: unknown): void {
+  if (err instanceof NetlinkError && err.errno === ESRCH) return;
+  throw err;
+}
+
 export class NetlinkFibSink implements FibSink {
   private readonly nl: Netlink;
   private readonly protocol: number;
@@ -29,15 +38,35 @@ export class NetlinkFibSink implements FibSink {
     this.protocol = opts.protocol ?? 80;
   }
 
-  private base(family: Family, prefix: string): Route {
+  /**
+   * The metric is part of a kernel route's identity: a route whose priority changed is a new
+   * route, and the one with the old metric must be deleted. Metrics we installed, by prefix.
+   */
+  private readonly metrics = new Map<string, number>();
+
+  private base(family: Family, prefix: string, metric?: number): Route {
     const r: Route = { family: AF[family], dst: prefix, protocol: this.protocol };
     if (this.opts.table !== undefined) r.table = this.opts.table;
-    if (this.opts.metric !== undefined) r.priority = this.opts.metric;
+    if (metric !== undefined) r.priority = metric;
     return r;
   }
 
+  /** The metric the kernel gives the route (its default: 0 for IPv4, 1024 for IPv6). */
+  private metricOf(route: FibRoute): number {
+    return route.priority ?? this.opts.metric ?? defaultMetric(route.family);
+  }
+
+  /** The route with the metric it had, when a replace changes it (undefined: nothing to remove). */
+  private staleMetric(route: FibRoute): Route | undefined {
+    const k = `${route.family}|${route.prefix}`;
+    const m = this.metricOf(route);
+    const old = this.metrics.get(k);
+    this.metrics.set(k, m);
+    return old !== undefined && old !== m ? this.base(route.family, route.prefix, old) : undefined;
+  }
+
   private toRoute(route: FibRoute): Route {
-    const r = this.base(route.family, route.prefix);
+    const r = this.base(route.family, route.prefix, this.metricOf(route));
     const first = route.nextHops[0];
     if (route.nextHops.length === 1 && first) r.gw = first.gateway;
     else r.multipath = route.nextHops.map((n) => ({ gw: n.gateway }));
@@ -45,28 +74,44 @@ export class NetlinkFibSink implements FibSink {
   }
 
   async replace(route: FibRoute): Promise<void> {
+    // The old-metric route goes first: a delete with the default metric 0 matches any metric.
+    const stale = this.staleMetric(route);
+    if (stale) await this.nl.routeDel(stale).catch(ignoreGone);
     await this.nl.routeReplace(this.toRoute(route));
   }
 
   /** Pipelined: many routes per netlink datagram, one ACK per datagram. */
   async applyBatch(ops: readonly FibOp[]): Promise<Array<unknown>> {
     const b = this.nl.batch();
+    // Index in the batch of each op's own request (metric changes add a delete before it).
+    const at: number[] = [];
+    let n = 0;
     for (const op of ops) {
-      if (op.kind === 'replace') b.routeReplace(this.toRoute(op.route));
-      else b.routeDel(this.base(op.family, op.prefix));
+      if (op.kind === 'replace') {
+        const old = this.staleMetric(op.route);
+        if (old) {
+          b.routeDel(old);
+          n++;
+        }
+        b.routeReplace(this.toRoute(op.route));
+      } else {
+        // Metric 0 in a delete matches our route whatever its metric.
+        this.metrics.delete(`${op.family}|${op.prefix}`);
+        b.routeDel(this.base(op.family, op.prefix));
+      }
+      at.push(n++);
     }
     const res = await b.run();
     // Deleting a route that is already gone is not an error.
-    return res.errors.map((e, i) => (e && ops[i]?.kind === 'delete' && e.errno === ESRCH ? undefined : e));
+    return ops.map((op, i) => {
+      const e = res.errors[at[i]!];
+      return e && op.kind === 'delete' && e.errno === ESRCH ? undefined : e;
+    });
   }
 
   async delete(family: Family, prefix: string): Promise<void> {
-    try {
-      await this.nl.routeDel(this.base(family, prefix));
-    } catch (err) {
-      if (err instanceof NetlinkError && err.errno === ESRCH) return;
-      throw err;
-    }
+    this.metrics.delete(`${family}|${prefix}`);
+    await this.nl.routeDel(this.base(family, prefix)).catch(ignoreGone);
   }
 
   async list(): Promise<Array<{ family: Family; prefix: string }>> {
@@ -75,7 +120,11 @@ export class NetlinkFibSink implements FibSink {
       const filter: Parameters<Netlink['routeList']>[0] = { family: fam, protocol: this.protocol };
       if (this.opts.table !== undefined) filter.table = this.opts.table;
       for (const r of await this.nl.routeList(filter)) {
-        if (r.dst) out.push({ family: fam === 2 ? 'ipv4-unicast' : 'ipv6-unicast', prefix: r.dst });
+        if (!r.dst) continue;
+        const family = fam === 2 ? 'ipv4-unicast' : 'ipv6-unicast';
+        out.push({ family, prefix: r.dst });
+        // Kept from a previous run: a later replace with another metric must delete this one.
+        this.metrics.set(`${family}|${r.dst}`, r.priority ?? defaultMetric(family));
       }
     }
     return out;

@@ -24,6 +24,8 @@ export interface FibRoute {
   nextHops: FibNextHop[];
   /** Attributes of the best path, for sinks that decide by communities etc. */
   attrs: Readonly<PathAttributes>;
+  /** Kernel route metric set by a BGPFilter setPriority operation (undefined: the sink's default). */
+  priority?: number;
 }
 
 export interface FibSink {
@@ -112,6 +114,14 @@ export class FibInstaller {
     return this.flush();
   }
 
+  /** Remove every route this installer put in (FIB switched off or replaced). */
+  withdrawAll(): Promise<void> {
+    this.desired.clear();
+    this.holding = false;
+    for (const k of this.installed.keys()) this.dirty.add(k);
+    return this.flush();
+  }
+
   apply(changes: readonly DestChange[]): void {
     for (const c of changes) {
       if (!c.multipathChanged && !c.bestChanged) continue;
@@ -125,7 +135,11 @@ export class FibInstaller {
           .filter((p) => p.attrs.nextHop !== undefined)
           .map((p) => ({ gateway: p.attrs.nextHop as string, peer: p.source.id }));
         if (nextHops.length === 0) this.desired.delete(k);
-        else this.desired.set(k, { family: d.family, prefix: d.prefix, nextHops, attrs: best.attrs });
+        else {
+          const r: FibRoute = { family: d.family, prefix: d.prefix, nextHops, attrs: best.attrs };
+          if (best.attrs.priority !== undefined) r.priority = best.attrs.priority;
+          this.desired.set(k, r);
+        }
       }
       this.dirty.add(k);
     }
@@ -230,6 +244,6 @@ export class FibInstaller {
 }
 
 function sameRoute(a: FibRoute, b: FibRoute): boolean {
-  if (a.nextHops.length !== b.nextHops.length) return false;
+  if (a.nextHops.length !== b.nextHops.length || a.priority !== b.priority) return false;
   return a.nextHops.every((n, i) => n.gateway === b.nextHops[i]?.gateway);
 }

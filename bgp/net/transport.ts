@@ -123,7 +123,8 @@ export class BgpListener {
   private readonly gtsm = new Map<string, number>();
   constructor(private readonly onConnection: (socket: net.Socket) => void) {}
 
-  async listen(address: string, port: number): Promise<{ address: string; port: number }> {
+  /** `ipv6Only` with address `::` lets a second listener on `0.0.0.0` share the port (dual stack). */
+  async listen(address: string, port: number, opts: { ipv6Only?: boolean } = {}): Promise<{ address: string; port: number }> {
     const server = net.createServer({ pauseOnConnect: false }, (s) => {
       const remote = s.remoteAddress ? normalize(s.remoteAddress) : undefined;
       const hops = remote !== undefined ? this.gtsm.get(remote) : undefined;
@@ -141,7 +142,7 @@ export class BgpListener {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: address, port, exclusive: true }, () => {
+      server.listen({ host: address, port, exclusive: true, ...(opts.ipv6Only ? { ipv6Only: true } : {}) }, () => {
         server.removeListener('error', reject);
         resolve();
       });

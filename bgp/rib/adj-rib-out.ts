@@ -27,8 +27,8 @@ export interface GroupSettings extends ExportTarget {
   addPathTx: boolean;
   /** Identifies the export policy + prefix advertisements (part of the group key). */
   policyId: string;
-  /** Export policy: false filters the route out. */
-  accept?: (ctx: ExportContext) => boolean;
+  /** Export policy: false filters the route out; attributes replace the exported ones. */
+  accept?: (ctx: ExportContext) => boolean | Readonly<PathAttributes>;
   /** Per-prefix attribute additions (prefixAdvertisements communities). */
   decorate?: (prefix: string, attrs: PathAttributes) => PathAttributes;
 }
@@ -114,9 +114,14 @@ export class UpdateGroup {
       perAttrs.set(ck, base);
     }
     if (base === null) return undefined;
-    if (s.accept && !s.accept({ family: path.family, prefix: path.prefix, path, attrs: base })) return undefined;
+    let out: Readonly<PathAttributes> = base;
+    if (s.accept) {
+      const r = s.accept({ family: path.family, prefix: path.prefix, path, attrs: base });
+      if (r === false) return undefined;
+      if (r !== true) out = r;
+    }
     // Each returned object carries one reference, owned by the entry that stores it.
-    return this.interner.intern(s.decorate ? s.decorate(path.prefix, base) : base);
+    return this.interner.intern(s.decorate ? s.decorate(path.prefix, out) : out);
   }
 
   private desired(d: Destination, local: LocalIdentity, reflector: boolean): Map<number, OutEntry> {

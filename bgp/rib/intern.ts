@@ -35,6 +35,7 @@ export function attrKey(a: PathAttributes): string {
     a.largeCommunities ?? null,
     a.unknown ? a.unknown.map(rawKey) : null,
   ];
+  if (a.priority !== undefined) parts.push(a.priority);
   return JSON.stringify(parts);
 }
 

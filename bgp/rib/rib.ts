@@ -28,8 +28,8 @@ export interface ImportContext {
 export interface RibPeer {
   source: PathSource;
   import?: ImportSettings;
-  /** Import policy: false rejects the route (kept in pre-policy only). */
-  accept?: (ctx: ImportContext) => boolean;
+  /** Import policy: false rejects the route (kept in pre-policy only); attributes replace the route's. */
+  accept?: (ctx: ImportContext) => boolean | Readonly<PathAttributes>;
   /** Maximum accepted prefixes; exceeding it raises a 'max-prefix' notice (the session sends Cease 1). */
   maxPrefixes?: number;
 }
@@ -335,7 +335,16 @@ export class Rib {
     } else if (accepted) {
       postAttrs = this.interner.intern(pre);
     }
-    if (accepted && a.peer.accept) accepted = a.peer.accept({ family, prefix, source, attrs: postAttrs });
+    if (accepted && a.peer.accept) {
+      const r = a.peer.accept({ family, prefix, source, attrs: postAttrs });
+      if (r === false) accepted = false;
+      else if (r !== true && r !== postAttrs) {
+        // Policy operations changed the route: keep the changed attributes instead.
+        const changed = this.interner.intern(r);
+        this.interner.release(postAttrs);
+        postAttrs = changed;
+      }
+    }
     // Release the previous values.
     if (e.pre) this.interner.release(e.pre);
     e.pre = undefined;

@@ -68,7 +68,8 @@ export function mayExport(path: Path, target: ExportTarget, reflector: boolean):
   return path.source.rrClient || target.rrClient;
 }
 
-function prepend(segs: readonly AsPathSegment[] | undefined, asn: number): AsPathSegment[] {
+/** `asn` in front of the AS_PATH (a copy), in the leading AS_SEQUENCE when it has room. */
+export function prependAs(segs: readonly AsPathSegment[] | undefined, asn: number): AsPathSegment[] {
   const out = (segs ?? []).map((s) => ({ type: s.type, asns: [...s.asns] }));
   const first = out[0];
   if (first && first.type === AsPathSegmentType.AS_SEQUENCE && first.asns.length < 255) first.asns.unshift(asn);
@@ -87,7 +88,7 @@ export function exportAttributes(
   const self = target.localAddress[path.family];
   const learnedIbgp = path.source.type === 'ibgp';
   if (target.type === 'ebgp') {
-    out.asPath = prepend(a.asPath, target.localAs);
+    out.asPath = prependAs(a.asPath, target.localAs);
     delete out.localPref;
     delete out.originatorId;
     delete out.clusterList;
@@ -108,6 +109,8 @@ export function exportAttributes(
     }
     out.asPath = a.asPath ? a.asPath.map((s) => ({ type: s.type, asns: [...s.asns] })) : [];
   }
+  // The priority (kernel metric) is ours alone.
+  if (out.priority !== undefined) delete out.priority;
   if (out.origin === undefined) out.origin = 0;
   if (a.unknown) {
     const passed = a.unknown

@@ -263,10 +263,7 @@ export class BgpFsm {
       case 'ManualStop':
         return this.manualStop(ev, out, true);
       case 'TimerExpired':
-        if (ev.timer === 'hold') {
-          this.sendNotification(out, NotifCode.HOLD_TIMER_EXPIRED, 0);
-          this.toIdle(out, 'hold-timer-expired', 'hold timer expired waiting for OPEN');
-        }
+        if (ev.timer === 'hold') this.holdExpired(out, 'hold timer expired waiting for OPEN');
         return;
       case 'TcpConnectionConfirmed':
         return;
@@ -280,8 +277,7 @@ export class BgpFsm {
       case 'DecodeError':
         return this.fail(out, ev.error, 'message-error');
       case 'CollisionLost':
-        this.sendNotification(out, NotifCode.CEASE, CeaseSub.COLLISION_RESOLUTION);
-        return this.toIdle(out, 'collision', 'connection collision resolution', false);
+        return this.collisionLost(out);
       case 'Message': {
         const m = ev.message;
         if (m.type === 'open') {
@@ -312,88 +308,79 @@ export class BgpFsm {
   }
 
   private openConfirm(ev: FsmEvent, out: FsmAction[]): void {
-    switch (ev.type) {
-      case 'ManualStart':
-      case 'TcpConnectionConfirmed':
-        return;
-      case 'ManualStop':
-        return this.manualStop(ev, out, true);
-      case 'TimerExpired':
-        if (ev.timer === 'hold') {
-          this.sendNotification(out, NotifCode.HOLD_TIMER_EXPIRED, 0);
-          this.toIdle(out, 'hold-timer-expired', 'hold timer expired in OpenConfirm');
-        } else if (ev.timer === 'keepalive') this.keepalive(out);
-        return;
-      case 'TcpConnectionFails':
-        return this.toIdle(out, 'tcp-failed', ev.detail ?? 'connection closed in OpenConfirm');
-      case 'DecodeError':
-        return this.fail(out, ev.error, 'message-error');
-      case 'CollisionLost':
-        this.sendNotification(out, NotifCode.CEASE, CeaseSub.COLLISION_RESOLUTION);
-        return this.toIdle(out, 'collision', 'connection collision resolution', false);
-      case 'SendHoldTimerExpired':
-        return this.sendHoldExpired(out);
-      case 'Message': {
-        const m = ev.message;
-        if (m.type === 'keepalive') {
-          this.restartHold(out);
-          this.idleHold = this.opts.idleHoldTime;
-          this.connectRetryCounter = 0;
-          this.lastError = undefined;
-          this.go(out, 'Established', 'established');
-          out.push({ type: 'established', negotiated: this.negotiated! });
-          return;
-        }
-        if (m.type === 'notification') return this.notified(out, m);
-        this.sendNotification(out, NotifCode.FSM, FsmSub.OPEN_CONFIRM);
-        return this.toIdle(out, 'fsm-error', `unexpected ${m.type} in OpenConfirm`);
-      }
+    if (ev.type !== 'Message') return this.connected(ev, out);
+    const m = ev.message;
+    if (m.type === 'keepalive') {
+      this.restartHold(out);
+      this.idleHold = this.opts.idleHoldTime;
+      this.connectRetryCounter = 0;
+      this.lastError = undefined;
+      this.go(out, 'Established', 'established');
+      out.push({ type: 'established', negotiated: this.negotiated! });
+      return;
     }
+    if (m.type === 'notification') return this.notified(out, m);
+    this.sendNotification(out, NotifCode.FSM, FsmSub.OPEN_CONFIRM);
+    return this.toIdle(out, 'fsm-error', `unexpected ${m.type} in OpenConfirm`);
   }
 
   private established(ev: FsmEvent, out: FsmAction[]): void {
+    if (ev.type !== 'Message') return this.connected(ev, out);
+    const m = ev.message;
+    switch (m.type) {
+      case 'keepalive':
+        this.restartHold(out);
+        return;
+      case 'update':
+        this.restartHold(out);
+        out.push({ type: 'update', update: m, treatAsWithdraw: ev.treatAsWithdraw ?? false, notes: ev.notes ?? [] });
+        return;
+      case 'route-refresh':
+        this.restartHold(out);
+        out.push({ type: 'routeRefresh', message: m });
+        return;
+      case 'notification':
+        return this.notified(out, m);
+      case 'open':
+        this.sendNotification(out, NotifCode.FSM, FsmSub.ESTABLISHED);
+        return this.toIdle(out, 'fsm-error', 'unexpected OPEN in Established');
+    }
+  }
+
+  /** Events other than messages once both OPENs were exchanged: alike in OpenConfirm and Established. */
+  private connected(ev: Exclude<FsmEvent, { type: 'Message' }>, out: FsmAction[]): void {
+    const established = this.state === 'Established';
     switch (ev.type) {
       case 'ManualStart':
       case 'TcpConnectionConfirmed':
+        return;
       case 'CollisionLost':
         // RFC 4271 §6.8: an Established connection always wins.
+        if (!established) this.collisionLost(out);
         return;
       case 'SendHoldTimerExpired':
         return this.sendHoldExpired(out);
       case 'ManualStop':
         return this.manualStop(ev, out, true);
       case 'TimerExpired':
-        if (ev.timer === 'hold') {
-          this.sendNotification(out, NotifCode.HOLD_TIMER_EXPIRED, 0);
-          this.toIdle(out, 'hold-timer-expired', 'hold timer expired');
-        } else if (ev.timer === 'keepalive') this.keepalive(out);
+        if (ev.timer === 'hold') this.holdExpired(out, established ? 'hold timer expired' : 'hold timer expired in OpenConfirm');
+        else if (ev.timer === 'keepalive') this.keepalive(out);
         return;
       case 'TcpConnectionFails':
-        return this.toIdle(out, 'tcp-failed', ev.detail ?? 'connection closed by the peer');
+        return this.toIdle(out, 'tcp-failed', ev.detail ?? (established ? 'connection closed by the peer' : 'connection closed in OpenConfirm'));
       case 'DecodeError':
         return this.fail(out, ev.error, 'message-error');
-      case 'Message': {
-        const m = ev.message;
-        switch (m.type) {
-          case 'keepalive':
-            this.restartHold(out);
-            return;
-          case 'update':
-            this.restartHold(out);
-            out.push({ type: 'update', update: m, treatAsWithdraw: ev.treatAsWithdraw ?? false, notes: ev.notes ?? [] });
-            return;
-          case 'route-refresh':
-            this.restartHold(out);
-            out.push({ type: 'routeRefresh', message: m });
-            return;
-          case 'notification':
-            return this.notified(out, m);
-          case 'open':
-            this.sendNotification(out, NotifCode.FSM, FsmSub.ESTABLISHED);
-            return this.toIdle(out, 'fsm-error', 'unexpected OPEN in Established');
-        }
-      }
     }
+  }
+
+  private holdExpired(out: FsmAction[], detail: string): void {
+    this.sendNotification(out, NotifCode.HOLD_TIMER_EXPIRED, 0);
+    this.toIdle(out, 'hold-timer-expired', detail);
+  }
+
+  private collisionLost(out: FsmAction[]): void {
+    this.sendNotification(out, NotifCode.CEASE, CeaseSub.COLLISION_RESOLUTION);
+    this.toIdle(out, 'collision', 'connection collision resolution', false);
   }
 
   private sendHoldExpired(out: FsmAction[]): void {

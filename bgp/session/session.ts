@@ -24,6 +24,9 @@ export interface BgpSocket {
   on(ev: 'drain', fn: () => void): this;
   removeAllListeners(ev?: string): this;
   once(ev: 'drain', fn: () => void): this;
+  /** Stop / restart 'data' events (TCP backpressure: the peer's window closes). */
+  pause?(): this;
+  resume?(): this;
   readonly writableLength?: number;
   readonly bytesWritten?: number;
   readonly destroyed?: boolean;
@@ -124,6 +127,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private lastErrorText: string | undefined;
   private messagesIn = 0;
   private messagesOut = 0;
+  /** Inbound flow control: the consumer asked us to stop reading (see pauseInput). */
+  private inputPaused = false;
   private readonly clock: Clock;
   private readonly log: Logger;
 
@@ -245,6 +250,30 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
+  /**
+   * Inbound flow control: stop reading the socket while the consumer (the RIB) is behind. The
+   * kernel buffer fills and TCP closes the peer's window, so a flooding peer is slowed down
+   * instead of growing our memory. Keepalives still go out; a hold timer that expires while we
+   * are not reading is re-armed (the peer is not silent, we are not listening).
+   */
+  pauseInput(): void {
+    if (this.inputPaused) return;
+    this.inputPaused = true;
+    this.primary.socket?.pause?.();
+    this.secondary?.socket?.pause?.();
+  }
+
+  resumeInput(): void {
+    if (!this.inputPaused) return;
+    this.inputPaused = false;
+    this.primary.socket?.resume?.();
+    this.secondary?.socket?.resume?.();
+  }
+
+  get inputIsPaused(): boolean {
+    return this.inputPaused;
+  }
+
   /** Send one already-framed message (ROUTE-REFRESH, End-of-RIB...). */
   send(message: Uint8Array): void {
     const c = this.primary;
@@ -259,6 +288,7 @@ export class Session extends EventEmitter<SessionEvents> {
     c.socket = socket;
     c.framer = new MessageFramer();
     socket.on('data', (chunk) => this.onData(c, chunk));
+    if (this.inputPaused) socket.pause?.();
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     socket.on('drain', () => (c.drainWaiters = []));
     socket.on('close', () => {
@@ -392,10 +422,16 @@ export class Session extends EventEmitter<SessionEvents> {
       case 'startTimer': {
         const old = c.timers.get(a.timer);
         if (old !== undefined) this.clock.clearTimeout(old);
-        const h = this.clock.setTimeout(() => {
+        const fire = (): void => {
+          if (a.timer === 'hold' && this.inputPaused && c.socket) {
+            // Our own backpressure holds the peer's KEEPALIVEs in the socket buffer.
+            c.timers.set(a.timer, this.clock.setTimeout(fire, a.seconds * 1000));
+            return;
+          }
           c.timers.delete(a.timer);
           this.dispatch(c, { type: 'TimerExpired', timer: a.timer });
-        }, a.seconds * 1000);
+        };
+        const h = this.clock.setTimeout(fire, a.seconds * 1000);
         c.timers.set(a.timer, h);
         return;
       }

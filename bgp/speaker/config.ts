@@ -38,6 +38,12 @@ export interface PeerConfig {
   allowLocalAs?: number;
   /** Cease 1 when the peer sends more accepted prefixes than this. */
   maxPrefixes?: number;
+  /**
+   * After Cease 1 (max prefixes) the session stays Idle this many seconds, then reconnects
+   * (BIRD's `receive limit N action restart`). 0 = stay down until the configuration changes.
+   * Default 60.
+   */
+  maxPrefixRestartTime?: number;
   families?: Family[];
   /** BGPFilter names applied to routes from / to this peer. */
   filters?: string[];
@@ -63,6 +69,16 @@ export interface SpeakerConfig {
   originate?: Array<string | OriginateConfig>;
   filters?: BgpFilter[];
   prefixAdvertisements?: PrefixAdvertisement[];
+  /**
+   * Priority (kernel route metric) of routes no BGPFilter setPriority gave one, as seen by
+   * BGPFilter `priority` matches. Default 1024 (Calico's ipv4/ipv6NormalRoutePriority).
+   */
+  routePriority?: number;
+  /**
+   * Inbound flow control: when more of a peer's route operations than this wait for the RIB, we
+   * stop reading its socket (TCP backpressure) until half of them are done. Default 65536.
+   */
+  maxPendingRoutes?: number;
   /** ECMP: maximum paths installed per prefix (default 1). */
   maxPaths?: number;
   /**

@@ -16,7 +16,8 @@ import type { PeerConfig } from './config.js';
 import type { PeerTransport, TransportFactory, TransportHandlers, TransportLocal } from './transport.js';
 
 export interface SessionTransportOptions {
-  listener?: BgpListener;
+  /** Where MD5 keys / GTSM of incoming connections are set (a BgpListener, or one per family). */
+  listener?: Pick<BgpListener, 'setPeerPassword' | 'setPeerTtlSecurity'>;
   logger?: Logger;
   clock?: Clock;
   /** Timers (seconds) for all sessions unless the peer sets its own. */
@@ -33,7 +34,7 @@ class SessionTransport implements PeerTransport {
   private lastNotification: string | undefined;
 
   constructor(
-    private readonly peer: PeerConfig,
+    readonly peer: PeerConfig,
     local: TransportLocal,
     private readonly h: TransportHandlers,
     private readonly registry: SessionTransports,
@@ -123,6 +124,14 @@ class SessionTransport implements PeerTransport {
     this.registry.unregister(this.peer, this);
   }
 
+  pauseInput(): void {
+    this.session.pauseInput();
+  }
+
+  resumeInput(): void {
+    this.session.resumeInput();
+  }
+
   send(messages: readonly Uint8Array[]): void {
     // One queue per peer keeps UPDATE order (an announce never overtakes a later withdraw).
     this.chain = this.chain
@@ -148,6 +157,16 @@ export class SessionTransports {
     this.factory = (peer, local, h) => new SessionTransport(peer, local, h, this, opts);
   }
 
+  /**
+   * Use another listener (listen address/port changed) or none: the configured peers' MD5 keys and
+   * GTSM settings go onto the new listening socket. Sessions are not touched (accepted
+   * connections keep the options they were accepted with).
+   */
+  setListener(listener: BgpListener | undefined): void {
+    this.opts.listener = listener;
+    for (const t of this.byAddress.values()) this.secure(t.peer);
+  }
+
   /** Hand an accepted connection to the peer's session; unknown addresses are refused. */
   incoming(socket: net.Socket): void {
     const remote = socket.remoteAddress ? normalize(socket.remoteAddress) : '';
@@ -162,6 +181,11 @@ export class SessionTransports {
 
   register(peer: PeerConfig, t: SessionTransport): void {
     this.byAddress.set(peer.address, t);
+    this.secure(peer);
+  }
+
+  /** The peer's MD5 key and GTSM setting on the listening socket. */
+  private secure(peer: PeerConfig): void {
     const l = this.opts.listener;
     if (!l) return;
     try {

@@ -27,6 +27,12 @@ export interface PeerStatus {
   peerRouterId?: string;
   /** Its routes are kept stale by the graceful-restart helper. */
   gracefulRestartStale: boolean;
+  /** Route operations from this peer waiting for the RIB (absent when none). */
+  pendingRoutes?: number;
+  /** Inbound flow control: we stopped reading from the peer until the RIB catches up. */
+  inputPaused?: boolean;
+  /** How many times we paused reading from this peer (absent when never). */
+  inputPauses?: number;
 }
 
 export interface SpeakerStatus {

@@ -41,6 +41,9 @@ export interface PeerTransport {
   send(messages: readonly Uint8Array[]): void;
   /** The peer is gone from the configuration: release what start() registered. */
   dispose?(): void;
+  /** Inbound flow control: stop reading from the peer (TCP backpressure) / read again. */
+  pauseInput?(): void;
+  resumeInput?(): void;
 }
 
 export type TransportFactory = (peer: PeerConfig, local: TransportLocal, handlers: TransportHandlers) => PeerTransport;

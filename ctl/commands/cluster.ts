@@ -21,6 +21,7 @@ interface ClusterArgs extends GlobalArgs {
   datastore?: string;
   kubeconfig?: string;
   crossSubnet?: boolean;
+  ipv6?: boolean;
 }
 
 const commonOptions = {
@@ -36,6 +37,7 @@ const upOptions = {
   'cross-subnet': { type: 'boolean', describe: 'nodes on two subnets behind the ToR router (default: on for vxlan/ipip)' },
   datastore: { type: 'string', choices: ['etcdv3', 'kubernetes'], describe: 'datastore (default etcdv3: an etcd is started)' },
   kubeconfig: { type: 'string', describe: 'kubeconfig for --datastore kubernetes (default: run the Kubernetes API test server of the checkout)' },
+  ipv6: { type: 'boolean', describe: 'dual stack: IPv6 on the fabric, an IPv6 pool, pods with v4 + v6 addresses' },
 } as const;
 
 function optionsFrom(a: ClusterArgs): ClusterOptions {
@@ -49,6 +51,7 @@ function optionsFrom(a: ClusterArgs): ClusterOptions {
     ...(a.crossSubnet === undefined ? {} : { crossSubnet: a.crossSubnet }),
     ...(a.datastore === undefined ? {} : { datastore: a.datastore as DatastoreKind }),
     ...(a.kubeconfig === undefined ? {} : { kubeconfig: a.kubeconfig }),
+    ...(a.ipv6 === undefined ? {} : { ipv6: a.ipv6 }),
   });
 }
 

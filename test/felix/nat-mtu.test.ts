@@ -60,10 +60,12 @@ test('mtu: host MTU from matching up interfaces, encap overheads, overrides', ()
   assert.equal(hostMtu([{ name: 'eth0', up: true, mtu: 1500 }, { name: 'ens3', up: true, mtu: 9000 }, { name: 'lo', up: true, mtu: 65536 }, { name: 'eth1', up: false, mtu: 1400 }]), 1500);
   assert.equal(hostMtu([{ name: 'lo', up: true, mtu: 65536 }]), 1460);
   assert.equal(hostMtu([{ name: 'tfxup', up: true, mtu: 1400 }], /^tfx/), 1400);
-  assert.deepEqual(computeMtus({ hostMtu: 1500, ipip: false, vxlan: false }), { ipip: 1480, vxlan: 1450, pod: 1500 });
+  assert.deepEqual(computeMtus({ hostMtu: 1500, ipip: false, vxlan: false }), { ipip: 1480, vxlan: 1450, vxlan6: 1430, pod: 1500 });
   assert.equal(computeMtus({ hostMtu: 1500, ipip: true, vxlan: false }).pod, 1480);
   assert.equal(computeMtus({ hostMtu: 1500, ipip: true, vxlan: true }).pod, 1450);
   assert.equal(computeMtus({ hostMtu: 1500, ipip: false, vxlan: true, vxlanMTU: 1400 }).pod, 1400);
+  assert.equal(computeMtus({ hostMtu: 1500, ipip: false, vxlan: true, vxlan6: true }).pod, 1430, 'IPv6 VXLAN: host − 70');
+  assert.equal(computeMtus({ hostMtu: 1500, ipip: false, vxlan: false, vxlan6: true, vxlanMTUV6: 1420 }).pod, 1420);
 });
 
 test('mtu file is written atomically (no temp file left)', async (t) => {

@@ -9,7 +9,7 @@ import { silentLogger } from '../../lib/log.js';
 import { parseNodeConfig } from '../../node/config.js';
 import { NodeAgent, type SpeakerConfigLike, type SpeakerLike } from '../../node/agent.js';
 import { readStatus, formatNodeStatus } from '../../node/status.js';
-import type { IPPool, Node } from '../../api/types.js';
+import type { BGPFilter, BGPPeer, IPPool, Node } from '../../api/types.js';
 import { Ipam } from '../../ipam/ipam.js';
 
 class FakeSpeaker extends EventEmitter implements SpeakerLike {
@@ -69,6 +69,24 @@ test('agent on a memory datastore: registers, default pool, mesh peers, live upd
   await new Promise((r) => setTimeout(r, 50));
   await agent.settle();
   assert.deepEqual(speaker.configs.at(-1)!.peers.map((p) => [p.address, p.passive ?? false, p.description]), [['10.0.0.3', true, 'node-to-node mesh']]);
+
+  // A BGPFilter and a global peer that names it: the speaker gets the filter resource itself, live.
+  await ds.create<BGPFilter>({
+    apiVersion: 'projectcalico.org/v3',
+    kind: 'BGPFilter',
+    metadata: { name: 'no-default' },
+    spec: { exportV4: [{ action: 'Reject', cidr: '0.0.0.0/0', matchOperator: 'Equal' }] },
+  });
+  await ds.create<BGPPeer>({ apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name: 'tor' }, spec: { peerIP: '10.0.0.254', asNumber: 64512, filters: ['no-default'] } });
+  await new Promise((r) => setTimeout(r, 50));
+  await agent.settle();
+  const withFilter = speaker.configs.at(-1)!;
+  assert.deepEqual(withFilter.filters?.map((f) => f.name), ['no-default']);
+  assert.deepEqual(withFilter.filters?.[0]?.spec.exportV4?.[0]?.cidr, '0.0.0.0/0');
+  assert.deepEqual(withFilter.peers.find((p) => p.address === '10.0.0.254')?.filters, ['no-default']);
+  await ds.delete('BGPPeer', 'tor');
+  await new Promise((r) => setTimeout(r, 50));
+  await agent.settle();
 
   let st = await readStatus(cfg.runDir);
   assert.equal(st.health.ready, false);

@@ -129,3 +129,17 @@ test('exports: confirmed affine blocks only (no pending), aggregated, borrowed /
   assert.deepEqual(exports, ['10.244.0.0/26', '10.244.1.0/26', '10.244.3.1/32', '10.244.3.3/32']);
   assert.deepEqual(blackholes, ['10.99.0.0/26', '10.244.0.0/26', '10.244.1.0/26', '10.244.1.0/28']);
 });
+
+test('exports: confirmed IPv6 affine blocks and borrowed /128s, v4 before v6; blackholes for own v6 blocks', () => {
+  const affs = [
+    aff('10.244.1.0/26', 'a', 'confirmed'),
+    aff('fd00:10:244::40/122', 'a', 'confirmed'),
+    aff('fd00:10:244::80/122', 'a', 'pending'),
+    aff('fd00:10:244::c0/122', 'b', 'confirmed'),
+    aff('fd00:99::/122', 'a', 'confirmed'),
+  ];
+  const blocks = [block('fd00:10:244::c0/122', 'host:b', ['b', 'a', null, 'a']), block('fd00:10:244::ffc0/122', 'host:b', [...Array<null>(63).fill(null), 'a'])];
+  const { exports, blackholes } = computeExports('a', affs, blocks, [pool('10.244.0.0/16'), pool('fd00:10:244::/48'), pool('fd00:99::/48', true)]);
+  assert.deepEqual(exports, ['10.244.1.0/26', 'fd00:10:244::40/122', 'fd00:10:244::c1/128', 'fd00:10:244::c3/128', 'fd00:10:244::ffff/128']);
+  assert.deepEqual(blackholes, ['10.244.1.0/26', 'fd00:10:244::40/122', 'fd00:99::/122']);
+});

@@ -1,7 +1,7 @@
 /**
  * Network-namespace lab for interop tests: a tabby namespace and a peer namespace joined by a
  * veth pair (10.99.<net>.2 = tabby, 10.99.<net>.1 = peer), the tabby-bgp daemon as a child
- * process, and cleanup of everything on test end. Names start with tbr-.
+ * process, and cleanup of everything on test end. Names start with tbr- (or the given prefix).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,10 +36,11 @@ export interface Lab {
   startTabby(config: string): ChildProcess & { output: () => string };
 }
 
-export function makeLab(t: TestContext, name: string, net: number): Lab {
-  const tabbyNs = `tbr-${name}-t`;
-  const peerNs = `tbr-${name}-p`;
-  const dir = mkdtempSync(path.join(tmpdir(), `tbr-${name}-`));
+/** `prefix`: the namespace name prefix (each helper's tests keep to their own). */
+export function makeLab(t: TestContext, name: string, net: number, prefix = 'tbr'): Lab {
+  const tabbyNs = `${prefix}-${name}-t`;
+  const peerNs = `${prefix}-${name}-p`;
+  const dir = mkdtempSync(path.join(tmpdir(), `${prefix}-${name}-`));
   const procs: ChildProcess[] = [];
   t.after(() => {
     // Each process leads its own group: kill the group so helpers they started (ExaBGP's

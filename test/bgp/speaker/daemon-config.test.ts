@@ -33,6 +33,20 @@ test('filters become BGPFilter objects and unknown references are rejected', () 
   assert.throws(() => parseConfig({ routerId: '10.0.0.1', asNumber: 1, peers: [{ address: '10.0.0.2', asNumber: 1, filters: ['nope'] }] }), /unknown filter "nope"/);
 });
 
+test('filter rules are checked exactly as a Calico v3 BGPFilter (fields, CEL rules, families)', () => {
+  const doc = (rule: unknown) => ({ routerId: '10.0.0.1', asNumber: 64512, routePriority: 100, filters: [{ name: 'f', importV4: [rule] }] });
+  const ok = { action: 'Accept', cidr: '10.0.0.0/8', matchOperator: 'In', priority: 100, operations: [{ setPriority: { value: 20 } }, { prependASPath: { prefix: [65000] } }] };
+  assert.deepEqual(parseConfig(doc(ok)).speaker.filters?.[0]?.spec.importV4, [ok]);
+  assert.equal(parseConfig(doc(ok)).speaker.routePriority, 100);
+  const bad: Array<[unknown, RegExp]> = [
+    [{ action: 'Accept', cidr: '10.0.0.0/8' }, /filter "f": spec\.importV4\[0\]: cidr and matchOperator must both be set/],
+    [{ action: 'Accept', communities: ['1:1'] }, /spec\.importV4\[0\]\.communities: must be an object/],
+    [{ action: 'Reject', operations: [{ setPriority: { value: 1 } }] }, /operations may only be used with action Accept/],
+    [{ action: 'Accept', cidr: 'fd00::/8', matchOperator: 'In' }, /is not an IPv4 CIDR/],
+  ];
+  for (const [rule, re] of bad) assert.throws(() => parseConfig(doc(rule)), (e: unknown) => e instanceof ConfigError && re.test(e.message));
+});
+
 test('invalid documents are rejected with the path of the problem', () => {
   const bad: Array<[unknown, RegExp]> = [
     [{ asNumber: 1 }, /must have required property 'routerId'/],

@@ -134,13 +134,45 @@ test('restarting role: advertisements deferred until End-of-RIB from non-restart
   assert.equal(eors(t('10.0.0.2').take()), 1, 'the restarting peer gets our table without us waiting for it');
 });
 
-test('max-prefix: Cease subcode 1 with the reason in status', async () => {
-  const { sp, t } = await setup({ ...base, peers: [{ address: '10.0.0.1', asNumber: 64512, maxPrefixes: 1 }] });
-  t('10.0.0.1').establish();
-  t('10.0.0.1').announce(['10.1.0.0/24', '10.2.0.0/24'], { origin: 0 }, '10.0.0.1');
+test('max-prefix: Cease subcode 1, Idle with the reason in status, reconnect after the idle time', async () => {
+  const { sp, t, clock, fib } = await setup({ ...base, peers: [{ address: '10.0.0.1', asNumber: 64512, maxPrefixes: 1, maxPrefixRestartTime: 30 }] }, true);
+  const tr = t('10.0.0.1');
+  tr.establish({ gracefulRestart: { restartTime: 120, restarting: false, notification: false, families: [{ family: 'ipv4-unicast', forwarding: true }] } });
+  tr.announce(['10.1.0.0/24', '10.2.0.0/24'], { origin: 0 }, '10.0.0.1');
   await sp.settle();
-  assert.deepEqual(t('10.0.0.1').stopped, [{ subcode: 1, message: 'maximum prefixes (1) exceeded', data: new Uint8Array([0, 1, 1, 0, 0, 0, 1]) }]);
-  assert.equal(sp.status().peers[0]?.lastError, 'maximum prefixes (1) exceeded');
+  assert.deepEqual(tr.stopped, [{ subcode: 1, message: 'max prefixes reached (1)', data: new Uint8Array([0, 1, 1, 0, 0, 0, 1]) }]);
+  // The session goes down as a real one would after the NOTIFICATION.
+  tr.drop('manual-stop', 'administratively stopped');
+  await sp.settle();
+  const st = sp.status().peers[0]!;
+  assert.equal(st.state, 'Idle');
+  assert.equal(st.lastError, 'max prefixes reached (1)');
+  assert.match(st.info, /^max prefixes reached \(1\); reconnecting in \d+s$/);
+  assert.equal(fib.routes.size, 0, 'our NOTIFICATION ends the session: no graceful-restart stale routes');
+  assert.equal(tr.started, 1);
+  clock.advance(29_000);
+  assert.equal(tr.started, 1, 'still idle');
+  clock.advance(1_000);
+  assert.equal(tr.started, 2, 'reconnects by itself');
+  assert.doesNotMatch(sp.status().peers[0]!.info, /max prefixes/);
+  tr.establish();
+  assert.equal(sp.status().peers[0]?.lastError, undefined);
+});
+
+test('max-prefix: restart time 0 stays down until the configuration changes', async () => {
+  const peer = { address: '10.0.0.1', asNumber: 64512, maxPrefixes: 1, maxPrefixRestartTime: 0 };
+  const { sp, t, clock } = await setup({ ...base, peers: [peer] });
+  const tr = t('10.0.0.1');
+  tr.establish();
+  tr.announce(['10.1.0.0/24', '10.2.0.0/24'], { origin: 0 }, '10.0.0.1');
+  await sp.settle();
+  tr.drop('manual-stop');
+  assert.match(sp.status().peers[0]!.info, /stays down until the configuration changes/);
+  clock.advance(3_600_000);
+  assert.equal(tr.started, 1);
+  await sp.setConfig({ ...base, peers: [{ ...peer, maxPrefixes: 10 }] });
+  assert.equal(tr.started, 2, 'a raised limit restarts the same session object at once');
+  assert.deepEqual(tr.stopped.length, 1);
 });
 
 test('setConfig: unchanged peers keep their session, changed ones reset, removed ones get Cease 3', async () => {
@@ -223,4 +255,54 @@ test('GR F bit: set for our families with a FIB sink or when another component k
   assert.deepEqual(kept.t('10.0.0.1').local.gracefulRestart?.forwarding, ['ipv4-unicast']);
   assert.equal(kept.t('10.0.0.1').local.gracefulRestart?.restarting, false);
   for (const s of [plain, withFib, kept]) await s.sp.stop();
+});
+
+test('BGPFilter operations: import setPriority reaches the FIB, export adds communities and prepends; priority matches', async () => {
+  const cfg: SpeakerConfig = {
+    ...base,
+    routePriority: 700,
+    filters: [
+      {
+        name: 'in',
+        spec: {
+          importV4: [
+            { action: 'Accept', cidr: '10.50.0.0/16', matchOperator: 'Equal', operations: [{ setPriority: { value: 300 } }, { addCommunity: { value: '65000:50' } }] },
+            { action: 'Reject', cidr: '10.99.0.0/16', matchOperator: 'In' },
+          ],
+        },
+      },
+      {
+        name: 'out',
+        spec: {
+          exportV4: [
+            // Only routes still at the default priority get the prepend.
+            { action: 'Accept', priority: 700, operations: [{ prependASPath: { prefix: [64999, 64998] } }] },
+            { action: 'Accept', communities: { values: ['65000:50'] }, operations: [{ addCommunity: { value: '65000:1:1' } }] },
+          ],
+        },
+      },
+    ],
+    peers: [
+      { address: '10.0.0.1', asNumber: 64512, filters: ['in'] },
+      { address: '192.0.2.1', asNumber: 65000, filters: ['out'] },
+    ],
+  };
+  const { sp, t, fib } = await setup(cfg, true);
+  t('10.0.0.1').establish();
+  t('192.0.2.1').establish();
+  await sp.settle();
+  t('192.0.2.1').take();
+  t('10.0.0.1').announce(['10.50.0.0/16', '10.60.0.0/16', '10.99.1.0/24'], { origin: 0, asPath: [] }, '10.0.0.1');
+  await sp.settle();
+  assert.equal(fib.routes.get('10.50.0.0/16')?.priority, 300);
+  assert.equal(fib.routes.get('10.60.0.0/16')?.priority, undefined, 'no operation: the sink default');
+  assert.equal(fib.routes.has('10.99.1.0/24'), false, 'rejected on import');
+  const ups = t('192.0.2.1').take();
+  const by = new Map(ups.flatMap((u) => u.announce.flatMap((g) => g.nlri.map((n) => [n.prefix, u.attributes] as const))));
+  assert.deepEqual(by.get('10.60.0.0/16')?.asPath, [{ type: 2, asns: [64999, 64998, 64512] }]);
+  const a50 = by.get('10.50.0.0/16');
+  assert.deepEqual(a50?.asPath, [{ type: 2, asns: [64512] }], 'priority 300: the prepend rule does not match');
+  assert.deepEqual(a50?.communities, [65000 * 65536 + 50]);
+  assert.deepEqual(a50?.largeCommunities, [[65000, 1, 1]]);
+  assert.equal((a50 as { priority?: number } | undefined)?.priority, undefined, 'priority never goes on the wire');
 });
