@@ -4,13 +4,13 @@
  * and falls back to the pod's own token when that is refused.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import type { Logger } from '../lib/log.js';
+import { CNI_SERVICE_ACCOUNT, CniTokenError, DEFAULT_TOKEN_EXPIRATION_SEC, isRefusal, parseCniTokenConfig } from './cni-token.js';
+import { kubeConfigFor, tokenRequester } from './cni-token-k8s.js';
 import { installCni, resolveInstallCniOptions, SA_DIR } from './install-cni.js';
 import type { ClusterAccess } from './install-cni.js';
 
@@ -21,7 +21,7 @@ writes CNI_CONF_NAME (default 10-tabby.conflist) and a kubeconfig into CNI_NET_D
 Host paths are written under TABBY_HOST_ROOT (default /host, '' on the host itself).
   --force   replace a conflist that another network plugin wrote (env TABBY_CNI_FORCE=true)
 Environment: CNI_NETWORK_CONFIG, CNI_NETWORK_CONFIG_FILE, CNI_MTU, KUBERNETES_NODE_NAME, SKIP_CNI_BINARIES,
-SKIP_TLS_VERIFY, TABBY_APP_DIR, TABBY_MTU_FILE, TABBY_CNI_HOST_NODE.
+SKIP_TLS_VERIFY, TABBY_APP_DIR, TABBY_MTU_FILE, TABBY_CNI_HOST_NODE, TABBY_CNI_TOKEN_EXPIRATION (default 24h).
 `;
 
 /** The checkout / image dir holding package.json above this module (dist/bin/… or node/…). */
@@ -35,50 +35,19 @@ export function findAppDir(from = dirname(fileURLToPath(import.meta.url))): stri
   }
 }
 
-/** TokenRequest for the tabby-cni-plugin ServiceAccount; resolves undefined when refused or unreachable. */
-export function requestCniToken(cluster: ClusterAccess, namespace: string, log: Logger): Promise<string | undefined> {
-  const body = JSON.stringify({
-    apiVersion: 'authentication.k8s.io/v1',
-    kind: 'TokenRequest',
-    spec: { expirationSeconds: 86400 },
-  });
-  const url = new URL(`/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/tabby-cni-plugin/token`, cluster.server);
-  const request = url.protocol === 'http:' ? httpRequest : httpsRequest;
-  return new Promise((resolve) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        ca: cluster.caPem,
-        rejectUnauthorized: !cluster.skipTlsVerify,
-        headers: { authorization: `Bearer ${cluster.token}`, 'content-type': 'application/json' },
-        timeout: 10_000,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          if (res.statusCode !== 201 && res.statusCode !== 200) {
-            log.warn({ status: res.statusCode }, 'install-cni: TokenRequest for tabby-cni-plugin refused; using the pod token');
-            resolve(undefined);
-            return;
-          }
-          try {
-            resolve((JSON.parse(text) as { status?: { token?: string } }).status?.token);
-          } catch {
-            resolve(undefined);
-          }
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (err) => {
-      log.warn({ err: err.message }, 'install-cni: TokenRequest failed; using the pod token');
-      resolve(undefined);
-    });
-    req.end(body);
-  });
+/**
+ * TokenRequest for the tabby-cni-plugin ServiceAccount (node/cni-token-k8s.ts, the same call tabby-node
+ * refreshes it with); resolves undefined when refused or unreachable, after a warning without the token.
+ */
+export async function requestCniToken(cluster: ClusterAccess, namespace: string, log: Logger, expirationSec = DEFAULT_TOKEN_EXPIRATION_SEC): Promise<string | undefined> {
+  try {
+    const request = await tokenRequester(await kubeConfigFor(cluster), { namespace, expirationSec });
+    return (await request()).token;
+  } catch (err) {
+    const status = err instanceof CniTokenError ? err.status : undefined;
+    log.warn({ status, err: errorMessage(err) }, `install-cni: TokenRequest for ${CNI_SERVICE_ACCOUNT} ${isRefusal(status) ? 'refused' : 'failed'}; using the pod token`);
+    return undefined;
+  }
 }
 
 /** Runs install-cni; returns the process exit code. */
@@ -102,7 +71,7 @@ export async function runInstallCni(argv: readonly string[], env: NodeJS.Process
       } catch {
         // outside a pod: keep kube-system
       }
-      const token = await requestCniToken(opts.cluster, ns, log);
+      const token = await requestCniToken(opts.cluster, ns, log, parseCniTokenConfig(env).policy.expirationSec);
       if (token) opts.cluster = { ...opts.cluster, token };
     }
     installCni(opts);

@@ -25,7 +25,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { TabbyError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 
@@ -209,6 +209,17 @@ export function renderKubeconfig(c: ClusterAccess): string {
   return '# Kubeconfig for the tabby CNI plugin, written by tabby-node install-cni.\n' + stringify(doc);
 }
 
+/** The token of a kubeconfig renderKubeconfig() wrote (its tabby-cni-plugin user), or undefined. */
+export function tokenOfKubeconfig(text: string): string | undefined {
+  try {
+    const doc = parse(text) as { users?: Array<{ name?: string; user?: { token?: unknown } }> } | null;
+    const t = doc?.users?.find((u) => u.name === 'tabby-cni-plugin')?.user?.token;
+    return typeof t === 'string' && t !== '' ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** https URL for KUBERNETES_SERVICE_HOST/PORT (brackets for IPv6). */
 export function apiServerUrl(host: string, port: string, protocol = 'https'): string {
   const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
@@ -383,13 +394,44 @@ export interface ResolveInputs {
 
 export const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-function readIfExists(path: string): string | undefined {
+/** An environment variable, undefined when unset or empty. */
+function envValue(env: NodeJS.ProcessEnv, k: string): string | undefined {
+  return env[k] === undefined || env[k] === '' ? undefined : env[k];
+}
+
+export function readIfExists(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/** TABBY_HOST_ROOT (default /host); '' is meaningful: running on the host itself, paths are used as they are. */
+export function hostRootFromEnv(env: NodeJS.ProcessEnv): string {
+  return (env.TABBY_HOST_ROOT ?? '/host').replace(/\/+$/, '');
+}
+
+/** CNI_NET_DIR (default /etc/cni/net.d), a host path. */
+export function cniNetDirFromEnv(env: NodeJS.ProcessEnv): string {
+  return envValue(env, 'CNI_NET_DIR') ?? '/etc/cni/net.d';
+}
+
+/**
+ * The API server as the CNI kubeconfig names it, from KUBERNETES_SERVICE_HOST/PORT/PROTOCOL,
+ * SKIP_TLS_VERIFY and the service-account ca.crt; undefined when not in Kubernetes (no host).
+ */
+export function clusterFromEnv(env: NodeJS.ProcessEnv, read: (path: string) => string | undefined = readIfExists): Omit<ClusterAccess, 'token'> | undefined {
+  const val = (k: string): string | undefined => envValue(env, k);
+  const host = val('KUBERNETES_SERVICE_HOST');
+  if (!host) return undefined;
+  const skipTlsVerify = envBool(val('SKIP_TLS_VERIFY'));
+  return {
+    server: apiServerUrl(host, val('KUBERNETES_SERVICE_PORT') ?? '443', val('KUBERNETES_SERVICE_PROTOCOL') ?? 'https'),
+    caPem: skipTlsVerify ? undefined : read(join(SA_DIR, 'ca.crt')),
+    skipTlsVerify,
+  };
 }
 
 /**
@@ -402,9 +444,8 @@ function readIfExists(path: string): string | undefined {
 export function resolveInstallCniOptions(i: ResolveInputs): InstallCniOptions {
   const env = i.env;
   const read = i.readFile ?? readIfExists;
-  const val = (k: string): string | undefined => (env[k] === undefined || env[k] === '' ? undefined : env[k]);
-  // '' is meaningful here: running on the host itself, paths are used as they are.
-  const hostRoot = (env.TABBY_HOST_ROOT ?? '/host').replace(/\/+$/, '');
+  const val = (k: string): string | undefined => envValue(env, k);
+  const hostRoot = hostRootFromEnv(env);
   let networkConfig = val('CNI_NETWORK_CONFIG');
   const confFile = val('CNI_NETWORK_CONFIG_FILE');
   if (!networkConfig && confFile) {
@@ -415,28 +456,22 @@ export function resolveInstallCniOptions(i: ResolveInputs): InstallCniOptions {
   }
   const mtuFile = val('TABBY_MTU_FILE') ?? '/var/lib/tabby/mtu';
   const skip = val('SKIP_CNI_BINARIES') ?? '';
-  const host = val('KUBERNETES_SERVICE_HOST');
   let cluster: ClusterAccess | undefined;
-  if (host) {
-    const skipTlsVerify = envBool(val('SKIP_TLS_VERIFY'));
+  const where = clusterFromEnv(env, read);
+  if (where) {
     const token = i.token ?? read(join(SA_DIR, 'token'))?.trim();
     if (!token) {
       throw new InstallCniError('INSTALL_CNI_NO_TOKEN', 'no service-account token for the CNI kubeconfig', {
         hint: `the pod needs its service-account token mounted at ${SA_DIR}`,
       });
     }
-    cluster = {
-      server: apiServerUrl(host, val('KUBERNETES_SERVICE_PORT') ?? '443', val('KUBERNETES_SERVICE_PROTOCOL') ?? 'https'),
-      caPem: skipTlsVerify ? undefined : read(join(SA_DIR, 'ca.crt')),
-      skipTlsVerify,
-      token,
-    };
+    cluster = { ...where, token };
   }
   const argv = i.argv ?? [];
   return {
     hostRoot,
     cniBinDir: val('CNI_BIN_DIR') ?? '/opt/cni/bin',
-    cniNetDir: val('CNI_NET_DIR') ?? '/etc/cni/net.d',
+    cniNetDir: cniNetDirFromEnv(env),
     confName: val('CNI_CONF_NAME') ?? DEFAULT_CONF_NAME,
     networkConfig: networkConfig ?? DEFAULT_NETWORK_CONFIG,
     nodeName: val('KUBERNETES_NODE_NAME') ?? val('NODENAME') ?? hostname(),

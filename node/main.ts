@@ -101,6 +101,8 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     dataplaneInputs: (v) => inputsFromResources(v),
   });
   await agent.start();
+  // CALICO_MANAGE_CNI: keep the CNI kubeconfig's token fresh (node/cni-token-k8s.ts); undefined when off.
+  const cniToken = await (await import('./cni-token-k8s.js')).startCniTokenRefresher(env, log);
   log.info('tabby-node started');
   let stopping = false;
   const stop = (sig: string): void => {
@@ -109,6 +111,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     log.info({ signal: sig }, 'stopping (kernel routes are kept)');
     void agent
       .stop()
+      .then(() => cniToken?.stop())
       .then(() => Promise.all(listeners.map((l) => l.close())))
       .then(() => ds.close())
       .then(

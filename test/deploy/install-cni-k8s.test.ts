@@ -16,7 +16,7 @@ import { startK8sTestServer } from '../k8s-server/server.js';
 
 test('requestCniToken posts a TokenRequest for tabby-cni-plugin with the pod token; refusals fall back', async (t) => {
   const seen: Array<{ method?: string; url?: string; auth?: string; body: string }> = [];
-  let reply: { status: number; body: string } = { status: 201, body: JSON.stringify({ status: { token: 'cni-token' } }) };
+  let reply: { status: number; body: string } = { status: 201, body: JSON.stringify({ status: { token: 'cni-token', expirationTimestamp: '2030-01-01T00:00:00Z' } }) };
   const srv = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import { KINDS } from '../../api/kinds.js';
-import { KUBERNETES_API_CALLS } from '../../datastore/kubernetes-api.js';
-import { DEFAULT_NETWORK_CONFIG, KUBECONFIG_NAME, renderConflist, resolveInstallCniOptions } from '../../node/install-cni.js';
+import { KUBERNETES_API_CALLS, NODE_AGENT_API_CALLS } from '../../datastore/kubernetes-api.js';
+import { CNI_SERVICE_ACCOUNT, parseCniTokenConfig } from '../../node/cni-token.js';
+import { cniNetDirFromEnv, DEFAULT_NETWORK_CONFIG, hostRootFromEnv, KUBECONFIG_NAME, renderConflist, resolveInstallCniOptions } from '../../node/install-cni.js';
 import { silentLogger } from '../../lib/log.js';
 import { DEFAULT_IMAGE, MANIFEST_PATH, renderManifests, ROOT } from '../../scripts/gen-manifests.js';
 
@@ -169,15 +170,25 @@ interface Rule {
 }
 const rulesOf = (role: string): Rule[] => named('ClusterRole', role).rules as Rule[];
 
-function allows(rules: Rule[], verb: string, group: string, resource: string): boolean {
+/** As RBAC decides: a rule with resourceNames allows a call for one of those names only. */
+function allows(rules: Rule[], verb: string, group: string, resource: string, resourceName?: string): boolean {
   return rules.some(
     (r) =>
       (r.apiGroups.includes(group) || r.apiGroups.includes('*')) &&
       (r.resources.includes(resource) || r.resources.includes('*')) &&
       (r.verbs.includes(verb) || r.verbs.includes('*')) &&
-      r.resourceNames === undefined,
+      (r.resourceNames === undefined || (resourceName !== undefined && r.resourceNames.includes(resourceName))),
   );
 }
+
+test('the tabby-node role covers the calls the agent makes besides the datastore\'s (TokenRequest for tabby-cni-plugin only)', () => {
+  assert.deepEqual(NODE_AGENT_API_CALLS.filter((c) => !allows(rulesOf('tabby-node'), c.verb, c.group, c.resource, c.resourceName)), []);
+  assert.deepEqual(NODE_AGENT_API_CALLS.map((c) => c.resourceName), [CNI_SERVICE_ACCOUNT]);
+  // Only that name: a token for any other ServiceAccount (or without a name) is not allowed.
+  assert.equal(allows(rulesOf('tabby-node'), 'create', '', 'serviceaccounts/token', 'tabby-node'), false);
+  assert.equal(allows(rulesOf('tabby-node'), 'create', '', 'serviceaccounts/token'), false);
+  assert.equal(allows(rulesOf('tabby-cni-plugin'), 'create', '', 'serviceaccounts/token', CNI_SERVICE_ACCOUNT), false);
+});
 
 test('the ClusterRoles cover every call the Kubernetes datastore adapter makes', () => {
   const all = byKind('ClusterRole').flatMap((r) => r.rules as Rule[]);
@@ -331,6 +342,14 @@ test('the tabby-node DaemonSet is wired like calico-node', () => {
     assert.deepEqual(main[probe].httpGet, { host: '127.0.0.1', path, port: healthPort }, `${probe} must hit the health port`);
   }
   for (const c of [init, main]) assert.equal(c.image, DEFAULT_IMAGE);
+
+  // tabby-node keeps the CNI kubeconfig's token fresh, in the host dir install-cni wrote it to.
+  assert.equal(env.CALICO_MANAGE_CNI.value, 'true');
+  const plainEnv = Object.fromEntries((main.env as Any[]).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
+  assert.equal(parseCniTokenConfig(plainEnv).enabled, true);
+  const mainMount = (main.volumeMounts as Any[]).find((m) => m.mountPath === hostRootFromEnv(plainEnv) + cniNetDirFromEnv(plainEnv));
+  assert.equal(mainMount?.name, 'cni-net-dir');
+  assert.equal(mainMount?.readOnly, false);
 
   // Every mount has a volume, every host path the agent needs is there.
   const volumes = new Map((spec.volumes as Any[]).map((v) => [v.name, v.hostPath?.path]));

@@ -16,10 +16,16 @@
  * - core/v1 Secrets, Services and Endpoints, read-only over HTTP (GET
  *   /api/v1/[namespaces/<ns>/]<secrets|services|endpoints>[/<name>], 404 NotFound Status for a
  *   missing one), written with the setSecret()/setCoreObject()/deleteCoreObject() hooks.
+ * - TokenRequest (POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token, RBAC: create
+ *   serviceaccounts/token): 201 with status.token (a JWT-shaped token) and status.expirationTimestamp;
+ *   spec.expirationSeconds defaults to 3600, below 600 or above 2^32 → 422 Invalid, capped by
+ *   maxTokenExpirationSeconds (as --service-account-max-token-expiration); empty audiences → the
+ *   server's; 404 NotFound for an unknown ServiceAccount. Issued tokens authenticate until they expire.
  * Test hooks: compact(), breakWatches()/restoreWatches() (drop watch connections and refuse new
- * ones), setTimeoutForWatches(), setSecret()/deleteSecret()/setCoreObject()/deleteCoreObject().
+ * ones), setTimeoutForWatches(), forbidTokenRequests() (403 Forbidden, as missing RBAC), failTokenRequests(),
+ * setSecret()/deleteSecret()/setCoreObject()/deleteCoreObject().
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -80,17 +86,29 @@ export interface K8sTestServerOptions {
   host?: string;
   /** Port (default random). */
   port?: number;
+  /** ServiceAccounts ("namespace/name") TokenRequest knows (default kube-system/tabby-node and kube-system/tabby-cni-plugin). */
+  serviceAccounts?: string[];
+  /** Longest token lifetime issued, as kube-apiserver's --service-account-max-token-expiration (default none). */
+  maxTokenExpirationSeconds?: number;
 }
 
 type CoreResource = 'secrets' | 'services' | 'endpoints';
 const CORE_KINDS: Record<CoreResource, string> = { secrets: 'Secret', services: 'Service', endpoints: 'Endpoints' };
+/** Audience of tokens requested without audiences (kube-apiserver's default --api-audiences). */
+export const DEFAULT_TOKEN_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 
 export interface K8sTestServer {
   url: string;
   port: number;
   token: string | null;
-  /** Every request as "VERB path" (verbs as RBAC names them), for checking declared API calls. */
-  readonly requests: Array<{ verb: string; group: string; resource: string }>;
+  /** Every request as RBAC names it (verb, group, resource, and the object name for subresources), for checking declared API calls. */
+  readonly requests: Array<{ verb: string; group: string; resource: string; name?: string }>;
+  /** Tokens issued by TokenRequest, oldest first. */
+  readonly issuedTokens: Array<{ serviceAccount: string; token: string; expirationTimestamp: string; audiences: string[] }>;
+  /** Answer TokenRequests with 403 Forbidden (as without RBAC for serviceaccounts/token) until called with false. */
+  forbidTokenRequests(on?: boolean): void;
+  /** Answer TokenRequests with this HTTP error (e.g. 500, 503) until called with undefined. */
+  failTokenRequests(code: number | undefined): void;
   /** Current global resourceVersion. */
   resourceVersion(): string;
   /** Forget all retained watch history: resuming from any older rv gets 410 Gone. */
@@ -162,6 +180,10 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
       },
     });
   };
+  const serviceAccounts = new Set(opts.serviceAccounts ?? ['kube-system/tabby-node', 'kube-system/tabby-cni-plugin']);
+  const issuedTokens: K8sTestServer['issuedTokens'] = [];
+  let tokenRequestsForbidden = false;
+  let tokenRequestFailure: number | undefined;
 
   const table = (plural: string): Map<string, StoredObject> => {
     let t = store.get(plural);
@@ -221,12 +243,76 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
       });
     });
 
+  const authenticated = (header: string | undefined): boolean => {
+    if (token === null || header === `Bearer ${token}`) return true;
+    const m = /^Bearer (.+)$/.exec(header ?? '');
+    const t = m ? issuedTokens.find((i) => i.token === m[1]) : undefined;
+    return t !== undefined && Date.parse(t.expirationTimestamp) > Date.now();
+  };
+
+  /** POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token (TokenRequest). */
+  const tokenRequest = async (req: http.IncomingMessage, res: http.ServerResponse, ns: string, sa: string): Promise<void> => {
+    requests.push({ verb: 'create', group: '', resource: 'serviceaccounts/token', name: sa });
+    const forbidden = (): void =>
+      send(res, 403, status(403, 'Forbidden', `serviceaccounts "${sa}" is forbidden: User "system:serviceaccount:kube-system:tabby-node" cannot create resource "serviceaccounts/token" in API group "" in the namespace "${ns}"`, { name: sa, kind: 'serviceaccounts' }));
+    if (tokenRequestsForbidden) return forbidden();
+    if (tokenRequestFailure !== undefined) {
+      const reason = tokenRequestFailure === 503 ? 'ServiceUnavailable' : 'InternalError';
+      return send(res, tokenRequestFailure, status(tokenRequestFailure, reason, 'an error on the server ("injected") has prevented the request from succeeding'));
+    }
+    let body: unknown;
+    try {
+      body = await readBody(req);
+    } catch {
+      return send(res, 400, status(400, 'BadRequest', 'the body of the request was in an unknown format'));
+    }
+    const tr = (body ?? {}) as { apiVersion?: string; kind?: string; spec?: { audiences?: unknown; expirationSeconds?: unknown } };
+    if (tr.apiVersion !== 'authentication.k8s.io/v1' || tr.kind !== 'TokenRequest') {
+      return send(res, 400, status(400, 'BadRequest', `the API version in the data (${tr.apiVersion}) and kind (${tr.kind}) do not match authentication.k8s.io/v1 TokenRequest`));
+    }
+    if (!serviceAccounts.has(`${ns}/${sa}`)) {
+      return send(res, 404, status(404, 'NotFound', `serviceaccounts "${sa}" not found`, { name: sa, kind: 'serviceaccounts' }));
+    }
+    const invalid = (field: string, value: unknown, why: string): void =>
+      send(res, 422, status(422, 'Invalid', `TokenRequest.authentication.k8s.io "${sa}" is invalid: ${field}: Invalid value: ${JSON.stringify(value)}: ${why}`, { name: sa, group: 'authentication.k8s.io', kind: 'TokenRequest' }));
+    const requested = tr.spec?.expirationSeconds ?? 3600;
+    if (typeof requested !== 'number' || !Number.isInteger(requested)) return invalid('spec.expirationSeconds', requested, 'must be an integer');
+    if (requested < 600) return invalid('spec.expirationSeconds', requested, 'may not specify a duration less than 10 minutes');
+    if (requested > 2 ** 32) return invalid('spec.expirationSeconds', requested, 'may not specify a duration larger than 2^32 seconds');
+    const rawAud = tr.spec?.audiences ?? [];
+    if (!Array.isArray(rawAud) || rawAud.some((a) => typeof a !== 'string')) return invalid('spec.audiences', rawAud, 'must be a list of strings');
+    const audiences = rawAud.length ? (rawAud as string[]) : [DEFAULT_TOKEN_AUDIENCE];
+    const seconds = opts.maxTokenExpirationSeconds !== undefined ? Math.min(requested, opts.maxTokenExpirationSeconds) : requested;
+    const iat = Math.floor(Date.now() / 1000);
+    const exp = iat + seconds;
+    const b64 = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const jwt = [
+      b64({ alg: 'RS256', kid: 'tabby-test' }),
+      b64({ aud: audiences, exp, iat, iss: DEFAULT_TOKEN_AUDIENCE, sub: `system:serviceaccount:${ns}:${sa}`, 'kubernetes.io': { namespace: ns, serviceaccount: { name: sa } } }),
+      randomBytes(32).toString('base64url'),
+    ].join('.');
+    const expirationTimestamp = new Date(exp * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    issuedTokens.push({ serviceAccount: `${ns}/${sa}`, token: jwt, expirationTimestamp, audiences });
+    return send(res, 201, {
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { name: sa, namespace: ns, creationTimestamp: null },
+      spec: { audiences, expirationSeconds: seconds, boundObjectRef: null },
+      status: { token: jwt, expirationTimestamp },
+    });
+  };
+
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (token !== null && req.headers.authorization !== `Bearer ${token}`) {
+    if (!authenticated(req.headers.authorization)) {
       return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     }
     const parts = url.pathname.split('/').filter(Boolean);
+    // api / v1 / namespaces / ns / serviceaccounts / name / token
+    if (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'namespaces' && parts[4] === 'serviceaccounts' && parts[6] === 'token' && parts.length === 7) {
+      if (req.method !== 'POST') return send(res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+      return tokenRequest(req, res, parts[3] as string, parts[5] as string);
+    }
     // core/v1: api / v1 / [namespaces / ns /] secrets|services|endpoints [/ name]
     if (parts[0] === 'api' && parts[1] === 'v1') {
       const rest = parts[2] === 'namespaces' ? parts.slice(4) : parts.slice(2);
@@ -471,6 +557,13 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
     port,
     token,
     requests,
+    issuedTokens,
+    forbidTokenRequests(on = true) {
+      tokenRequestsForbidden = on;
+    },
+    failTokenRequests(code) {
+      tokenRequestFailure = code;
+    },
     resourceVersion: () => String(rv),
     compact() {
       history = [];

@@ -196,7 +196,14 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
   const node = spawnIn(NODE_NS, process.execPath, ['--import', 'tsx', join(ROOT, 'node/main.ts')], env);
   node.stdout?.on('data', (d: Buffer) => (nodeLog += d.toString()));
   node.stderr?.on('data', (d: Buffer) => (nodeLog += d.toString()));
-  const debug = (): string => `--- tabby-node\n${nodeLog.slice(-4000)}\n--- bird\n${birdLog.slice(-2000)}`;
+  const protocols = (): string => {
+    try {
+      return `${birdc('show', 'protocols', 'all')}\n${plainBird.birdc('show', 'protocols', 'all')}`;
+    } catch (err) {
+      return String(err);
+    }
+  };
+  const debug = (): string => `--- tabby-node\n${nodeLog.slice(-6000)}\n--- bird\n${birdLog.slice(-2000)}\n${protocols()}`;
 
   // 1. Missing Secret: the peer is held back and the status says why.
   const held = await until(
