@@ -55,7 +55,7 @@ function delNs(ns: string): void {
   }
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, debug: () => string, tries = 150): Promise<T> {
+async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, debug: () => string, tries = 300): Promise<T> {
   let last = '';
   for (let i = 0; i < tries; i++) {
     try {
