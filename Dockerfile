@@ -14,9 +14,10 @@ RUN npm run build \
 
 # ---- runtime: slim Debian with node, plus the tools tabby-node shells out to ----
 # containernetworking-plugins: portmap/loopback (/usr/lib/cni) for hosts that have none.
+# socat: the `tabby` CNI shim's client of tabby-node's CNI server; install-cni copies it for hosts without one.
 FROM node:20-bookworm-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iproute2 nftables ca-certificates containernetworking-plugins \
+ && apt-get install -y --no-install-recommends iproute2 nftables ca-certificates containernetworking-plugins socat \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/tabby
 COPY --from=build /src/package.json ./package.json

@@ -380,6 +380,8 @@ export function cniNetconf(plan: Plan, n: NodePlan): Record<string, unknown> {
     type: 'tabby',
     nodename: n.name,
     datastore_type: o.datastore,
+    // run_dir: where this node's tabby-node serves the CNI fast path (cni.sock) and its status.
+    run_dir: n.runDir,
     lib_dir: n.libDir,
     log_file_path: `${plan.cniDir}/${n.name}.log`,
     log_level: 'info',

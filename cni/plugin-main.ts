@@ -11,9 +11,9 @@ import { execDelegate } from './plugin/exec.js';
 import { fileLog } from './plugin/filelog.js';
 import { tabbyHandlers } from './plugin/handlers.js';
 import { ipamDelegate } from './plugin/ipam-delegate.js';
+import { mapPluginError } from './plugin/map-error.js';
 import { startTiming, timed } from './plugin/timing.js';
 import { readStdin } from './protocol/env.js';
-import { CniCode, CniError } from './protocol/errors.js';
 import { runCni } from './protocol/run.js';
 
 startTiming();
@@ -53,12 +53,7 @@ const code = await runCni(
     env: process.env,
     stdin: () => readStdin(),
     stdout: (s) => process.stdout.write(s + '\n'),
-    mapError: (err) => {
-      const e = err as { code?: string; message?: string; hint?: string };
-      if (e.code === 'Unavailable') return new CniError(CniCode.TryAgainLater, e.message ?? 'datastore unavailable', e.hint);
-      if (e.code === 'DatastoreConfig') return new CniError(CniCode.InvalidNetworkConfig, e.message ?? 'bad datastore config', e.hint);
-      return new CniError(CniCode.PluginBase, e.message ?? String(err));
-    },
+    mapError: mapPluginError,
   },
 );
 process.exitCode = code;

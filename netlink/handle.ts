@@ -33,6 +33,12 @@ export interface NetlinkOptions {
   netns?: string;
   /** Socket receive buffer; default 4 MiB (big batches and dumps). */
   rcvbuf?: number;
+  /**
+   * Send requests from a libuv pool thread instead of the main thread: a request the kernel handles
+   * slowly (a veth delete waits for RCU) then does not stall the event loop. For long-lived servers
+   * with concurrent callers; a short-lived process gains nothing from the thread hop.
+   */
+  asyncSend?: boolean;
 }
 
 export type EventGroup = 'link' | 'neigh' | 'ipv4-addr' | 'ipv6-addr' | 'ipv4-route' | 'ipv6-route';
@@ -88,6 +94,8 @@ export interface NetlinkTransport {
   /** Receive buffer that recv() fills. */
   readonly rbuf: Buffer;
   send(buf: Buffer, len: number): void;
+  /** Optional: send off the main thread (see NetlinkSocket.sendAsync); used with `asyncSend`. */
+  sendAsync?(buf: Buffer, len: number): Promise<void>;
   /** Length of the next datagram in rbuf, or undefined when none is queued. */
   recv(): number | undefined;
   /** Resolves true when recv() may have data, false when closed. */
@@ -102,14 +110,23 @@ export class Netlink {
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private tail: Promise<unknown> = Promise.resolve();
 
-  private constructor(sock: NetlinkTransport, netns: string | undefined) {
+  private readonly asyncSend: boolean;
+
+  private constructor(sock: NetlinkTransport, netns: string | undefined, asyncSend = false) {
     this.sock = sock;
     this.netns = netns;
+    this.asyncSend = asyncSend && typeof sock.sendAsync === 'function';
+  }
+
+  /** Sends the request in `w` (see NetlinkOptions.asyncSend). */
+  private transmit(buf: Buffer, len: number): Promise<void> | void {
+    if (this.asyncSend) return this.sock.sendAsync!(buf, len);
+    this.sock.send(buf, len);
   }
 
   /** Opens a request socket (inside `netns` when given). Synchronous; close() when done. */
   static open(opts: NetlinkOptions = {}): Netlink {
-    return new Netlink(NetlinkSocket.open({ netns: opts.netns, rcvbuf: opts.rcvbuf }), opts.netns);
+    return new Netlink(NetlinkSocket.open({ netns: opts.netns, rcvbuf: opts.rcvbuf }), opts.netns, opts.asyncSend);
   }
 
   /** A handle over any transport (an in-memory fake kernel in tests). subscribe() still opens a real socket. */
@@ -150,7 +167,7 @@ export class Netlink {
     return this.serial(async () => {
       const seq = this.nextSeq();
       encode(this.w.reset(), seq);
-      this.sock.send(this.w.buf, this.w.off);
+      await this.transmit(this.w.buf, this.w.off);
       let failure: NetlinkError | undefined;
       await this.receive((m) => {
         if (m.seq !== seq || m.type !== NLMSG.ERROR) return false;
@@ -167,7 +184,7 @@ export class Netlink {
     return this.serial(async () => {
       const seq = this.nextSeq();
       encode(this.w.reset(), seq);
-      this.sock.send(this.w.buf, this.w.off);
+      await this.transmit(this.w.buf, this.w.off);
       let out: T | undefined;
       let failure: NetlinkError | undefined;
       await this.receive((m) => {
@@ -192,7 +209,7 @@ export class Netlink {
       for (let attempt = 0; attempt < DUMP_RETRIES; attempt++) {
         const seq = this.nextSeq();
         encode(this.w.reset(), seq);
-        this.sock.send(this.w.buf, this.w.off);
+        await this.transmit(this.w.buf, this.w.off);
         const out: T[] = [];
         let interrupted = false;
         let failure: NetlinkError | undefined;
@@ -382,7 +399,7 @@ export class Netlink {
       }
       w.buf.writeUInt16LE(w.buf.readUInt16LE(lastStart + 6) | NLM_F.ACK, lastStart + 6);
       const lastSeq = this.seq;
-      this.sock.send(w.buf, w.off);
+      await this.transmit(w.buf, w.off);
       await this.receive((m) => {
         if (m.type !== NLMSG.ERROR) return false;
         const k = (m.seq - firstSeq) >>> 0;

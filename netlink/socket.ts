@@ -33,7 +33,9 @@ const EINTR = 4;
 interface Libc {
   socket: (domain: number, type: number, proto: number) => number;
   bind: (fd: number, addr: Buffer, len: number) => number;
-  send: (fd: number, buf: Buffer, len: number, flags: number) => number;
+  send: ((fd: number, buf: Buffer, len: number, flags: number) => number) & {
+    async: (fd: number, buf: Buffer, len: number, flags: number, cb: (err: unknown, res: number) => void) => void;
+  };
   recv: (fd: number, buf: Buffer, len: number, flags: number) => number;
   setsockopt: (fd: number, level: number, name: number, val: Buffer, len: number) => number;
   getsockname: (fd: number, addr: Buffer, len: Buffer) => number;
@@ -195,6 +197,31 @@ export class NetlinkSocket {
       const e = lastErrno();
       if (e !== EINTR) throw new NetlinkError(e, { op: 'send' });
     }
+  }
+
+  /**
+   * send() on a libuv pool thread. rtnetlink does the work inside sendmsg(), and some requests sleep
+   * there (deleting a veth waits for RCU, ~10 ms): a long-lived process serving concurrent callers
+   * (tabby-node's CNI server) must not block its event loop on them. `buf` must stay untouched until
+   * the promise settles. errno is thread-local, so a failed async send is retried synchronously (the
+   * kernel took nothing) to get the real error.
+   */
+  sendAsync(buf: Buffer, len = buf.length): Promise<void> {
+    if (this.closed) return Promise.reject(new NetlinkError(9 /* EBADF */, { op: 'send on a closed netlink socket' }));
+    return new Promise<void>((resolve, reject) => {
+      lc().send.async(this.fd, buf, len, 0, (err, n) => {
+        if (err) reject(err instanceof Error ? err : new Error(String(err)));
+        else if (n === len) resolve();
+        else {
+          try {
+            this.send(buf, len);
+            resolve();
+          } catch (e) {
+            reject(e);
+          }
+        }
+      });
+    });
   }
 
   /** One datagram into rbuf: its length, or undefined when nothing is queued (EAGAIN). */

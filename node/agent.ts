@@ -98,6 +98,8 @@ export interface AgentDeps {
   services?: { source: ServiceSource; refreshMs?: number };
   /** Who owns allocations, for the IPAM GC (default: WorkloadEndpoints + Nodes; pods on Kubernetes). */
   ipamGcOwners?: GcOwnerSource;
+  /** Starts the CNI server (node/cni-server.ts) after startup; omitted = none (tests, TABBY_CNI_SERVER=off). */
+  cniServer?: () => Promise<{ close(): Promise<void> }>;
 }
 
 export interface DataplaneView {
@@ -140,7 +142,7 @@ export class NodeAgent {
   private watchers: Watcher[] = [];
   private speaker: SpeakerLike | undefined;
   private dataplane: DataplaneLike | undefined;
-  private servers: Array<HealthServer | MetricsServer | StatusServer> = [];
+  private servers: Array<HealthServer | MetricsServer | StatusServer | { close(): Promise<void> }> = [];
   private startup: StartupResult | undefined;
   private plan: BgpPlan | undefined;
   private startedAt = 0;
@@ -220,6 +222,7 @@ export class NodeAgent {
       this.ipamGc = new IpamGc(this.cfg.ipamGc, gcDeps);
       this.ipamGc.start();
     }
+    if (this.deps.cniServer) this.servers.push(await this.deps.cniServer());
     if (this.deps.dataplane) {
       this.dataplane = this.deps.dataplane();
       await this.dataplane.start();

@@ -89,6 +89,8 @@ export interface NodeConfig {
   networkingBackend: 'bird' | 'vxlan' | 'none';
   /** IPAM garbage collection (TABBY_IPAM_GC*); parseNodeConfig always sets it, undefined = off. */
   ipamGc?: IpamGcConfig;
+  /** TABBY_CNI_SERVER (`on` default, `off`): serve the `tabby` CNI shim on `<runDir>/cni.sock`. */
+  cniServer: boolean;
 }
 
 export const DEFAULT_POOL_CIDR = '192.168.0.0/16';
@@ -363,6 +365,12 @@ export function parseIpamGc(env: NodeJS.ProcessEnv): IpamGcConfig {
   };
 }
 
+function parseCniServer(v: string | undefined): boolean {
+  if (v === undefined || v === 'on') return true;
+  if (v === 'off') return false;
+  throw new NodeConfigError('TABBY_CNI_SERVER', `must be "on" or "off", not ${JSON.stringify(v)}`, 'off makes every CNI call run the Node plugin');
+}
+
 export function parseNodeConfig(env: NodeJS.ProcessEnv, opts: ParseOptions = {}): NodeConfig {
   const nodeName = val(env, 'NODENAME') ?? val(env, 'HOSTNAME') ?? (opts.hostname ?? osHostname)();
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(nodeName) || nodeName.length > 253) {
@@ -381,6 +389,7 @@ export function parseNodeConfig(env: NodeJS.ProcessEnv, opts: ParseOptions = {})
     libDir: val(env, 'TABBY_LIB_DIR') ?? DEFAULT_LIB_DIR,
     waitForDatastore: parseBool(env, 'WAIT_FOR_DATASTORE', true),
     networkingBackend: parseBackend(val(env, 'CALICO_NETWORKING_BACKEND')),
+    cniServer: parseCniServer(val(env, 'TABBY_CNI_SERVER')),
   };
   const as = val(env, 'AS');
   if (as !== undefined) cfg.asNumber = parseASNumber(as);

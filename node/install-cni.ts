@@ -26,6 +26,7 @@ import {
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { shimScript } from '../cni/shim/script.js';
 import { TabbyError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 
@@ -96,6 +97,11 @@ export interface InstallCniOptions {
   nodeBinary: string | undefined;
   /** Copy node_modules (the bundles keep npm packages external). */
   copyNodeModules: boolean;
+  /**
+   * socat copied next to the bundles for hosts without one (the `tabby` shim prefers the host's own
+   * socat on PATH; without any, every CNI call runs the Node plugin). undefined = not copied.
+   */
+  socatBinary?: string | undefined;
   /**
    * Standard plugins the conflist chains (portmap) taken from this dir (the image's Debian
    * containernetworking-plugins, /usr/lib/cni) when the host has none; undefined = never.
@@ -235,8 +241,17 @@ export function writeCniKubeconfig(o: Pick<InstallCniOptions, 'hostRoot' | 'cniN
   return path;
 }
 
-function launcherScript(pluginName: string, bundle: string, runtimeId: string, withNode: boolean): string {
+function launcherScript(pluginName: string, bundle: string, runtimeId: string, withNode: boolean, withSocat: boolean): string {
   const node = withNode ? '"$d/node"' : 'node';
+  if (pluginName === 'tabby') {
+    // The thin client of tabby-node's CNI server; the Node plugin in the runtime dir is its fallback.
+    return shimScript({
+      origin: 'Written by tabby-node install-cni.',
+      prelude: ['case $0 in */*) b=${0%/*} ;; *) b=. ;; esac', `d=$b/${RUNTIME_DIR_NAME}/${runtimeId}`],
+      fallback: [`exec ${node} "$d/${bundle}" "$@"`],
+      ...(withSocat ? { socatFallback: '"$d/socat"' } : {}),
+    });
+  }
   return [
     '#!/bin/sh',
     `# ${pluginName}: tabby CNI plugin launcher, written by tabby-node install-cni.`,
@@ -260,6 +275,7 @@ function runtimeId(o: InstallCniOptions): string {
   for (const rel of distFiles(o.appDir)) h.update(rel).update(readFileSync(join(o.appDir, 'dist/bin', rel)));
   h.update(readFileSync(join(o.appDir, 'package.json')));
   if (o.nodeBinary) h.update(`node:${statSync(o.nodeBinary).size}`);
+  if (o.socatBinary) h.update(`socat:${statSync(o.socatBinary).size}`);
   h.update(`modules:${o.copyNodeModules}`);
   return h.digest('hex').slice(0, 16);
 }
@@ -294,6 +310,10 @@ function installBinaries(o: InstallCniOptions): { binaries: string[]; runtimeDir
         cpSync(o.nodeBinary, join(tmp, 'node'));
         chmodSync(join(tmp, 'node'), 0o755);
       }
+      if (o.socatBinary) {
+        cpSync(o.socatBinary, join(tmp, 'socat'));
+        chmodSync(join(tmp, 'socat'), 0o755);
+      }
       renameSync(tmp, finalDir);
       copied = true;
     } catch (err) {
@@ -304,7 +324,7 @@ function installBinaries(o: InstallCniOptions): { binaries: string[]; runtimeDir
   const binaries: string[] = [];
   for (const p of CNI_PLUGINS) {
     const path = join(binDir, p.name);
-    writeFileAtomic(path, launcherScript(p.name, p.bundle, id, o.nodeBinary !== undefined), 0o755);
+    writeFileAtomic(path, launcherScript(p.name, p.bundle, id, o.nodeBinary !== undefined, o.socatBinary !== undefined), 0o755);
     binaries.push(join(o.cniBinDir, p.name));
   }
   if (o.extraPluginsDir) {
@@ -393,6 +413,8 @@ export interface ResolveInputs {
 }
 
 export const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** The image's socat (Dockerfile), copied for hosts without one. */
+export const DEFAULT_SOCAT = '/usr/bin/socat';
 
 /** An environment variable, undefined when unset or empty. */
 function envValue(env: NodeJS.ProcessEnv, k: string): string | undefined {
@@ -439,7 +461,8 @@ export function clusterFromEnv(env: NodeJS.ProcessEnv, read: (path: string) => s
  * CNI_NETWORK_CONFIG (or CNI_NETWORK_CONFIG_FILE), KUBERNETES_NODE_NAME, CNI_MTU, SKIP_CNI_BINARIES,
  * SKIP_TLS_VERIFY, KUBERNETES_SERVICE_HOST/PORT/PROTOCOL; tabby's own: TABBY_HOST_ROOT (default /host),
  * TABBY_APP_DIR, TABBY_MTU_FILE, TABBY_CNI_FORCE, TABBY_CNI_HOST_NODE (use node from the host PATH),
- * TABBY_CNI_EXTRA_PLUGINS_DIR (where portmap/loopback come from when the host has none; default /usr/lib/cni).
+ * TABBY_CNI_EXTRA_PLUGINS_DIR (where portmap/loopback come from when the host has none; default /usr/lib/cni),
+ * TABBY_CNI_SOCAT (socat copied for the `tabby` shim; default /usr/bin/socat when present, '' = none).
  */
 export function resolveInstallCniOptions(i: ResolveInputs): InstallCniOptions {
   const env = i.env;
@@ -479,6 +502,7 @@ export function resolveInstallCniOptions(i: ResolveInputs): InstallCniOptions {
     appDir: val('TABBY_APP_DIR') ?? i.appDir ?? process.cwd(),
     nodeBinary: envBool(val('TABBY_CNI_HOST_NODE')) ? undefined : (i.nodeBinary ?? process.execPath),
     copyNodeModules: true,
+    socatBinary: val('TABBY_CNI_SOCAT') ?? (env.TABBY_CNI_SOCAT === '' ? undefined : existsSync(DEFAULT_SOCAT) ? DEFAULT_SOCAT : undefined),
     extraPluginsDir: val('TABBY_CNI_EXTRA_PLUGINS_DIR') ?? '/usr/lib/cni',
     skipBinaries: skip === 'all' || skip.split(',').includes('tabby'),
     cluster,

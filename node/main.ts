@@ -3,10 +3,12 @@
  * installer, once merged). SIGTERM/SIGINT stop cleanly and keep kernel routes.
  */
 import type net from 'node:net';
-import { createLogger } from '../lib/log.js';
+import { createLogger, type Logger } from '../lib/log.js';
+import type { DatastoreConfig } from '../datastore/config.js';
+import type { Datastore } from '../datastore/types.js';
 import { errorMessage, TabbyError } from '../lib/errors.js';
 import { openDatastore } from '../datastore/index.js';
-import { parseNodeConfig } from './config.js';
+import { DEFAULT_RUN_DIR, parseNodeConfig } from './config.js';
 import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
 import { kubernetesCore, secretAccessFrom, secretSettings } from './secrets.js';
@@ -25,6 +27,34 @@ async function hostMtu(iface: string | undefined): Promise<number> {
   } finally {
     nl.close();
   }
+}
+
+/**
+ * The CNI server with a datastore pool (seeded with the agent's connection). A server that cannot
+ * start is logged, not fatal: the `tabby` shim then runs the Node plugin for every call.
+ */
+async function cniServer(o: { runDir: string; log: Logger; seed?: { cfg: DatastoreConfig; ds: Datastore } }): Promise<{ close(): Promise<void> }> {
+  const [{ startCniServer }, { DatastorePool }] = await Promise.all([import('./cni-server.js'), import('./datastore-pool.js')]);
+  const pool = new DatastorePool((c) => openDatastore(c, { logger: o.log }), o.log);
+  if (o.seed) pool.seed(o.seed.cfg, o.seed.ds);
+  try {
+    const srv = await startCniServer({ runDir: o.runDir, log: o.log, datastores: pool });
+    return { close: () => srv.close().then(() => pool.close()) };
+  } catch (err) {
+    o.log.error({ err: errorMessage(err), runDir: o.runDir }, 'cannot start the CNI server; CNI calls run the Node plugin');
+    return { close: () => pool.close() };
+  }
+}
+
+/** `tabby-node cni-server`: only the CNI server (TABBY_RUN_DIR, LOG_LEVEL), until SIGTERM/SIGINT. */
+async function runCniServerOnly(env: NodeJS.ProcessEnv): Promise<void> {
+  const log = createLogger({ name: 'tabby-node', level: env.LOG_LEVEL ?? 'info' });
+  const srv = await cniServer({ runDir: env.TABBY_RUN_DIR || DEFAULT_RUN_DIR, log });
+  const stop = (): void => {
+    void srv.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<NodeAgent> {
@@ -99,6 +129,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       return { start: () => dp.start(), stop: () => dp.stop(), update: (i) => dp.update(i as Parameters<typeof dp.update>[0]) };
     },
     dataplaneInputs: (v) => inputsFromResources(v),
+    ...(cfg.cniServer ? { cniServer: () => cniServer({ runDir: cfg.runDir, log, seed: { cfg: cfg.datastore, ds } }) } : {}),
   });
   await agent.start();
   // CALICO_MANAGE_CNI: keep the CNI kubeconfig's token fresh (node/cni-token-k8s.ts); undefined when off.
@@ -132,8 +163,14 @@ async function main(argv: string[]): Promise<void> {
     const { runInstallCni } = await import('./install-cni-main.js');
     process.exit(await runInstallCni(argv.slice(1)));
   }
+  if (argv[0] === 'cni-server') {
+    await runCniServerOnly(process.env);
+    return;
+  }
   if (argv[0] === '--help' || argv[0] === '-h') {
-    process.stdout.write('usage: tabby-node            run the node agent (configured by calico-node environment variables)\n       tabby-node install-cni install the CNI plugin and its config\n');
+    process.stdout.write(
+      'usage: tabby-node            run the node agent (configured by calico-node environment variables)\n       tabby-node install-cni install the CNI plugin and its config\n       tabby-node cni-server  only the CNI server for the tabby shim (<TABBY_RUN_DIR>/cni.sock)\n',
+    );
     return;
   }
   try {

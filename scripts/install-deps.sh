@@ -10,6 +10,7 @@ PKGS=(
   bird2 frr gobgpd exabgp          # BGP interop tests and benchmarks
   containerd runc busybox-static   # CNI tests with containerd as the caller
   containernetworking-plugins      # host-local, bridge, portmap, bandwidth
+  socat                            # the tabby CNI shim's client of tabby-node's CNI server
   nftables iproute2 iputils-ping tcpdump procps psmisc
   docker-compose                   # validates docker-compose.yml without an engine
 )

@@ -5,11 +5,13 @@
 import { readStdin } from '../protocol/env.js';
 import { type CniIo, runCni } from '../protocol/run.js';
 import { openPluginDatastore } from './datastore.js';
+import type { DatastoreOpener } from './plugin.js';
 import { ipamFileLogger } from './logger.js';
 import { ipamHandlers, toCniError } from './plugin.js';
 
-export function runIpam(io: Pick<CniIo, 'env' | 'stdin' | 'stdout'>): Promise<number> {
-  return runCni(ipamHandlers({ openDatastore: openPluginDatastore, logger: (cfg) => ipamFileLogger(cfg.logFile, cfg.logLevel), env: io.env }), {
+/** `openDatastore`: the datastore for this invocation (tabby-node's CNI server passes its shared connections). */
+export function runIpam(io: Pick<CniIo, 'env' | 'stdin' | 'stdout'>, openDatastore: DatastoreOpener = (cfg, log) => openPluginDatastore(cfg, log, io.env)): Promise<number> {
+  return runCni(ipamHandlers({ openDatastore, logger: (cfg) => ipamFileLogger(cfg.logFile, cfg.logLevel), env: io.env }), {
     ...io,
     mapError: toCniError,
   });

@@ -15,18 +15,38 @@ function scopeName(s: number | undefined): string {
   return 'global';
 }
 
-function withHandle<T>(netns: string | undefined, fn: (nl: Netlink) => Promise<T>): Promise<T> {
-  const nl = Netlink.open(netns ? { netns } : {});
+function withHandle<T>(netns: string | undefined, asyncSend: boolean, fn: (nl: Netlink) => Promise<T>): Promise<T> {
+  const nl = Netlink.open({ ...(netns ? { netns } : {}), ...(asyncSend ? { asyncSend } : {}) });
   return fn(nl).finally(() => nl.close());
+}
+
+export interface NetlinkDataplaneOptions {
+  /**
+   * A long-lived handle in our own namespace, shared by concurrent calls (it runs one request at a
+   * time). Without it each call opens and closes its own.
+   */
+  host?: Netlink;
+  /** Open per-call handles with `asyncSend` (a long-lived server must not block on veth deletes). */
+  asyncSend?: boolean;
 }
 
 const sysKey = (k: string) => k.split('/');
 
 export class NetlinkDataplane implements PodDataplane {
+  constructor(private readonly opts: NetlinkDataplaneOptions = {}) {}
+
+  private withHost<T>(fn: (nl: Netlink) => Promise<T>): Promise<T> {
+    return this.opts.host ? fn(this.opts.host) : withHandle(undefined, this.opts.asyncSend ?? false, fn);
+  }
+
+  private withPod<T>(netns: string, fn: (nl: Netlink) => Promise<T>): Promise<T> {
+    return withHandle(netns, this.opts.asyncSend ?? false, fn);
+  }
+
   async setup(p: SetupParams): Promise<void> {
     const v4 = p.ips.filter((x) => x.family === 4);
     const v6 = p.ips.filter((x) => x.family === 6);
-    await withHandle(undefined, async (host) => {
+    await this.withHost(async (host) => {
       try {
         await host.linkAdd({
           name: p.hostIf,
@@ -45,7 +65,7 @@ export class NetlinkDataplane implements PodDataplane {
         sysctlSetMany(Object.entries(hostSysctls(p.hostIf, v6.length > 0)).map(([k, v]) => [sysKey(k), v]));
         const hostLink = await host.linkByName(p.hostIf);
         await host.linkSet(hostLink.index, { up: true, alias: p.alias });
-        await withHandle(p.netns, async (pod) => {
+        await this.withPod(p.netns, async (pod) => {
           if (v6.length > 0) sysctlSetMany(['all', 'default', 'lo'].map((i) => [['net', 'ipv6', 'conf', i, 'disable_ipv6'], '0']), p.netns);
           if (p.allowIpForwarding) sysctlSetMany([['net.ipv4.ip_forward', '1']], p.netns);
           const link = await pod.linkByName(p.ifname);
@@ -68,7 +88,7 @@ export class NetlinkDataplane implements PodDataplane {
   }
 
   hostLink(name: string): Promise<HostLink | undefined> {
-    return withHandle(undefined, async (nl) => {
+    return this.withHost(async (nl) => {
       try {
         const l = await nl.linkByName(name);
         return { name: l.name, ...(l.alias ? { alias: l.alias } : {}) };
@@ -80,7 +100,7 @@ export class NetlinkDataplane implements PodDataplane {
   }
 
   deleteLink(name: string): Promise<void> {
-    return withHandle(undefined, async (nl) => {
+    return this.withHost(async (nl) => {
       try {
         await nl.linkDel(name);
       } catch (err) {
@@ -90,14 +110,14 @@ export class NetlinkDataplane implements PodDataplane {
   }
 
   listHostLinks(prefix: string): Promise<HostLink[]> {
-    return withHandle(undefined, async (nl) =>
+    return this.withHost(async (nl) =>
       (await nl.linkList()).filter((l) => l.name.startsWith(prefix)).map((l) => ({ name: l.name, ...(l.alias ? { alias: l.alias } : {}) })),
     );
   }
 
   async observe(p: { netns: string; ifname: string; hostIf: string; v6: boolean }): Promise<ObservedPod> {
     const got: ObservedPod = { hostRoutes: [], hostSysctls: {}, containerRoutes: [] };
-    await withHandle(undefined, async (nl) => {
+    await this.withHost(async (nl) => {
       const h = await nl.linkByName(p.hostIf).catch((err: unknown) => {
         if (gone(err)) return undefined;
         throw err;
@@ -115,7 +135,7 @@ export class NetlinkDataplane implements PodDataplane {
         got.hostSysctls[k] = undefined;
       }
     }
-    await withHandle(p.netns, async (nl) => {
+    await this.withPod(p.netns, async (nl) => {
       const c = await nl.linkByName(p.ifname).catch((err: unknown) => {
         if (gone(err)) return undefined;
         throw err;

@@ -43,11 +43,19 @@ export async function runPlugin(path: string, command: string, stdin: string, en
   });
 }
 
-/** Run a delegate; its error JSON becomes a CniError with the delegate's code, naming the delegate. */
-export async function execDelegate(type: string, command: string, stdin: string, env: NodeJS.ProcessEnv, cniPath: string[]): Promise<unknown> {
-  const path = findPlugin(type, cniPath);
-  return delegateOutput(type, command, await runPlugin(path, command, stdin, env));
+/** Runs a plugin executable: runPlugin, or tabby-node's CNI server's posix_spawn runner. */
+export type PluginRunner = (path: string, command: string, stdin: string, env: NodeJS.ProcessEnv) => Promise<ExecResult>;
+
+/** A delegate over `run`; its error JSON becomes a CniError with the delegate's code, naming the delegate. */
+export function execDelegateWith(run: PluginRunner) {
+  return async (type: string, command: string, stdin: string, env: NodeJS.ProcessEnv, cniPath: string[]): Promise<unknown> => {
+    const path = findPlugin(type, cniPath);
+    return delegateOutput(type, command, await run(path, command, stdin, env));
+  };
 }
+
+/** Run a delegate through child_process. */
+export const execDelegate = execDelegateWith(runPlugin);
 
 /** A delegate's stdout and exit code → its result, or a CniError with its code naming the delegate. */
 export function delegateOutput(type: string, command: string, r: ExecResult): unknown {

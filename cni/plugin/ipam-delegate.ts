@@ -10,18 +10,24 @@ import { join } from 'node:path';
 import { CniCode, CniError } from '../protocol/errors.js';
 import { type ExecResult, delegateOutput, findPlugin } from './exec.js';
 import type { Delegate } from './handlers.js';
+import type { DatastoreOpener } from '../ipam/plugin.js';
 
 export const IN_PROCESS_IPAM = 'tabby-ipam';
 
 /** Runs one tabby-ipam invocation in this process and returns what the executable would print and exit with. */
 export type IpamRunner = (command: string, stdin: string, env: NodeJS.ProcessEnv) => Promise<ExecResult>;
 
-export const runIpamInProcess: IpamRunner = async (command, stdin, env) => {
-  const { runIpam } = await import('../ipam/run.js');
-  let stdout = '';
-  const code = await runIpam({ env: { ...env, CNI_COMMAND: command }, stdin: () => Promise.resolve(stdin), stdout: (s) => (stdout += s + '\n') });
-  return { stdout, code };
-};
+/** An IpamRunner; `openDatastore` replaces tabby-ipam's own opener (tabby-node's CNI server shares its connections). */
+export function ipamRunner(openDatastore?: DatastoreOpener): IpamRunner {
+  return async (command, stdin, env) => {
+    const { runIpam } = await import('../ipam/run.js');
+    let stdout = '';
+    const code = await runIpam({ env: { ...env, CNI_COMMAND: command }, stdin: () => Promise.resolve(stdin), stdout: (s) => (stdout += s + '\n') }, openDatastore);
+    return { stdout, code };
+  };
+}
+
+export const runIpamInProcess: IpamRunner = ipamRunner();
 
 function realpath(p: string): string | undefined {
   try {

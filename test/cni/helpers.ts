@@ -107,6 +107,8 @@ export interface PluginCall {
   cniPath: string;
   /** Run inside this namespace (the test's "node"); default: the current one. */
   nodeNs?: string;
+  /** Extra environment (e.g. TABBY_CNI_SERVER=off). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export function childEnv(): NodeJS.ProcessEnv {
@@ -128,6 +130,7 @@ export function runPlugin(c: PluginCall): Promise<PluginRun> {
         CNI_IFNAME: c.ifname ?? 'eth0',
         CNI_PATH: c.cniPath,
         CNI_ARGS: c.args ?? 'IgnoreUnknown=1',
+        ...c.env,
       },
       stdio: ['pipe', 'pipe', 'inherit'],
     });

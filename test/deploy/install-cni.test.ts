@@ -307,3 +307,22 @@ test('runInstallCni: --help exits 0, unknown flags 2, a full run from env exits 
   assert.ok(existsSync(join(dir, 'host/etc/cni/net.d/10-tabby.conflist')));
   assert.ok(existsSync(join(dir, 'host/opt/cni/bin/tabby')));
 });
+
+test('the tabby launcher is the CNI shim (Node plugin as its fallback); socat is copied for hosts without one', (t) => {
+  const dir = tempDir(t);
+  const fakeSocat = join(dir, 'socat');
+  writeFileSync(fakeSocat, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+  const o = options(dir, { socatBinary: fakeSocat });
+  const r = installCni(o);
+  const text = readFileSync(join(o.hostRoot, 'opt/cni/bin/tabby'), 'utf8');
+  assert.match(text, /TABBYCNI\/1/);
+  assert.match(text, /socat="\$d\/socat"/);
+  assert.equal(mode(join(o.hostRoot, r.runtimeDir!, 'socat')), 0o755);
+  // No server socket in this run dir: the shim runs the bundle with the config on stdin.
+  const run = join(dir, 'run');
+  mkdirSync(run);
+  const out = execFileSync(join(o.hostRoot, 'opt/cni/bin/tabby'), [], { input: '{"cniVersion":"1.0.0"}', env: { ...process.env, CNI_COMMAND: 'VERSION', TABBY_RUN_DIR: run }, encoding: 'utf8' });
+  assert.equal(out.trim(), 'tabby:v1 []');
+  // tabby-ipam stays a plain launcher.
+  assert.doesNotMatch(readFileSync(join(o.hostRoot, 'opt/cni/bin/tabby-ipam'), 'utf8'), /TABBYCNI/);
+});

@@ -354,7 +354,11 @@ test('the tabby-node DaemonSet is wired like calico-node', () => {
   // Every mount has a volume, every host path the agent needs is there.
   const volumes = new Map((spec.volumes as Any[]).map((v) => [v.name, v.hostPath?.path]));
   for (const c of [init, main]) for (const m of c.volumeMounts as Any[]) assert.ok(volumes.has(m.name), `${c.name}: mount ${m.name} has no volume`);
-  assert.deepEqual([...volumes.values()].sort(), ['/etc/cni/net.d', '/lib/modules', '/opt/cni/bin', '/run/xtables.lock', '/var/lib/tabby', '/var/run/tabby']);
+  assert.deepEqual([...volumes.values()].sort(), ['/etc/cni/net.d', '/lib/modules', '/opt/cni/bin', '/run/xtables.lock', '/var/lib/tabby', '/var/log/tabby', '/var/run/netns', '/var/run/tabby']);
+  // The CNI server opens pod namespaces the runtime creates after the agent started.
+  const netns = (main.volumeMounts as Any[]).find((m) => m.mountPath === '/var/run/netns');
+  assert.equal(netns?.mountPropagation, 'HostToContainer');
+  for (const path of ['/opt/cni/bin', '/etc/cni/net.d']) assert.equal((main.volumeMounts as Any[]).find((m) => m.mountPath === path)?.readOnly, true, `${path} read-only in the agent`);
   // Every ConfigMap key referenced exists.
   const cm = named('ConfigMap', 'tabby-config');
   for (const c of [init, main]) {
