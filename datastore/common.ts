@@ -9,7 +9,7 @@ import { findKind } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import { parseLabelSelector } from './labels.js';
 import type { ListOptions, WatchEvent } from './types.js';
-import { DatastoreError } from './types.js';
+import { DatastoreError, UnavailableError } from './types.js';
 
 export class UnknownKindError extends DatastoreError {
   constructor(kind: string) {
@@ -217,4 +217,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/** `fn()` bounded by `timeoutMs`: past it, UnavailableError for `server` naming `what`. */
+export async function withDeadline<T>(server: string, what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UnavailableError(server, new Error(`${what}: no answer within ${timeoutMs} ms`))), timeoutMs);
+  });
+  try {
+    return await Promise.race([fn(), bound]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

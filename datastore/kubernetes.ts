@@ -20,14 +20,16 @@ import type { Resource } from '../api/meta.js';
 import { CRD_GROUP } from '../api/meta.js';
 import type { Logger } from '../lib/log.js';
 import { silentLogger } from '../lib/log.js';
-import { WatchState, backoffDelay, compareByKey, effectiveNamespace, keyOf, listFilter, normalizeForWrite, resolveKind, rev, sleep } from './common.js';
+import { WatchState, backoffDelay, withDeadline, compareByKey, effectiveNamespace, keyOf, listFilter, normalizeForWrite, resolveKind, rev, sleep } from './common.js';
 import type { Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
 import { AlreadyExistsError, ConflictError, DatastoreConfigError, DatastoreError, NotFoundError, UnavailableError } from './types.js';
+import { KubernetesCoreReader, type EndpointsInfo, type SecretReader, type ServiceInfo, type ServiceReader } from './kubernetes-core.js';
 
 const GROUP = CRD_GROUP;
 const VERSION = 'v1';
 
 export { KUBERNETES_API_CALLS, type KubernetesApiCall } from './kubernetes-api.js';
+export { KUBERNETES_CORE_CALLS, type EndpointsInfo, type SecretReader, type ServiceInfo, type ServiceReader } from './kubernetes-core.js';
 
 export interface KubernetesDatastoreOptions {
   /** Path of a kubeconfig; omitted = KUBECONFIG env, ~/.kube/config or in-cluster (client-node's default). */
@@ -89,6 +91,17 @@ export async function createKubernetesDatastore(opts: KubernetesDatastoreOptions
   return new KubernetesDatastore(opts, await loadKubernetesClient());
 }
 
+/**
+ * The read-only core reader (Secrets, Services, Endpoints) on its own: the etcd datastore with a
+ * kubeconfig, as calico-node reads BGP passwords and Services from Kubernetes even on etcd.
+ * `kubeconfig` omitted = KUBECONFIG / in-cluster.
+ */
+export async function openCoreReader(opts: Pick<KubernetesDatastoreOptions, 'kubeconfig' | 'requestTimeoutMs'> = {}): Promise<SecretReader & ServiceReader> {
+  const lib = await loadKubernetesClient();
+  const kc = loadKubeConfig(lib, opts.kubeconfig);
+  return new KubernetesCoreReader(kc, lib, kc.getCurrentCluster()?.server ?? '', opts.requestTimeoutMs);
+}
+
 function loadKubeConfig(lib: K8sModule, path: string | undefined): KubeConfig {
   const kc = new lib.KubeConfig();
   try {
@@ -116,6 +129,7 @@ export class KubernetesDatastore implements Datastore {
   private readonly watchers = new Set<Watcher>();
 
   private readonly lib: K8sModule;
+  private core: KubernetesCoreReader | undefined;
 
   /**
    * Prefer createKubernetesDatastore(). `lib` is the loaded client (loadKubernetesClient()); it may be
@@ -136,16 +150,10 @@ export class KubernetesDatastore implements Datastore {
   }
 
   private async call<T>(what: string, info: KindInfo, name: string, fn: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UnavailableError(this.server, new Error(`${what}: no answer within ${this.timeoutMs} ms`))), this.timeoutMs);
-    });
     try {
-      return await Promise.race([fn(), bound]);
+      return await withDeadline(this.server, what, this.timeoutMs, fn);
     } catch (err) {
       throw this.mapError(err, what, info, name);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -269,6 +277,21 @@ export class KubernetesDatastore implements Datastore {
     // Custom resources come back as the deleted object; a Status (finalizers, old servers) carries no state.
     if (res?.kind === 'Status' || !res?.metadata) return this.fromK8s<T>(info, { metadata: { name, ...(ns ? { namespace: ns } : {}) } });
     return this.fromK8s<T>(info, res);
+  }
+
+  /** Read-only core/v1 Secret access (BGP passwords): decoded data, undefined when the Secret does not exist. */
+  readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+    return this.coreReader().read(namespace, name);
+  }
+
+  /** Read-only Services and Endpoints (per-service advertisement for externalTrafficPolicy Local). */
+  listServices(): Promise<{ services: ServiceInfo[]; endpoints: EndpointsInfo[] }> {
+    return this.coreReader().list();
+  }
+
+  private coreReader(): KubernetesCoreReader {
+    this.core ??= new KubernetesCoreReader(this.kc, this.lib, this.server, this.timeoutMs);
+    return this.core;
   }
 
   watch<T extends Resource = Resource>(kind: string, opts: WatchOptions, onEvent: (ev: WatchEvent<T>) => void): Watcher {

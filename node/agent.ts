@@ -17,6 +17,10 @@ import { bgpReadiness, HealthAggregator, startHealthServer, type HealthServer } 
 import { NodeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 import { IpamGc, type GcOwnerSource } from './ipam-gc.js';
 import { startStatusServer, type NodeStatusSnapshot, type PeerSnapshot, type StatusServer } from './status.js';
+import { configAdvertisements, mergeOriginate, serviceHostRoutes } from './advertise.js';
+import { ServiceWatcher } from './services.js';
+import { applyPeerPasswords, SecretResolver, type FailedPeer, type SecretAccess, type ServiceSource } from './secrets.js';
+import { NodeStatusReporter, type NodeStatusInputs } from './nodestatus.js';
 
 /** The BGP speaker surface the agent needs (bgp/speaker.ts BgpSpeaker satisfies it). */
 export interface SpeakerLike {
@@ -53,6 +57,8 @@ export interface SpeakerConfigLike {
   listen?: { address?: string; port: number };
   peers: PeerConfigLike[];
   originate?: string[];
+  /** BGPConfiguration prefixAdvertisements with community names resolved (node/advertise.ts). */
+  prefixAdvertisements?: Array<{ cidr: string; communities: string[] }>;
   /** The BGPFilter resources peers name (by name, applied in the peer's order). */
   filters?: Array<{ name: string; spec: BGPFilter['spec'] }>;
   /** felix keeps the kernel routes when the agent stops or dies, so peers may keep forwarding (GR F bit). */
@@ -83,6 +89,13 @@ export interface AgentDeps {
   version?: string;
   wait?: StartupDeps['wait'];
   ipam?: StartupDeps['ipam'];
+  /**
+   * Where BGP passwords (secretKeyRef) are read (node/secrets.ts). Omitted or without `source`:
+   * peers that need a password are not started and say why in the status.
+   */
+  secrets?: SecretAccess;
+  /** Services/Endpoints for per-service /32s (externalTrafficPolicy Local); omitted = CIDRs only. */
+  services?: { source: ServiceSource; refreshMs?: number };
   /** Who owns allocations, for the IPAM GC (default: WorkloadEndpoints + Nodes; pods on Kubernetes). */
   ipamGcOwners?: GcOwnerSource;
   /** Starts the CNI server (node/cni-server.ts) after startup; omitted = none (tests, TABBY_CNI_SERVER=off). */
@@ -140,6 +153,15 @@ export class NodeAgent {
   private stopped = false;
   healthPort: number | undefined;
   metricsPort: number | undefined;
+  private secrets: SecretResolver | undefined;
+  private services: ServiceWatcher | undefined;
+  private failedPeers: FailedPeer[] = [];
+  /** When each held-back peer (by name) was first held back, for its SINCE column. */
+  private failedSince = new Map<string, string>();
+  private nodeStatus: NodeStatusReporter | undefined;
+  private lastReconfig: Date | undefined;
+  private lastConfigSig = '';
+  private adSignature = '';
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -176,6 +198,23 @@ export class NodeAgent {
     if (this.deps.ipam) sdeps.ipam = this.deps.ipam;
     this.startup = await runStartup(this.cfg, sdeps);
     this.servers.push(await startStatusServer(this.cfg.runDir, () => this.snapshot()));
+    const sec = this.deps.secrets;
+    this.secrets = new SecretResolver({
+      namespace: sec?.namespace ?? 'kube-system',
+      ...(sec?.source ? { source: sec.source } : {}),
+      ...(sec?.unavailableReason ? { unavailableReason: sec.unavailableReason } : {}),
+      ...(sec?.refreshMs ? { refreshMs: sec.refreshMs } : {}),
+      onChange: () => this.schedule(),
+      log,
+    });
+    this.secrets.start();
+    if (this.deps.services) {
+      const so: ConstructorParameters<typeof ServiceWatcher>[0] = { source: this.deps.services.source, onChange: () => this.schedule(), log };
+      if (this.deps.services.refreshMs) so.refreshMs = this.deps.services.refreshMs;
+      this.services = new ServiceWatcher(so);
+    }
+    this.nodeStatus = new NodeStatusReporter({ ds: this.deps.ds, nodeName: this.cfg.nodeName, log, collect: () => this.nodeStatusInputs() });
+    this.nodeStatus.start();
     if (this.cfg.ipamGc?.enabled && this.deps.ipam) {
       const gcDeps: ConstructorParameters<typeof IpamGc>[1] = { ds: this.deps.ds, ipam: this.deps.ipam, identity: this.cfg.nodeName, log, metrics: this.metrics };
       if (this.deps.ipamGcOwners) gcDeps.owners = this.deps.ipamGcOwners;
@@ -246,6 +285,17 @@ export class NodeAgent {
       pools: this.items<IPPool>('IPPool'),
       ...(this.cfg.routerId ? { routerId: this.cfg.routerId } : {}),
     });
+    const secrets = this.secrets;
+    this.failedPeers = secrets ? applyPeerPasswords(plan, config, this.items<BGPPeer>('BGPPeer'), (ref) => secrets.lookup(ref)) : [];
+    const since = new Date(this.now()).toISOString();
+    this.failedSince = new Map(this.failedPeers.map(({ peer }) => [peer.name, this.failedSince.get(peer.name) ?? since]));
+    const ads = configAdvertisements(config?.spec);
+    const adSig = JSON.stringify(ads.problems);
+    if (ads.problems.length && adSig !== this.adSignature) this.deps.log.warn({ problems: ads.problems }, 'BGPConfiguration: entries ignored');
+    this.adSignature = adSig;
+    this.services?.setActive(ads.services.length > 0);
+    const hostRoutes = this.services ? serviceHostRoutes(this.cfg.nodeName, config?.spec, this.services.services, this.services.endpoints) : [];
+    plan.exports = mergeOriginate(plan.exports, [...ads.services, ...hostRoutes]);
     this.plan = plan;
     this.metrics.bgpExported.set(plan.exports.length);
     if (plan.enabled && this.deps.speaker && this.cfg.networkingBackend === 'bird') {
@@ -258,7 +308,13 @@ export class NodeAgent {
         gracefulRestart: { forwardingPreserved: true },
         filters: this.items<BGPFilter>('BGPFilter').map((f) => ({ name: f.metadata.name, spec: f.spec })),
       };
+      if (ads.communities.length) sc.prefixAdvertisements = ads.communities;
       if (plan.clusterId) sc.clusterId = plan.clusterId;
+      const sig = JSON.stringify(sc);
+      if (sig !== this.lastConfigSig) {
+        this.lastConfigSig = sig;
+        this.lastReconfig = new Date(this.now());
+      }
       if (!this.speaker) {
         this.speaker = this.deps.speaker(sc);
         this.speaker.on('peer-state', () => {
@@ -319,12 +375,41 @@ export class NodeAgent {
   }
 
   private peerSnapshots(): PeerSnapshot[] {
-    if (!this.speaker) return [];
-    return this.speaker.status().peers.map((p) => {
+    const running = (this.speaker?.status().peers ?? []).map((p) => {
       const s: PeerSnapshot = { address: p.address, type: asPeerKind(p.peerType), state: p.state, since: p.since, info: peerInfo(p.state, p.info) };
       if (p.port !== 179) s.port = p.port;
       return s;
     });
+    // Peers held back (password Secret missing…): Idle, with the reason.
+    const failed = this.failedPeers.map(({ peer, reason }) => {
+      const since = this.failedSince.get(peer.name) ?? new Date(this.startedAt).toISOString();
+      const s: PeerSnapshot = { address: peer.address, type: peer.type, state: 'Idle', since, info: peerInfo('Idle', reason) };
+      if (peer.port !== undefined && peer.port !== 179) s.port = peer.port;
+      return s;
+    });
+    return [...running, ...failed];
+  }
+
+  private nodeStatusInputs(): NodeStatusInputs {
+    const blackholed = new Set(this.plan?.blackholes ?? []);
+    const inp: NodeStatusInputs = {
+      bgpRunning: this.speaker !== undefined && (this.plan?.enabled ?? false),
+      version: this.deps.version ?? 'tabby',
+      bootTime: new Date(this.startedAt),
+      peers: this.peerSnapshots(),
+      routes: (this.speaker?.routes() ?? []).flatMap((r) => {
+        const best = r.paths.find((p) => p.best);
+        if (!best) return [];
+        const out: NodeStatusInputs['routes'][number] = { prefix: r.prefix, from: best.from };
+        if (best.nextHop && best.from !== 'local') out.nextHop = best.nextHop;
+        if (best.from === 'local' && blackholed.has(r.prefix)) out.blackholed = true;
+        return [out];
+      }),
+    };
+    if (this.plan?.routerId) inp.routerId = this.plan.routerId;
+    if (this.lastReconfig) inp.lastReconfiguration = this.lastReconfig;
+    if (this.startup?.detection?.interface) inp.interface = this.startup.detection.interface;
+    return inp;
   }
 
   private reportBgp(): void {
@@ -382,6 +467,9 @@ export class NodeAgent {
     await this.running.catch(() => undefined);
     await this.ipamGc?.stop();
     for (const w of this.watchers) await w.stop().catch(() => undefined);
+    this.secrets?.stop();
+    this.services?.stop();
+    await this.nodeStatus?.stop().catch(() => undefined);
     await this.speaker?.stop('tabby-node shutting down').catch(() => undefined);
     // Kernel routes stay: the dataplane only stops its watchers.
     await this.dataplane?.stop().catch(() => undefined);

@@ -11,6 +11,7 @@ import { openDatastore } from '../datastore/index.js';
 import { DEFAULT_RUN_DIR, parseNodeConfig } from './config.js';
 import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
+import { kubernetesCore, secretAccessFrom, secretSettings } from './secrets.js';
 import type { NodeBgpListeners } from './bgp-listen.js';
 import { CALICO_SESSION_TIMERS } from './bgp-config.js';
 import { podGcOwners, type GcOwnerSource } from './ipam-gc.js';
@@ -98,7 +99,11 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     ipamGcOwners = podGcOwners(ds, await kubernetesPodLister(cfg.datastore.kubeconfig));
   }
 
+  // Secrets (BGP passwords) and Services/Endpoints (per-service advertisement) from the core API.
+  const core = await kubernetesCore(env, ds);
   const agent = new NodeAgent(cfg, {
+    secrets: secretAccessFrom(env, core),
+    ...(core.reader ? { services: { source: core.reader, refreshMs: secretSettings(env).refreshMs } } : {}),
     ...(ipamGcOwners ? { ipamGcOwners } : {}),
     ds,
     log,

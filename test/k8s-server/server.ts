@@ -13,13 +13,17 @@
  *   rv unset/"0" starts with synthetic ADDED events; BOOKMARK events when allowWatchBookmarks;
  *   rv older than the retained history → an ERROR event carrying a 410 Expired Status, as the real
  *   server does (the window is tunable and compact() empties it).
+ * - core/v1 Secrets, Services and Endpoints, read-only over HTTP (GET
+ *   /api/v1/[namespaces/<ns>/]<secrets|services|endpoints>[/<name>], 404 NotFound Status for a
+ *   missing one), written with the setSecret()/setCoreObject()/deleteCoreObject() hooks.
  * - TokenRequest (POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token, RBAC: create
  *   serviceaccounts/token): 201 with status.token (a JWT-shaped token) and status.expirationTimestamp;
  *   spec.expirationSeconds defaults to 3600, below 600 or above 2^32 → 422 Invalid, capped by
  *   maxTokenExpirationSeconds (as --service-account-max-token-expiration); empty audiences → the
  *   server's; 404 NotFound for an unknown ServiceAccount. Issued tokens authenticate until they expire.
  * Test hooks: compact(), breakWatches()/restoreWatches() (drop watch connections and refuse new
- * ones), setTimeoutForWatches(), forbidTokenRequests() (403 Forbidden, as missing RBAC), failTokenRequests().
+ * ones), setTimeoutForWatches(), forbidTokenRequests() (403 Forbidden, as missing RBAC), failTokenRequests(),
+ * setSecret()/deleteSecret()/setCoreObject()/deleteCoreObject().
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -88,6 +92,8 @@ export interface K8sTestServerOptions {
   maxTokenExpirationSeconds?: number;
 }
 
+type CoreResource = 'secrets' | 'services' | 'endpoints';
+const CORE_KINDS: Record<CoreResource, string> = { secrets: 'Secret', services: 'Service', endpoints: 'Endpoints' };
 /** Audience of tokens requested without audiences (kube-apiserver's default --api-audiences). */
 export const DEFAULT_TOKEN_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 
@@ -112,6 +118,13 @@ export interface K8sTestServer {
   restoreWatches(): void;
   /** Close watches after this many ms (as the real server's timeout does); undefined = never. */
   setWatchTimeout(ms: number | undefined): void;
+  /** Create or replace Secret `namespace/name` with these (plain text) values; stored base64 as the API does. */
+  setSecret(namespace: string, name: string, data: Record<string, string>): void;
+  /** Remove Secret `namespace/name` (no-op when absent). */
+  deleteSecret(namespace: string, name: string): void;
+  /** Create or replace a core/v1 Service or Endpoints object as given (metadata.namespace and name required). */
+  setCoreObject(resource: 'services' | 'endpoints', obj: { metadata: { name: string; namespace: string } } & Record<string, unknown>): void;
+  deleteCoreObject(resource: CoreResource, namespace: string, name: string): void;
   /** Remove all objects (without watch events; for a fresh store between tests). */
   reset(): void;
   close(): Promise<void>;
@@ -148,6 +161,25 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
   let watchesBroken = false;
   let watchTimeoutMs: number | undefined;
   const requests: K8sTestServer['requests'] = [];
+  // core/v1 objects: resource → "ns/name" → object
+  const core = new Map<CoreResource, Map<string, StoredObject>>(Object.keys(CORE_KINDS).map((r) => [r as CoreResource, new Map()]));
+  const putCore = (resource: CoreResource, obj: Record<string, unknown> & { metadata: { name: string; namespace: string } }): void => {
+    const k = `${obj.metadata.namespace}/${obj.metadata.name}`;
+    const t = core.get(resource)!;
+    const prev = t.get(k);
+    rv++;
+    t.set(k, {
+      ...obj,
+      apiVersion: 'v1',
+      kind: CORE_KINDS[resource],
+      metadata: {
+        ...obj.metadata,
+        resourceVersion: String(rv),
+        uid: prev?.metadata.uid ?? randomUUID(),
+        creationTimestamp: prev?.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
+    });
+  };
   const serviceAccounts = new Set(opts.serviceAccounts ?? ['kube-system/tabby-node', 'kube-system/tabby-cni-plugin']);
   const issuedTokens: K8sTestServer['issuedTokens'] = [];
   let tokenRequestsForbidden = false;
@@ -280,6 +312,26 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
     if (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'namespaces' && parts[4] === 'serviceaccounts' && parts[6] === 'token' && parts.length === 7) {
       if (req.method !== 'POST') return send(res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
       return tokenRequest(req, res, parts[3] as string, parts[5] as string);
+    }
+    // core/v1: api / v1 / [namespaces / ns /] secrets|services|endpoints [/ name]
+    if (parts[0] === 'api' && parts[1] === 'v1') {
+      const rest = parts[2] === 'namespaces' ? parts.slice(4) : parts.slice(2);
+      const ns = parts[2] === 'namespaces' ? parts[3] : undefined;
+      const resource = rest[0] as CoreResource | undefined;
+      const name = rest[1];
+      const t = resource === undefined ? undefined : core.get(resource);
+      if (!t || rest.length > 2 || (name !== undefined && ns === undefined)) {
+        return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+      }
+      const verb = req.method !== 'GET' ? (req.method ?? 'get').toLowerCase() : name === undefined ? 'list' : 'get';
+      requests.push({ verb, group: '', resource: resource! });
+      if (req.method !== 'GET') return send(res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+      if (name === undefined) {
+        const items = [...t.values()].filter((o) => ns === undefined || o.metadata.namespace === ns).sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));
+        return send(res, 200, { apiVersion: 'v1', kind: `${CORE_KINDS[resource!]}List`, metadata: { resourceVersion: String(rv) }, items });
+      }
+      const o = t.get(`${ns}/${name}`);
+      return o ? send(res, 200, o) : send(res, 404, status(404, 'NotFound', `${resource} "${name}" not found`, { name, kind: resource }));
     }
     // apis / group / version / [namespaces / ns /] plural [/ name]
     if (parts[0] !== 'apis' || parts[1] !== GROUP || parts[2] !== VERSION) {
@@ -530,8 +582,25 @@ export async function startK8sTestServer(opts: K8sTestServerOptions = {}): Promi
     setWatchTimeout(ms) {
       watchTimeoutMs = ms;
     },
+    setSecret(namespace, name, data) {
+      putCore('secrets', {
+        metadata: { name, namespace },
+        type: 'Opaque',
+        data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
+      });
+    },
+    deleteSecret(namespace, name) {
+      core.get('secrets')!.delete(`${namespace}/${name}`);
+    },
+    setCoreObject(resource, obj) {
+      putCore(resource, obj);
+    },
+    deleteCoreObject(resource, namespace, name) {
+      core.get(resource)!.delete(`${namespace}/${name}`);
+    },
     reset() {
       store.clear();
+      for (const t of core.values()) t.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {
