@@ -10,6 +10,14 @@ import { parseNodeConfig } from './config.js';
 import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
 
+/**
+ * Connect retry for every session (seconds). Calico's BIRD template uses 5 s (RFC 4271's default is
+ * 120 s); at mesh start a peer whose Node resource is already registered is often not listening
+ * yet, and each refused connection costs one retry interval, so tabby-node retries after 2 s: a
+ * refused SYN is cheap, and a 100-node mesh converges seconds sooner (bench/mesh-scale.ts).
+ */
+export const CONNECT_RETRY_SECONDS = 2;
+
 async function hostMtu(iface: string | undefined): Promise<number> {
   if (!iface) return 1500;
   const { Netlink } = await import('../netlink/index.js');
@@ -46,7 +54,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       (l) => log.info(l, 'listening for BGP connections'),
       (err: unknown) => log.error({ err: errorMessage(err), port }, 'cannot listen for BGP; outgoing sessions only'),
     );
-    const transports = new SessionTransports({ logger: log, listener });
+    const transports = new SessionTransports({ logger: log, listener, connectRetryTime: CONNECT_RETRY_SECONDS });
     route.to = transports;
     const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: log });
     sp.on('warning', (w) => log.warn(w, w.message));
