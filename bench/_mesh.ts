@@ -450,3 +450,65 @@ export function needRootAndEtcd(): string | undefined {
   if (!existsSync(join(root, 'dist', 'bin', 'tabby-node.mjs'))) return 'needs the bundle: run `npm run build` first';
   return undefined;
 }
+
+export const OBSERVER_IP = '172.29.0.254';
+export const OBSERVER_PORT = 23923;
+
+/**
+ * A passive iBGP speaker (the bgp library, in this process) on the root link, peered with every node
+ * through a global BGPPeer (`peerIP 172.29.0.254:23923`), like a ToR or route reflector would be. It
+ * stamps the first time each prefix gets a best path: the BGP export path (datastore watch on the
+ * claiming node → its speaker → UPDATE), which the kernel routes do not show because felix also routes
+ * remote blocks straight from the datastore.
+ */
+export interface Observer {
+  /** prefix → { time (nowMs clock), from (the advertising peer) } */
+  seen: Map<string, { time: number; from: string }>;
+  established(): number;
+  onChange(fn: () => void): void;
+  close(): Promise<void>;
+}
+
+export async function startObserver(nodes: MeshNode[]): Promise<Observer> {
+  const { BgpSpeaker } = await import('../bgp/speaker.js');
+  const { SessionTransports } = await import('../bgp/speaker/session-transport.js');
+  const { BgpListener } = await import('../bgp/net/index.js');
+  const { openDatastore } = await import('../datastore/index.js');
+  const route: { to?: InstanceType<typeof SessionTransports> } = {};
+  const listener = new BgpListener((s) => (route.to ? route.to.incoming(s) : s.destroy()));
+  await listener.listen(OBSERVER_IP, OBSERVER_PORT);
+  const transports = new SessionTransports({ listener });
+  route.to = transports;
+  const sp = new BgpSpeaker(
+    { routerId: OBSERVER_IP, asNumber: 64512, peers: nodes.map((m) => ({ address: m.ip, asNumber: 64512, passive: true })) },
+    { transport: transports.factory },
+  );
+  const seen = new Map<string, { time: number; from: string }>();
+  let waiters: Array<() => void> = [];
+  const changed = (): void => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  sp.on('best-path', (e) => {
+    if (e.best && !seen.has(e.prefix)) seen.set(e.prefix, { time: nowMs(), from: e.best.source.id });
+    changed();
+  });
+  sp.on('peer-state', changed);
+  await sp.start();
+  const ds = await openDatastore({ type: 'etcdv3', etcdEndpoints: [ETCD_ENDPOINT] });
+  try {
+    await ds.create({ apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name: 'bench-observer' }, spec: { peerIP: `${OBSERVER_IP}:${OBSERVER_PORT}`, asNumber: 64512 } });
+  } finally {
+    await ds.close();
+  }
+  return {
+    seen,
+    established: () => sp.status().peers.filter((p) => p.state === 'Established').length,
+    onChange: (fn) => void waiters.push(fn),
+    async close() {
+      await sp.stop('benchmark done');
+      await listener.close();
+    },
+  };
+}
