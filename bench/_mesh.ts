@@ -248,6 +248,7 @@ export class Mesh {
     };
     if (process.env.BENCH_AGENT_NODE_OPTIONS !== undefined) env.NODE_OPTIONS = process.env.BENCH_AGENT_NODE_OPTIONS;
     delete env.NODE_EXTRA_CA_CERTS; // ~115 ms per Node start on this machine
+    env.PATH = `${dirname(process.execPath)}:${env.PATH ?? '/usr/bin:/bin'}`; // the launcher's `env node`
     for (const k of Object.keys(env)) if (k.startsWith('FELIX_') && !k.startsWith('FELIX_HEALTH') && !(this.opts.env && k in this.opts.env)) delete env[k];
     return env;
   }
@@ -256,7 +257,10 @@ export class Mesh {
   startAgents(nodes: MeshNode[] = this.nodes): void {
     for (const m of nodes) {
       const fd = openSync(m.log, 'a');
-      const child = spawn('ip', ['netns', 'exec', m.ns, process.execPath, BIN], { stdio: ['ignore', fd, fd], env: this.env(m) });
+      const flags = process.env.BENCH_AGENT_NODE_FLAGS;
+      // Default: exec the launcher itself, so its shebang's V8 flags apply as in the image (ENTRYPOINT).
+      const cmd = flags === undefined ? [BIN] : [process.execPath, ...flags.split(' ').filter(Boolean), BIN];
+      const child = spawn('ip', ['netns', 'exec', m.ns, ...cmd], { stdio: ['ignore', fd, fd], env: this.env(m) });
       closeSync(fd);
       m.child = child;
       if (child.pid !== undefined) m.pid = child.pid;
