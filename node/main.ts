@@ -11,12 +11,13 @@ import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
 
 /**
- * Connect retry for every session (seconds). Calico's BIRD template uses 5 s (RFC 4271's default is
- * 120 s); at mesh start a peer whose Node resource is already registered is often not listening
- * yet, and each refused connection costs one retry interval, so tabby-node retries after 2 s: a
- * refused SYN is cheap, and a 100-node mesh converges seconds sooner (bench/mesh-scale.ts).
+ * Connect retry for every session (seconds): Calico's BIRD template value (RFC 4271's default is
+ * 120 s). At mesh start a peer whose Node resource is already registered is often not listening yet;
+ * with 120 s each refused connection cost two minutes (bench/mesh-scale.ts). Shorter is not better
+ * on a starved CPU: the connect timeout is capped at 80 % of this, and 2 s (1.6 s timeouts) made
+ * 50 agents on 2 cores time out thousands of connects that had in fact completed.
  */
-export const CONNECT_RETRY_SECONDS = 2;
+export const CONNECT_RETRY_SECONDS = 5;
 
 async function hostMtu(iface: string | undefined): Promise<number> {
   if (!iface) return 1500;
