@@ -16,7 +16,7 @@
  * crash begins clean.
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,8 @@ const ETCD_PORT = 23920;
 const ETCD_PEER_PORT = 23921;
 export const ETCD_ENDPOINT = `http://${ETCD_IP}:${ETCD_PORT}`;
 export const POOL_CIDR = '10.250.0.0/16';
+export const OBSERVER_IP = '172.29.0.254';
+export const OBSERVER_PORT = 23923;
 export const BLOCK_SIZE = 26;
 const HEALTH_PORT = 23922;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -154,7 +156,7 @@ export class Mesh {
     await run('ip', [...f, 'link', 'set', 'br0', 'up']);
     await run('ip', ['link', 'add', HOST_LINK, 'type', 'veth', 'peer', 'name', 'host', 'netns', FABRIC]);
     await run('ip', [...f, 'link', 'set', 'host', 'master', 'br0', 'up']);
-    await run('ip', ['addr', 'add', '172.29.0.254/16', 'dev', HOST_LINK]);
+    await run('ip', ['addr', 'add', `${OBSERVER_IP}/16`, 'dev', HOST_LINK]);
     await run('ip', ['link', 'set', HOST_LINK, 'up']);
     const data = join(this.dir, 'etcd');
     const log = openSync(join(this.dir, 'etcd.log'), 'a');
@@ -194,12 +196,37 @@ export class Mesh {
       await run('ip', ['-n', m.ns, 'link', 'set', 'eth0', 'up']);
       await run('ip', ['netns', 'exec', m.ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     });
+    this.nodes.push(...fresh);
+    await this.staticNeighbours();
     for (const m of fresh) {
       m.nl = Netlink.open({ netns: m.ns });
       m.sub = m.nl.subscribe(['ipv4-route'], (ev: NetlinkEvent) => this.onRoute(m, ev));
       for (const r of await m.nl.routeList({ family: 2 })) if (r.dst && r.type === 1) m.routes.set(r.dst, nowMs());
-      this.nodes.push(m);
     }
+  }
+
+  /**
+   * Permanent ARP entries for every address on the fabric, in every namespace. The kernel's neighbour
+   * table is shared by all namespaces and `gc_thresh3` (default 1024) bounds its dynamic entries
+   * machine-wide: a 50-node mesh needs 50·49 of them, the table overflows ("neighbor table
+   * overflow!"), ARP fails and connects time out. Permanent entries do not count against it; one
+   * real host per node would need only its own N−1.
+   */
+  private async staticNeighbours(): Promise<void> {
+    const mac = async (args: string[]): Promise<string> => (JSON.parse(await run('ip', ['-j', ...args])) as Array<{ address: string }>)[0]!.address;
+    const table: Array<[string, string]> = [
+      [ETCD_IP, await mac(['-n', FABRIC, 'link', 'show', 'br0'])],
+      [OBSERVER_IP, await mac(['link', 'show', HOST_LINK])],
+    ];
+    for (const m of this.nodes) table.push([m.ip, await mac(['-n', m.ns, 'link', 'show', 'eth0'])]);
+    const batch = async (ns: string | undefined, dev: string, self: string): Promise<void> => {
+      const file = join(this.dir, `neigh-${ns ?? 'root'}`);
+      writeFileSync(file, table.filter(([ip]) => ip !== self).map(([ip, lladdr]) => `neigh replace ${ip} lladdr ${lladdr} dev ${dev} nud permanent\n`).join(''));
+      await run('ip', [...(ns ? ['-n', ns] : []), '-batch', file]);
+    };
+    await batch(undefined, HOST_LINK, OBSERVER_IP);
+    await batch(FABRIC, 'br0', ETCD_IP);
+    await pool(this.nodes, 6, (m) => batch(m.ns, 'eth0', m.ip));
   }
 
   private onRoute(m: MeshNode, ev: NetlinkEvent): void {
@@ -455,8 +482,6 @@ export function needRootAndEtcd(): string | undefined {
   return undefined;
 }
 
-export const OBSERVER_IP = '172.29.0.254';
-export const OBSERVER_PORT = 23923;
 
 /**
  * A passive iBGP speaker (the bgp library, in this process) on the root link, peered with every node
