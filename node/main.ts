@@ -11,13 +11,14 @@ import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
 
 /**
- * Connect retry for every session (seconds): Calico's BIRD template value (RFC 4271's default is
- * 120 s). At mesh start a peer whose Node resource is already registered is often not listening yet;
- * with 120 s each refused connection cost two minutes (bench/mesh-scale.ts). Shorter is not better
- * on a starved CPU: the connect timeout is capped at 80 % of this, and 2 s (1.6 s timeouts) made
- * 50 agents on 2 cores time out thousands of connects that had in fact completed.
+ * Connect retry for every session (seconds). RFC 4271's default is 120 s, Calico's BIRD template
+ * uses 5 s. At mesh start a peer whose Node resource is already registered is often not listening
+ * yet and refuses; each refusal costs one retry interval (with 120 s sessions stayed down for two
+ * minutes). A refused SYN is cheap, so tabby-node retries after 2 s (bench/mesh-scale.ts: 5 nodes
+ * all Established ≈ 3 s instead of ≈ 6.5 s). The connect timeout is capped at 80 % of it (1.6 s);
+ * bgp/net decides a timeout only after polling I/O, so a stalled event loop does not fail connects.
  */
-export const CONNECT_RETRY_SECONDS = 5;
+export const CONNECT_RETRY_SECONDS = 2;
 
 async function hostMtu(iface: string | undefined): Promise<number> {
   if (!iface) return 1500;
