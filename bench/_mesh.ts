@@ -15,7 +15,7 @@
  * link and the temp dir. `sweep()` does the namespace/link part at start too, so a run after a
  * crash begins clean.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -136,13 +136,16 @@ export class Mesh {
   private routeWaiters: Array<() => void> = [];
   private destroyed = false;
   private readonly onSignal = (sig: NodeJS.Signals): void => {
+    // Ctrl-C reaches us twice (the process group, and the re-exec parent passing it on): stay
+    // subscribed so the second one does not kill the cleanup.
+    if (this.destroyed) return;
     process.stderr.write(`\n${sig}: cleaning up\n`);
     void this.destroy().finally(() => process.exit(130));
   };
 
   constructor(private readonly opts: MeshOptions = {}) {
-    process.once('SIGINT', this.onSignal);
-    process.once('SIGTERM', this.onSignal);
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
   }
 
   /** Fabric namespace, bridge, root link, etcd. */
@@ -373,8 +376,6 @@ export class Mesh {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
     for (const m of this.nodes) {
       m.sub?.close();
       m.nl?.close();
@@ -466,13 +467,17 @@ export async function createPool(): Promise<void> {
  * has 4 threads by default: with one subscription per node namespace nothing else (DNS, fs, the etcd
  * client) would run. Re-exec this benchmark once with a pool big enough for `threads` subscriptions.
  */
-export function ensureThreadPool(threads: number): void {
+export async function ensureThreadPool(threads: number): Promise<void> {
   if (Number(process.env.UV_THREADPOOL_SIZE ?? 0) >= threads) return;
-  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.min(1024, threads)) },
   });
-  process.exit(r.status ?? 1);
+  // Ctrl-C reaches the whole process group; a signal sent to this pid alone (timeout, kill) is passed
+  // on, so the child always cleans up.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void child.kill(sig));
+  const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 130 : 1))));
+  process.exit(code);
 }
 
 export function needRootAndEtcd(): string | undefined {

@@ -25,7 +25,7 @@ if (skip) {
   process.exit(0);
 }
 const SIZES = (process.env.BENCH_MESH_SIZES ?? '10,25,50,100').split(',').map(Number).filter((n) => n >= 2);
-ensureThreadPool(Math.max(...SIZES) + 16);
+await ensureThreadPool(Math.max(...SIZES) + 16);
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 180) * 1000;
 const progress = (s: string): void => void process.stderr.write(`  … ${s}\n`);
 const f1 = (x: number): string => x.toFixed(1);

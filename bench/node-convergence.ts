@@ -23,7 +23,7 @@ if (skip) {
 }
 const N = Math.max(2, Number(process.env.BENCH_NODES ?? 6));
 const CLAIMS = Number(process.env.BENCH_CLAIMS ?? 50);
-ensureThreadPool(N + 16);
+await ensureThreadPool(N + 16);
 const f1 = (x: number): string => x.toFixed(1);
 const progress = (s: string): void => void process.stderr.write(`  … ${s}\n`);
 
