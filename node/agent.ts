@@ -136,7 +136,7 @@ export function toPeerConfig(p: ComputedPeer): PeerConfigLike {
 
 export class NodeAgent {
   readonly health = new HealthAggregator();
-  readonly metrics = new NodeMetrics();
+  readonly metrics: NodeMetrics;
   private readonly store = new Map<WatchedKind, Map<string, Resource>>();
   private readonly synced = new Set<WatchedKind>();
   private watchers: Watcher[] = [];
@@ -167,6 +167,7 @@ export class NodeAgent {
     private readonly cfg: NodeConfig,
     private readonly deps: AgentDeps,
   ) {
+    this.metrics = new NodeMetrics(true, cfg.felix.prometheusMetricsEnabled);
     for (const k of WATCHED) this.store.set(k, new Map());
     for (const c of ['datastore', 'dataplane', 'bgp']) this.health.register(c);
   }

@@ -322,8 +322,11 @@ export function computeExports(
 }
 
 /**
- * Session timers of Calico's BIRD template (`connect retry time 5; error wait time 5,30`), seconds.
- * Without them a session whose first connect is refused (the peer's agent is not listening yet)
- * waits the RFC default of 120 s before trying again.
+ * Session timers of tabby-node (seconds). RFC 4271's connect retry is 120 s; Calico's BIRD template
+ * uses `connect retry time 5; error wait time 5,30`. At mesh start a peer whose Node resource is
+ * already registered is often not listening yet and refuses; each refusal costs one retry interval
+ * (with 120 s a session stayed down for two minutes). A refused SYN is cheap, so tabby-node retries
+ * after 2 s (bench/mesh-scale.ts: 5 nodes all Established ≈ 3 s instead of ≈ 6.5 s with 5 s); the
+ * connect timeout is capped at 80 % of it. The error back-off is Calico's: 5 s doubling up to 30 s.
  */
-export const CALICO_SESSION_TIMERS = { connectRetryTime: 5, idleHoldTime: 5, maxIdleHoldTime: 30 } as const;
+export const SESSION_TIMERS = { connectRetryTime: 2, idleHoldTime: 5, maxIdleHoldTime: 30 } as const;

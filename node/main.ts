@@ -13,8 +13,9 @@ import { autodetect, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
 import { kubernetesCore, secretAccessFrom, secretSettings } from './secrets.js';
 import type { NodeBgpListeners } from './bgp-listen.js';
-import { CALICO_SESSION_TIMERS } from './bgp-config.js';
+import { SESSION_TIMERS } from './bgp-config.js';
 import { podGcOwners, type GcOwnerSource } from './ipam-gc.js';
+
 
 async function hostMtu(iface: string | undefined): Promise<number> {
   if (!iface) return 1500;
@@ -79,7 +80,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     listeners.push(l);
     const ready = l.ready;
     const listener = l.options;
-    const transports = new SessionTransports({ logger: log, listener, ...CALICO_SESSION_TIMERS });
+    const transports = new SessionTransports({ logger: log, listener, ...SESSION_TIMERS });
     route.to = transports;
     const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: log });
     sp.on('warning', (w) => log.warn(w, w.message));

@@ -98,9 +98,14 @@ function plainConnect(o: ConnectOptions, port: number, timeoutMs: number): Promi
       ...(o.localAddress !== undefined ? { localAddress: o.localAddress } : {}),
       ...(o.localPort !== undefined ? { localPort: o.localPort } : {}),
     });
+    // libuv runs expired timers before it polls for I/O: after a stall longer than the timeout (a
+    // starved CPU) the connect may have completed unseen. Decide in the check phase, after the poll.
     const timer = setTimeout(() => {
-      s.destroy();
-      reject(noAnswer(false));
+      setImmediate(() => {
+        if (s.connecting === false && !s.destroyed) return;
+        s.destroy();
+        reject(noAnswer(false));
+      });
     }, timeoutMs);
     s.once('connect', () => {
       clearTimeout(timer);

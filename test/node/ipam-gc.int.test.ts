@@ -180,7 +180,7 @@ test('an unreachable owner source releases nothing; once it answers again the le
   const ds = client(e.endpoint, prefix);
   const gc = new IpamGc(CFG, { ds, ipam: new Ipam({ datastore: ds }), identity: 'n1', metrics, owners: workloadEndpointGcOwners(viaProxy) });
   t.after(() => gc.stop());
-  const errors = async () => Number(/stage="owners"} (\d+)/.exec(await metrics.registry.getSingleMetricAsString('tabby_ipam_gc_errors_total'))?.[1] ?? 0);
+  const errors = async () => Number(/stage="owners"} (\d+)/.exec(await metrics.registry!.getSingleMetricAsString('tabby_ipam_gc_errors_total'))?.[1] ?? 0);
   gc.start();
   // Let failing passes span well over the grace.
   const cutAt = Date.now();

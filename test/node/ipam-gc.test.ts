@@ -36,7 +36,7 @@ async function addPod(ds: MemoryDatastore, ipam: Ipam, cid: string, node = 'n1',
 }
 
 async function metric(m: NodeMetrics, name: string): Promise<string> {
-  return (await m.registry.getSingleMetricAsString(name)).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  return (await m.registry!.getSingleMetricAsString(name)).split('\n').filter((l) => !l.startsWith('#')).join('\n');
 }
 
 test('lease: one leader; a follower takes over only after the lease went unrenewed for its duration; release hands over at once', async () => {
@@ -244,7 +244,8 @@ test('agent: starts the collector (on by default, TABBY_IPAM_GC=off disables it)
   assert.deepEqual(await ipam.ipsByHandle('k8s-pod-network.gone'), [], 'released by the agent');
   assert.equal(agent.ipamGc.isLeader(), true);
   assert.deepEqual(await ipam.ipsByHandle('vxlan-tunnel-addr-node-a'), tunnel, 'tunnel address of a live node kept');
-  assert.match((await agent.metrics.registry.getSingleMetricAsString('tabby_ipam_gc_reclaimed_total')), /owner-gone/);
+  // Metrics are off by default (as Felix): no registry, the GC's counters are no-ops (the runner tests above check them).
+  assert.equal(agent.metrics.registry, undefined);
 });
 
 test('GC runner: an owner snapshot without the agent’s own Node is refused (wrong data → nothing released)', async () => {
