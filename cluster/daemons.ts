@@ -140,8 +140,12 @@ export async function startNode(root: string, plan: Plan, n: NodePlan, state: Cl
   mkdirSync(n.runDir, { recursive: true });
   mkdirSync(n.libDir, { recursive: true });
   const bin = join(root, 'bin', 'tabby-node');
-  const pid = spawnDetached(n.netns, [process.execPath, bin], n.logFile, childEnv(nodeEnv(plan, n)));
-  // The command line is `node <root>/bin/tabby-node`; the node's netns is the distinguishing part,
+  // The launcher itself (not `node <launcher>`), so its first line's V8 flags for a long-running agent
+  // apply; its `env -S node` finds this harness's node first on PATH.
+  const env = childEnv(nodeEnv(plan, n));
+  env.PATH = `${dirname(process.execPath)}:${env.PATH ?? '/usr/bin:/bin'}`;
+  const pid = spawnDetached(n.netns, [bin], n.logFile, env);
+  // The command line is `node <flags> <root>/bin/tabby-node`; the node's netns is the distinguishing part,
   // checked by down through `ip netns pids` as well.
   record(state, save, { role, pid, netns: n.netns, match: bin, log: n.logFile });
   await sleep(200);
