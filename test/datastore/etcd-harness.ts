@@ -44,8 +44,24 @@ export function etcdMissing(): string | undefined {
   return needCommand('etcd', 'etcd-server');
 }
 
-/** A free TCP port on 127.0.0.1 within [lo, hi], or an error naming the range. */
+/**
+ * `TABBY_TEST_PORTS=lo-hi` moves every port these helpers pick into [lo, hi] (etcd peer ports into
+ * [lo+100, hi+100]), so that one test run can share the machine with others using the defaults.
+ */
+function portOverride(peer = false): [number, number] | undefined {
+  const m = /^(\d+)-(\d+)$/.exec(process.env.TABBY_TEST_PORTS ?? '');
+  if (!m) return undefined;
+  const d = peer ? 100 : 0;
+  return [Number(m[1]) + d, Number(m[2]) + d];
+}
+
+/** A free TCP port on 127.0.0.1 within [lo, hi] (or TABBY_TEST_PORTS), or an error naming the range. */
 export async function freePort(lo: number, hi: number, exclude: number[] = []): Promise<number> {
+  [lo, hi] = portOverride() ?? [lo, hi];
+  return scanPort(lo, hi, exclude);
+}
+
+async function scanPort(lo: number, hi: number, exclude: number[] = []): Promise<number> {
   for (let p = lo; p <= hi; p++) {
     if (exclude.includes(p)) continue;
     const ok = await new Promise<boolean>((resolve) => {
@@ -76,11 +92,11 @@ async function waitHealthy(endpoint: string, proc: ChildProcess, limitMs: number
 
 export async function startEtcd(opts: EtcdHarnessOptions = {}): Promise<EtcdHarness> {
   const [clo, chi] = opts.clientPorts ?? [23790, 23799];
-  const [plo, phi] = opts.peerPorts ?? [23800, 23809];
+  const [plo, phi] = portOverride(true) ?? opts.peerPorts ?? [23800, 23809];
   const limit = opts.startTimeoutMs ?? 20000;
   const dataDir = await mkdtemp(join(tmpdir(), 'tabby-etcd-'));
   const clientPort = await freePort(clo, chi);
-  const peerPort = await freePort(plo, phi, [clientPort]);
+  const peerPort = await scanPort(plo, phi, [clientPort]);
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const args = [
