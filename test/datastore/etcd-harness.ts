@@ -53,20 +53,24 @@ export function etcdMissing(): string | undefined {
 }
 
 /**
- * `TABBY_TEST_PORTS=lo-hi` moves every port these helpers pick into [lo, hi] (etcd peer ports into
- * [lo+100, hi+100]), so that one test run can share the machine with others using the defaults.
+ * `TABBY_TEST_PORTS=lo-hi` moves every port range these helpers are given into [lo, hi] (etcd peer
+ * ports into [lo+100, hi+100]), so that one test run can share the machine with others using the
+ * defaults. A range keeps its place within its ten (23797-23799 → lo+7…lo+9), so test files that
+ * split a ten between them still do.
  */
-function portOverride(peer = false): [number, number] | undefined {
+function portRange(lo: number, hi: number, peer = false): [number, number] {
   const m = /^(\d+)-(\d+)$/.exec(process.env.TABBY_TEST_PORTS ?? '');
-  if (!m) return undefined;
+  if (!m) return [lo, hi];
   const d = peer ? 100 : 0;
-  return [Number(m[1]) + d, Number(m[2]) + d];
+  const [L, H] = [Number(m[1]) + d, Number(m[2]) + d];
+  if (hi - lo >= H - L) return [L, H];
+  const start = Math.min(L + (lo % 10), H - (hi - lo));
+  return [start, start + (hi - lo)];
 }
 
-/** A free TCP port on 127.0.0.1 within [lo, hi] (or TABBY_TEST_PORTS), or an error naming the range. */
+/** A free TCP port on 127.0.0.1 within [lo, hi] (moved by TABBY_TEST_PORTS), or an error naming the range. */
 export async function freePort(lo: number, hi: number, exclude: number[] = []): Promise<number> {
-  [lo, hi] = portOverride() ?? [lo, hi];
-  return scanPort(lo, hi, exclude);
+  return scanPort(...portRange(lo, hi), exclude);
 }
 
 async function scanPort(lo: number, hi: number, exclude: number[] = []): Promise<number> {
@@ -124,7 +128,7 @@ async function waitHealthy(endpoint: string, proc: ChildProcess, limitMs: number
 
 export async function startEtcd(opts: EtcdHarnessOptions = {}): Promise<EtcdHarness> {
   const [clo, chi] = opts.clientPorts ?? [23790, 23799];
-  const [plo, phi] = portOverride(true) ?? opts.peerPorts ?? [23800, 23809];
+  const [plo, phi] = portRange(...(opts.peerPorts ?? [23800, 23809]), true);
   const limit = opts.startTimeoutMs ?? 20000;
   const dataDir = await mkdtemp(join(tmpdir(), 'tabby-etcd-'));
   const clientPort = await freePort(clo, chi);

@@ -42,7 +42,7 @@ before(async () => {
   if (missing) return;
   dir = await mkdtemp(join(tmpdir(), 'tabby-etcd-tls-'));
   files = makeCerts(dir);
-  etcd = await startEtcd({ clientPorts: [23790, 23796], peerPorts: [23800, 23809], tls: { caFile: files.ca, certFile: files.cert, keyFile: files.key } });
+  etcd = await startEtcd({ clientPorts: [23797, 23799], peerPorts: [23807, 23809], tls: { caFile: files.ca, certFile: files.cert, keyFile: files.key } });
 });
 after(async () => {
   await etcd?.stop();
