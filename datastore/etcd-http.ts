@@ -347,10 +347,15 @@ export class EtcdHttpDatastore implements Datastore {
         }
         const r = m.result;
         if (!r) return;
-        if (r.created && !created) {
+        if (r.created && !r.canceled && !created) {
           created = true;
           clearTimeout(timer);
           ctx.connected();
+        }
+        if (r.canceled && this.tokenRejected(r.cancel_reason)) {
+          // the token expired between watches: authenticate again and resume from the same revision
+          lost(new DatastoreError('EtcdAuth', `etcd watch of ${prefix}: ${r.cancel_reason ?? 'token rejected'}`));
+          return;
         }
         if (r.canceled || (r.compact_revision !== undefined && r.compact_revision !== '0')) {
           const why = r.compact_revision ? `revision ${ctx.from} has been compacted (compact revision ${r.compact_revision})` : `cancelled by etcd: ${r.cancel_reason ?? 'no reason given'}`;

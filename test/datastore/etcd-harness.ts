@@ -32,6 +32,8 @@ export interface EtcdHarnessOptions {
    * gateway dials etcd's own gRPC port with them); the health check presents them too.
    */
   tls?: { caFile: string; certFile: string; keyFile: string };
+  /** More etcd flags (e.g. `--auth-token-ttl 1`). */
+  extraArgs?: string[];
 }
 
 export interface EtcdHarness {
@@ -146,6 +148,7 @@ export async function startEtcd(opts: EtcdHarnessOptions = {}): Promise<EtcdHarn
     '--logger', 'zap',
     '--log-level', 'error',
     ...(opts.tls ? ['--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile, '--trusted-ca-file', opts.tls.caFile, '--client-cert-auth'] : []),
+    ...(opts.extraArgs ?? []),
   ];
   let proc: ChildProcess | undefined;
   let errText = '';
