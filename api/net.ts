@@ -23,6 +23,15 @@ export function parseIP(s: string): IPAddress | undefined {
   return ipaddr.IPv4.parse(s);
 }
 
+/** `IP`, `IP:port` or `[IPv6]:port`. */
+export function parsePeerIP(s: string): { ip: string; port?: number } | undefined {
+  if (parseIP(s)) return { ip: s };
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([0-9.]+):(\d{1,5})$/.exec(s);
+  if (!m || !parseIP(m[1]!)) return undefined;
+  const port = Number(m[2]);
+  return port >= 1 && port <= 65535 ? { ip: m[1]!, port } : undefined;
+}
+
 /** Parse `addr/prefix` strictly; undefined when invalid. The address need not be masked. */
 export function parseCidr(s: string): ParsedCidr | undefined {
   if (typeof s !== 'string') return undefined;

@@ -10,7 +10,9 @@ import { TabbyError } from '../lib/errors.js';
 import { applyDefaults } from './defaults.js';
 import { KINDS, type KindInfo } from './kinds.js';
 import { API_VERSION_CRD_V1, API_VERSION_V3, type Resource } from './meta.js';
-import { canonicalCidr, cidrsOverlap, isMasked, parseCidr, parseIP, type ParsedCidr } from './net.js';
+import { canonicalCidr, cidrsOverlap, isMasked, parseCidr, parseIP, parsePeerIP, type ParsedCidr } from './net.js';
+// parsePeerIP lives in net.ts (no ajv) so that tabby-node can use it without loading the validator.
+export { parsePeerIP } from './net.js';
 import { schemaFor, type Schema } from './schemas.js';
 import { parseSelector, SelectorError } from './selector.js';
 import type { AnyResource, IPPool } from './types.js';
@@ -272,14 +274,6 @@ function checkBGPConfiguration(spec: Spec, problems: string[]): void {
   if (Array.isArray(ads)) ads.forEach((x: unknown, i) => maskedCidr(`spec.prefixAdvertisements[${i}].cidr`, (x as Spec | null)?.cidr, problems));
 }
 
-/** `IP`, `IP:port` or `[IPv6]:port`. */
-export function parsePeerIP(s: string): { ip: string; port?: number } | undefined {
-  if (parseIP(s)) return { ip: s };
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([0-9.]+):(\d{1,5})$/.exec(s);
-  if (!m || !parseIP(m[1]!)) return undefined;
-  const port = Number(m[2]);
-  return port >= 1 && port <= 65535 ? { ip: m[1]!, port } : undefined;
-}
 
 function checkBGPPeer(spec: Spec, problems: string[]): void {
   if (spec.node !== undefined && spec.nodeSelector !== undefined) problems.push(`spec.nodeSelector: cannot be combined with spec.node (pick one)`);

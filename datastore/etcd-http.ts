@@ -1,11 +1,14 @@
 /**
- * etcd v3 backend over etcd's JSON gRPC-gateway (HTTP/1.1 POST /v3/kv/range, /v3/kv/txn, …; keys
- * and values base64, int64 as strings), for short-lived processes such as the CNI plugins: it
- * needs only node:http, where the `etcd3` package (gRPC) costs a process start 100+ ms to load.
+ * etcd v3 backend over etcd's JSON gRPC-gateway (HTTP/1.1 POST /v3/kv/range, /v3/kv/txn, /v3/watch,
+ * …; keys and values base64, int64 as strings) with node:http only: the `etcd3` package (gRPC +
+ * protobufjs) costs a process 100+ ms to load and ≈ 25 MB of memory. The CNI plugins and tabby-node
+ * use it.
  *
  * Same key layout, encoding and semantics as `etcd.ts` (the two interoperate on one etcd) and the
- * same contract, except `watch`, which throws UnsupportedError (use the gRPC transport for that).
- * Create/update/delete/commit are single transactions exactly like the gRPC backend's.
+ * same contract. Create/update/delete/commit are single transactions exactly like the gRPC backend's.
+ * A watch is one streaming `POST /v3/watch` per watcher (its own connection, TCP keepalive on): the
+ * response is a stream of `{"result": WatchResponse}` objects; the loop around it (resume from the last
+ * revision, relist after compaction) is the one both transports share (etcd-watch.ts).
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,11 +16,15 @@ import https from 'node:https';
 import type { KindInfo } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import { commitFailure, committed, precondition, prepareCommit, tagged } from './commit.js';
-import { compareByKey, effectiveNamespace, listFilter, resolveKind, stampCreate } from './common.js';
+import { compareByKey, effectiveNamespace, listFilter, resolveKind, rev, stampCreate } from './common.js';
 import type { EtcdDatastoreOptions } from './etcd.js';
-import { ETCD_KEY_PREFIX, etcdKey } from './etcd-keys.js';
+import { ETCD_KEY_PREFIX, etcdKey, etcdListPrefix } from './etcd-keys.js';
+import { etcdWatch, type EtcdStreamContext, type EtcdStreamEnd } from './etcd-watch.js';
+import { JsonObjectSplitter } from './json-stream.js';
+import type { Logger } from '../lib/log.js';
+import { silentLogger } from '../lib/log.js';
 import type { CommitOp, CommitResult, Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
-import { ConflictError, DatastoreError, NotFoundError, UnavailableError, UnsupportedError } from './types.js';
+import { ConflictError, DatastoreError, NotFoundError, UnavailableError } from './types.js';
 
 interface Kv {
   key: string;
@@ -33,6 +40,18 @@ interface TxnResponse {
   header?: { revision?: string };
   succeeded?: boolean;
   responses?: Array<{ response_range?: RangeResponse }>;
+}
+/** One message of the /v3/watch stream (gateway JSON: default values omitted, so PUT has no `type`). */
+interface WatchMessage {
+  result?: {
+    header?: { revision?: string };
+    created?: boolean;
+    canceled?: boolean;
+    compact_revision?: string;
+    cancel_reason?: string;
+    events?: Array<{ type?: 'PUT' | 'DELETE'; kv?: Kv; prev_kv?: Kv }>;
+  };
+  error?: { message?: string; grpc_code?: number; http_code?: number };
 }
 type Compare = { key: string; target: 'CREATE' | 'MOD'; result: 'EQUAL' | 'GREATER'; create_revision?: string; mod_revision?: string };
 type RequestOp = { request_put: { key: string } & { value: string } } | { request_delete_range: { key: string } } | { request_range: { key: string } };
@@ -58,6 +77,10 @@ export class EtcdHttpDatastore implements Datastore {
   private readonly timeoutMs: number;
   private readonly prefix: string;
   private readonly agent: http.Agent;
+  /** Watch streams: one long-lived connection each, never returned to the request pool. */
+  private readonly watchAgent: http.Agent;
+  private readonly log: Logger;
+  private readonly watchers = new Set<Watcher>();
   private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   private readonly auth: { username: string; password: string } | undefined;
   private token: string | undefined;
@@ -76,6 +99,8 @@ export class EtcdHttpDatastore implements Datastore {
     };
     const https_ = this.endpoints.some((e) => e.startsWith('https:'));
     this.agent = https_ ? new https.Agent({ keepAlive: true, maxSockets: 4, ...this.tls }) : new http.Agent({ keepAlive: true, maxSockets: 4 });
+    this.watchAgent = https_ ? new https.Agent({ keepAlive: false, ...this.tls }) : new http.Agent({ keepAlive: false });
+    this.log = opts.logger ?? silentLogger();
     this.auth = opts.username !== undefined ? { username: opts.username, password: opts.password ?? '' } : undefined;
   }
 
@@ -115,6 +140,21 @@ export class EtcdHttpDatastore implements Datastore {
     });
   }
 
+  /** Authenticate on `endpoint` when credentials are configured and no token is held. */
+  private async ensureToken(endpoint: string): Promise<void> {
+    if (!this.auth || this.token !== undefined) return;
+    const r = await this.post<{ token?: string }>(endpoint, '/v3/auth/authenticate', { name: this.auth.username, password: this.auth.password });
+    if (r.status !== 200 || !r.json.token) throw new DatastoreError('EtcdAuth', `etcd authentication as ${this.auth.username} failed (HTTP ${r.status})`, { hint: 'check ETCD_USERNAME/ETCD_PASSWORD' });
+    this.token = r.json.token;
+  }
+
+  /** etcd refused the token (simple tokens expire after 5 minutes idle): drop it so the next call authenticates again. */
+  private tokenRejected(message: string | undefined): boolean {
+    if (!this.auth || !/invalid auth token|auth token is expired|token.*(expired|invalid)/i.test(message ?? '')) return false;
+    this.token = undefined;
+    return true;
+  }
+
   /** One gateway call: endpoints in turn on connection failure; HTTP errors become DatastoreErrors. */
   private async call<T>(what: string, path: string, body: unknown): Promise<T> {
     let lastErr: unknown;
@@ -122,17 +162,15 @@ export class EtcdHttpDatastore implements Datastore {
       const i = (this.current + n) % this.endpoints.length;
       const endpoint = this.endpoints[i]!;
       try {
-        if (this.auth && this.token === undefined) {
-          const r = await this.post<{ token?: string }>(endpoint, '/v3/auth/authenticate', { name: this.auth.username, password: this.auth.password });
-          if (r.status !== 200 || !r.json.token) throw new DatastoreError('EtcdAuth', `etcd authentication as ${this.auth.username} failed (HTTP ${r.status})`, { hint: 'check ETCD_USERNAME/ETCD_PASSWORD' });
-          this.token = r.json.token;
+        for (let retry = 0; ; retry++) {
+          await this.ensureToken(endpoint);
+          const r = await this.post<T & { error?: string; message?: string }>(endpoint, path, body);
+          this.current = i;
+          if (r.status === 200) return r.json;
+          const message = r.json.message ?? r.json.error;
+          if (retry === 0 && this.tokenRejected(message)) continue;
+          throw new DatastoreError('EtcdError', `etcd ${what} failed: HTTP ${r.status} ${message ?? ''}`.trim());
         }
-        const r = await this.post<T & { error?: string; message?: string }>(endpoint, path, body);
-        this.current = i;
-        if (r.status !== 200) {
-          throw new DatastoreError('EtcdError', `etcd ${what} failed: HTTP ${r.status} ${r.json.message ?? r.json.error ?? ''}`.trim());
-        }
-        return r.json;
       } catch (err) {
         if (err instanceof DatastoreError) throw err;
         lastErr = err;
@@ -155,11 +193,9 @@ export class EtcdHttpDatastore implements Datastore {
     return b64(JSON.stringify(copy));
   }
 
-  private listPrefix(info: KindInfo, opts?: ListOptions): string {
-    const base = `${this.prefix}${info.plural}/`;
-    if (!info.namespaced) return base + (opts?.namePrefix ?? '');
-    if (opts?.namespace) return `${base}${opts.namespace}/${opts.namePrefix ?? ''}`;
-    return base;
+  private range(info: KindInfo, opts?: ListOptions): Promise<RangeResponse> {
+    const p = etcdListPrefix(info, opts, this.prefix);
+    return this.call<RangeResponse>('list', '/v3/kv/range', { key: b64(p), range_end: prefixEnd(p) });
   }
 
   async get<T extends Resource = Resource>(kind: string, name: string, namespace?: string): Promise<T> {
@@ -173,8 +209,7 @@ export class EtcdHttpDatastore implements Datastore {
   async list<T extends Resource = Resource>(kind: string, opts?: ListOptions): Promise<ListResult<T>> {
     const info = resolveKind(kind);
     const filter = listFilter(info, opts);
-    const p = this.listPrefix(info, opts);
-    const res = await this.call<RangeResponse>('list', '/v3/kv/range', { key: b64(p), range_end: prefixEnd(p) });
+    const res = await this.range(info, opts);
     const items = (res.kvs ?? []).map((kv) => this.decode<T>(info, kv)).filter(filter).sort(compareByKey);
     return { items, revision: res.header?.revision ?? '0' };
   }
@@ -256,8 +291,136 @@ export class EtcdHttpDatastore implements Datastore {
     return committed(prepared, res.header?.revision ?? '0');
   }
 
-  watch<T extends Resource = Resource>(kind: string, _opts: WatchOptions, _onEvent: (ev: WatchEvent<T>) => void): Watcher {
-    throw new UnsupportedError(`watch of ${kind} over the etcd HTTP gateway`, 'open the datastore with the gRPC transport (the default) to watch');
+  watch<T extends Resource = Resource>(kind: string, opts: WatchOptions, onEvent: (ev: WatchEvent<T>) => void): Watcher {
+    const info = resolveKind(kind);
+    const prefix = etcdListPrefix(info, opts, this.prefix);
+    const list = async (): Promise<{ items: T[]; revision: bigint }> => {
+      const res = await this.range(info, opts);
+      return { items: (res.kvs ?? []).map((kv) => this.decode<T>(info, kv)), revision: rev(res.header?.revision) };
+    };
+    const src = { info, keyPrefix: this.prefix, log: this.log, registry: this.watchers };
+    return etcdWatch<T>({ ...src, list, stream: (ctx) => this.stream(info, prefix, ctx) }, opts, onEvent);
+  }
+
+  /**
+   * One `POST /v3/watch` from ctx.from until the connection ends (resolve: reopen from the last
+   * revision), etcd cancels the watch (compaction: relist) or stop() aborts it. Connecting and
+   * the watch's creation are bounded by requestTimeoutMs; a quiet stream is kept (TCP keepalive
+   * notices a dead peer).
+   */
+  private async stream<T extends Resource>(info: KindInfo, prefix: string, ctx: EtcdStreamContext<T>): Promise<EtcdStreamEnd> {
+    const i = this.current % this.endpoints.length;
+    const endpoint = this.endpoints[i]!;
+    const lostError = (err: unknown): EtcdStreamEnd => {
+      // try the next endpoint next time
+      if (this.current === i) this.current = (i + 1) % this.endpoints.length;
+      return { relist: false, error: err instanceof DatastoreError ? err : new UnavailableError(endpoint, err) };
+    };
+    try {
+      await this.ensureToken(endpoint);
+    } catch (err) {
+      return lostError(err);
+    }
+    if (ctx.signal.aborted) return { relist: false, error: new Error('stopped') };
+    const url = new URL('/v3/watch', endpoint);
+    const body = JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: ctx.from.toString(), prev_kv: true } });
+    const mod = url.protocol === 'https:' ? https : http;
+    return new Promise<EtcdStreamEnd>((resolve) => {
+      let done = false;
+      let created = false;
+      const finish = (end: EtcdStreamEnd): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        ctx.signal.removeEventListener('abort', onAbort);
+        req.destroy();
+        resolve(end);
+      };
+      const lost = (err: unknown): void => finish(created ? { relist: false, error: new UnavailableError(endpoint, err) } : lostError(err));
+      const onAbort = (): void => finish({ relist: false, error: new Error('stopped') });
+      const timer = setTimeout(() => lost(new Error(`watch not created within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const onMessage = (m: WatchMessage): void => {
+        if (m.error) {
+          this.tokenRejected(m.error.message);
+          lost(new DatastoreError('EtcdError', `etcd watch of ${prefix} failed: ${m.error.message ?? JSON.stringify(m.error)}`));
+          return;
+        }
+        const r = m.result;
+        if (!r) return;
+        if (r.created && !r.canceled && !created) {
+          created = true;
+          clearTimeout(timer);
+          ctx.connected();
+        }
+        if (r.canceled && this.tokenRejected(r.cancel_reason)) {
+          // the token expired between watches: authenticate again and resume from the same revision
+          lost(new DatastoreError('EtcdAuth', `etcd watch of ${prefix}: ${r.cancel_reason ?? 'token rejected'}`));
+          return;
+        }
+        if (r.canceled || (r.compact_revision !== undefined && r.compact_revision !== '0')) {
+          const why = r.compact_revision ? `revision ${ctx.from} has been compacted (compact revision ${r.compact_revision})` : `cancelled by etcd: ${r.cancel_reason ?? 'no reason given'}`;
+          finish({ relist: true, error: new DatastoreError('EtcdWatchCancelled', `etcd watch of ${prefix}: ${why}`) });
+          return;
+        }
+        for (const ev of r.events ?? []) {
+          const kv = ev.kv;
+          if (!kv) continue;
+          const type = ev.type === 'DELETE' ? 'DELETE' : 'PUT';
+          ctx.change({
+            key: unb64(kv.key),
+            type,
+            ...(type === 'PUT' ? { cur: this.decode<T>(info, kv) } : {}),
+            ...(ev.prev_kv ? { prev: this.decode<T>(info, ev.prev_kv) } : {}),
+            modRevision: rev(kv.mod_revision),
+            createRevision: rev(kv.create_revision),
+          });
+        }
+      };
+      const req = mod.request(
+        url,
+        {
+          method: 'POST',
+          agent: this.watchAgent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(this.token ? { authorization: this.token } : {}) },
+        },
+        (res) => {
+          if (res.statusCode !== 200) {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const text = Buffer.concat(chunks).toString('utf8');
+              this.tokenRejected(text);
+              lost(new DatastoreError('EtcdError', `etcd watch of ${prefix} failed: HTTP ${res.statusCode ?? 0} ${text.slice(0, 200)}`.trim()));
+            });
+            res.on('error', lost);
+            return;
+          }
+          const splitter = new JsonObjectSplitter();
+          res.on('data', (chunk: Buffer) => {
+            try {
+              for (const m of splitter.push(chunk)) {
+                if (done) return;
+                onMessage(m as WatchMessage);
+              }
+            } catch (err) {
+              lost(err);
+            }
+          });
+          res.on('error', lost);
+          res.on('close', () => lost(new Error('etcd closed the watch stream')));
+        },
+      );
+      req.on('socket', (s) => s.setKeepAlive(true, 15000));
+      req.on('error', lost);
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      req.end(body);
+    });
+  }
+
+  /** Compact etcd's history up to `revision` (default: the current one). Admin/test helper. */
+  async compact(revision?: string): Promise<void> {
+    const r = revision ?? (await this.call<RangeResponse>('get', '/v3/kv/range', { key: b64(this.prefix), count_only: true })).header?.revision ?? '0';
+    await this.call('compact', '/v3/kv/compaction', { revision: r, physical: true });
   }
 
   /** Delete every key under this store's prefix (tests only). */
@@ -266,6 +429,8 @@ export class EtcdHttpDatastore implements Datastore {
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.watchers].map((w) => w.stop()));
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 }

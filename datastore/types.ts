@@ -109,7 +109,7 @@ export class DatastoreError extends TabbyError {
   opIndex?: number;
 }
 
-/** The operation is not available on this backend/transport (e.g. watch over the etcd HTTP gateway). */
+/** The operation is not available on this backend/transport. */
 export class UnsupportedError extends DatastoreError {
   constructor(what: string, hint?: string) {
     super('Unsupported', `${what} is not supported`, hint === undefined ? undefined : { hint });

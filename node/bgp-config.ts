@@ -3,9 +3,8 @@
  * following Calico's confd/bgp_processor rules (reference calico.md §5.2–5.3).
  */
 import ipaddr from 'ipaddr.js';
-import { canonicalCidr, cidrContains, ipToString, parseCidr, parseIP } from '../api/net.js';
+import { canonicalCidr, cidrContains, ipToString, parseCidr, parseIP, parsePeerIP } from '../api/net.js';
 import { parseSelector } from '../api/selector.js';
-import { parsePeerIP } from '../api/validate.js';
 import { DEFAULT_AS_NUMBER, DEFAULT_BGP_PORT } from '../api/defaults.js';
 import type { BGPConfiguration, BGPPeer, BlockAffinity, IPAMBlock, IPPool, Node, SecretKeyRef } from '../api/types.js';
 import { parseDurationSec } from './config.js';

@@ -323,12 +323,19 @@ function parseFelix(env: NodeJS.ProcessEnv, ip6: IPSetting): FelixOverrides {
   return out;
 }
 
+/**
+ * The datastore settings; etcd through its JSON gateway (node:http) unless TABBY_ETCD_TRANSPORT=grpc:
+ * the gRPC client (etcd3 + protobufjs) was the agent's largest memory and start-up CPU cost
+ * (bench/results/etcdwatch.md).
+ */
 function wrapDatastore(env: NodeJS.ProcessEnv): DatastoreConfig {
   try {
-    return configFromEnv(env);
+    const cfg = configFromEnv(env);
+    if (cfg.type === 'etcdv3') cfg.etcdTransport ??= 'http';
+    return cfg;
   } catch (err) {
     if (err instanceof TabbyError) {
-      const m = /^(DATASTORE_TYPE|ETCD_[A-Z_]+|KUBECONFIG)/.exec(err.message);
+      const m = /^(DATASTORE_TYPE|ETCD_[A-Z_]+|TABBY_ETCD_TRANSPORT|KUBECONFIG)/.exec(err.message);
       throw new NodeConfigError(m?.[1] ?? 'DATASTORE_TYPE', err.message, err.hint ?? 'check the datastore settings');
     }
     throw err;

@@ -44,6 +44,14 @@ test('configFromEnv: bad values are DatastoreConfigErrors with a hint', () => {
   assert.throws(() => configFromEnv({ ETCD_ENDPOINTS: '10.0.0.1:2379' }), isConfigError(/ETCD_ENDPOINTS.*10\.0\.0\.1:2379/));
   assert.throws(() => configFromEnv({ ETCD_ENDPOINTS: 'ftp://x:1' }), isConfigError(/not an etcd client URL/));
   assert.throws(() => configFromEnv({ ETCD_CERT_FILE: '/c' }), isConfigError(/certificate and key/));
+  assert.throws(() => configFromEnv({ TABBY_ETCD_TRANSPORT: 'grpc-web' }), isConfigError(/TABBY_ETCD_TRANSPORT.*grpc-web/));
+});
+
+test('configFromEnv: TABBY_ETCD_TRANSPORT picks the etcd client (etcd datastores only)', () => {
+  assert.equal(configFromEnv({ TABBY_ETCD_TRANSPORT: 'http' }).etcdTransport, 'http');
+  assert.equal(configFromEnv({ TABBY_ETCD_TRANSPORT: ' grpc ' }).etcdTransport, 'grpc');
+  assert.equal('etcdTransport' in configFromEnv({}), false, 'unset: the program decides');
+  assert.deepEqual(configFromEnv({ DATASTORE_TYPE: 'kubernetes', TABBY_ETCD_TRANSPORT: 'http' }), { type: 'kubernetes' });
 });
 
 test('configFromCniNetConf: datastore_type, etcd_endpoints, kubernetes.kubeconfig; conf wins over env', () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Resource } from '../../api/meta.js';
 import type { Datastore, WatchEvent, WatchOptions, Watcher } from '../../datastore/types.js';
-import { AlreadyExistsError, ConflictError, NotFoundError, UnsupportedError, supportsCommit, type DatastoreError } from '../../datastore/types.js';
+import { AlreadyExistsError, ConflictError, NotFoundError, supportsCommit, type DatastoreError } from '../../datastore/types.js';
 
 export interface WatchFaults {
   /** Cut the watch connection(s) of `ds`; `writer` must keep working. */
@@ -101,22 +101,12 @@ async function stateOf(ds: Datastore, kind: string): Promise<Map<string, string>
   return new Map(items.map((o) => [o.metadata.name, o.metadata.resourceVersion ?? '']));
 }
 
-/**
- * `noWatch`: the backend declares watch unsupported (etcd HTTP gateway transport); the watch tests
- * are skipped with this reason and instead watch() must throw UnsupportedError.
- */
-export function datastoreContract(name: string, factory: HarnessFactory, opts: { skip?: string; noWatch?: string } = {}): void {
+export function datastoreContract(name: string, factory: HarnessFactory, opts: { skip?: string } = {}): void {
   describe(`datastore contract: ${name}`, { skip: opts.skip }, () => {
     const withStore = (title: string, fn: (h: ContractHarness) => Promise<void>, o: { needsFaults?: boolean } = {}): void => {
       test(title, async (t) => {
         const h = await factory();
         t.after(() => h.cleanup());
-        // Every watch test names watch(ers) or stop() in its title.
-        if (opts.noWatch && /watch|stop\(\)/.test(title)) {
-          assert.throws(() => h.ds.watch('IPPool', {}, () => undefined), UnsupportedError);
-          t.skip(opts.noWatch);
-          return;
-        }
         if (o.needsFaults && !h.faults) {
           t.skip(`${name} harness has no fault hooks`);
           return;

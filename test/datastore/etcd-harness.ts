@@ -11,7 +11,9 @@
  * suites pass their own ranges.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +26,14 @@ export interface EtcdHarnessOptions {
   peerPorts?: [number, number];
   /** Bound for etcd to become healthy (default 20 s). */
   startTimeoutMs?: number;
+  /**
+   * Serve clients over TLS (https endpoint) and require client certificates signed by `caFile`.
+   * `certFile`/`keyFile` are the server's (they must carry serverAuth and clientAuth: etcd 3.4's JSON
+   * gateway dials etcd's own gRPC port with them); the health check presents them too.
+   */
+  tls?: { caFile: string; certFile: string; keyFile: string };
+  /** More etcd flags (e.g. `--auth-token-ttl 1`). */
+  extraArgs?: string[];
 }
 
 export interface EtcdHarness {
@@ -44,8 +54,28 @@ export function etcdMissing(): string | undefined {
   return needCommand('etcd', 'etcd-server');
 }
 
-/** A free TCP port on 127.0.0.1 within [lo, hi], or an error naming the range. */
+/**
+ * `TABBY_TEST_PORTS=lo-hi` moves every port range these helpers are given into [lo, hi] (etcd peer
+ * ports into [lo+100, hi+100]), so that one test run can share the machine with others using the
+ * defaults. A range keeps its place within its ten (23797-23799 → lo+7…lo+9), so test files that
+ * split a ten between them still do.
+ */
+function portRange(lo: number, hi: number, peer = false): [number, number] {
+  const m = /^(\d+)-(\d+)$/.exec(process.env.TABBY_TEST_PORTS ?? '');
+  if (!m) return [lo, hi];
+  const d = peer ? 100 : 0;
+  const [L, H] = [Number(m[1]) + d, Number(m[2]) + d];
+  if (hi - lo >= H - L) return [L, H];
+  const start = Math.min(L + (lo % 10), H - (hi - lo));
+  return [start, start + (hi - lo)];
+}
+
+/** A free TCP port on 127.0.0.1 within [lo, hi] (moved by TABBY_TEST_PORTS), or an error naming the range. */
 export async function freePort(lo: number, hi: number, exclude: number[] = []): Promise<number> {
+  return scanPort(...portRange(lo, hi), exclude);
+}
+
+async function scanPort(lo: number, hi: number, exclude: number[] = []): Promise<number> {
   for (let p = lo; p <= hi; p++) {
     if (exclude.includes(p)) continue;
     const ok = await new Promise<boolean>((resolve) => {
@@ -58,13 +88,37 @@ export async function freePort(lo: number, hi: number, exclude: number[] = []): 
   throw new Error(`no free port in 127.0.0.1:${lo}-${hi}`);
 }
 
-async function waitHealthy(endpoint: string, proc: ChildProcess, limitMs: number, stderr: () => string): Promise<void> {
+/** GET <endpoint>/health with node:https (client certificate + CA) when `tls` is given, else fetch. */
+async function health(endpoint: string, tls: EtcdHarnessOptions['tls']): Promise<{ health?: string }> {
+  if (!tls) {
+    const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
+    return (await res.json()) as { health?: string };
+  }
+  const opts = { ca: readFileSync(tls.caFile), cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), timeout: 1000 };
+  return new Promise((resolve, reject) => {
+    const req = https.get(`${endpoint}/health`, opts, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(text) as { health?: string });
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function waitHealthy(endpoint: string, proc: ChildProcess, limitMs: number, stderr: () => string, tls?: EtcdHarnessOptions['tls']): Promise<void> {
   const end = Date.now() + limitMs;
   while (Date.now() < end) {
     if (proc.exitCode !== null) throw new Error(`etcd exited with ${proc.exitCode}: ${stderr()}`);
     try {
-      const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
-      const body = (await res.json()) as { health?: string };
+      const body = await health(endpoint, tls);
       if (body.health === 'true') return;
     } catch {
       // not up yet
@@ -76,12 +130,12 @@ async function waitHealthy(endpoint: string, proc: ChildProcess, limitMs: number
 
 export async function startEtcd(opts: EtcdHarnessOptions = {}): Promise<EtcdHarness> {
   const [clo, chi] = opts.clientPorts ?? [23790, 23799];
-  const [plo, phi] = opts.peerPorts ?? [23800, 23809];
+  const [plo, phi] = portRange(...(opts.peerPorts ?? [23800, 23809]), true);
   const limit = opts.startTimeoutMs ?? 20000;
   const dataDir = await mkdtemp(join(tmpdir(), 'tabby-etcd-'));
   const clientPort = await freePort(clo, chi);
-  const peerPort = await freePort(plo, phi, [clientPort]);
-  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const peerPort = await scanPort(plo, phi, [clientPort]);
+  const endpoint = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const args = [
     '--name', 'tabby-test',
@@ -93,6 +147,8 @@ export async function startEtcd(opts: EtcdHarnessOptions = {}): Promise<EtcdHarn
     '--initial-cluster', `tabby-test=${peer}`,
     '--logger', 'zap',
     '--log-level', 'error',
+    ...(opts.tls ? ['--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile, '--trusted-ca-file', opts.tls.caFile, '--client-cert-auth'] : []),
+    ...(opts.extraArgs ?? []),
   ];
   let proc: ChildProcess | undefined;
   let errText = '';
@@ -112,7 +168,7 @@ export async function startEtcd(opts: EtcdHarnessOptions = {}): Promise<EtcdHarn
       errText = (errText + d.toString()).slice(-2000);
     });
     try {
-      await waitHealthy(endpoint, p, limit, () => errText);
+      await waitHealthy(endpoint, p, limit, () => errText, opts.tls);
     } catch (err) {
       await killProc();
       throw err;

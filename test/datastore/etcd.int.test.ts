@@ -21,43 +21,34 @@ after(async () => {
   await etcd?.stop();
 });
 
-datastoreContract(
-  'etcdv3',
-  async () => {
-    const e = etcd as EtcdHarness;
-    const p = proxy as TcpProxy;
-    p.restore();
-    const writer = await createEtcdDatastore({ endpoints: [e.endpoint] });
-    // fresh store: remove everything a previous test left
-    await writer.wipe();
-    const ds = await createEtcdDatastore({ endpoints: [p.endpoint] });
-    return {
-      ds,
-      writer,
-      faults: {
-        cutWatches: async () => p.cut(),
-        restoreWatches: async () => p.restore(),
-        compact: () => writer.compact(),
-      },
-      cleanup: async () => {
-        await ds.close();
-        await writer.close();
-      },
-    };
-  },
-  { skip: missing },
-);
-
-datastoreContract(
-  'etcdv3 over the HTTP gateway',
-  async () => {
-    const e = etcd as EtcdHarness;
-    const writer = await createEtcdDatastore({ endpoints: [e.endpoint], transport: 'http' });
-    await writer.wipe();
-    return { ds: writer, writer, cleanup: () => writer.close() };
-  },
-  { skip: missing, noWatch: 'watch is not supported over the etcd HTTP gateway (UnsupportedError checked instead)' },
-);
+for (const transport of ['grpc', 'http'] as const) {
+  datastoreContract(
+    transport === 'grpc' ? 'etcdv3' : 'etcdv3 over the HTTP gateway',
+    async () => {
+      const e = etcd as EtcdHarness;
+      const p = proxy as TcpProxy;
+      p.restore();
+      const writer = await createEtcdDatastore({ endpoints: [e.endpoint], transport });
+      // fresh store: remove everything a previous test left
+      await writer.wipe();
+      const ds = await createEtcdDatastore({ endpoints: [p.endpoint], transport });
+      return {
+        ds,
+        writer,
+        faults: {
+          cutWatches: async () => p.cut(),
+          restoreWatches: async () => p.restore(),
+          compact: () => writer.compact(),
+        },
+        cleanup: async () => {
+          await ds.close();
+          await writer.close();
+        },
+      };
+    },
+    { skip: missing },
+  );
+}
 
 test('etcd: the HTTP and gRPC transports read each other\'s writes (same keys, same resourceVersions)', async (t) => {
   if (missing) return t.skip(missing);
@@ -138,44 +129,64 @@ test('etcd: keys follow the documented layout, values carry no resourceVersion',
   }
 });
 
-test('etcd: watch survives an etcd restart without losing or duplicating events', { skip: missing }, async () => {
+for (const transport of ['grpc', 'http'] as const) {
+  test(`etcd (${transport}): watch survives an etcd restart without losing or duplicating events`, { skip: missing }, async () => {
+    const e = etcd as EtcdHarness;
+    const p = proxy as TcpProxy;
+    p.restore();
+    const writer = await createEtcdDatastore({ endpoints: [e.endpoint], transport });
+    const ds = await createEtcdDatastore({ endpoints: [p.endpoint], transport });
+    const log = new EventLog();
+    try {
+      await writer.wipe();
+      await writer.create(pool('before', '10.100.0.0/16'));
+      log.start(ds, 'IPPool');
+      await log.waitForCount('SYNCED', 1);
+      // changes right before the crash may or may not reach the watcher before it goes down
+      const a = await writer.create(pool('r-a', '10.101.0.0/16'));
+      await writer.update({ ...a, metadata: { ...a.metadata, labels: { v: '1' } } });
+      await e.restart();
+      await writer.create(pool('r-b', '10.102.0.0/16'));
+      await writer.delete('IPPool', 'before');
+      await log.waitFor((evs) => evs.some((x) => x.type === 'DELETED'), 'DELETED before');
+      assert.deepEqual(log.summary(), ['ADDED before', 'SYNCED', 'ADDED r-a', 'MODIFIED r-a', 'ADDED r-b', 'DELETED before']);
+      assert.ok(log.events.some((x) => x.type === 'ERROR'), 'the disconnect was reported as an informational ERROR event');
+      const state = new Map((await writer.list('IPPool')).items.map((o) => [o.metadata.name, o.metadata.resourceVersion ?? '']));
+      assert.deepEqual(replay(log.events), state);
+    } finally {
+      await log.stop();
+      await ds.close();
+      await writer.close();
+    }
+  });
+
+  test(`etcd (${transport}): a watch on an unreachable endpoint reports ERROR events and keeps retrying`, async (t) => {
+    const port = await freePort(23797, 23798);
+    const ds = await createEtcdDatastore({ endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 500, transport });
+    const log = new EventLog().start(ds, 'IPPool');
+    t.after(async () => {
+      await log.stop();
+      await ds.close();
+    });
+    await log.waitForCount('ERROR', 2);
+    assert.ok(log.events.every((e) => e.type === 'ERROR' && e.error instanceof UnavailableError));
+  });
+}
+
+test('etcd HTTP transport: a watch moves on to the next endpoint when one is down', { skip: missing }, async () => {
   const e = etcd as EtcdHarness;
-  const p = proxy as TcpProxy;
-  p.restore();
-  const writer = await createEtcdDatastore({ endpoints: [e.endpoint] });
-  const ds = await createEtcdDatastore({ endpoints: [p.endpoint] });
+  const port = await freePort(23797, 23798);
+  const ds = await createEtcdDatastore({ endpoints: [`http://127.0.0.1:${port}`, e.endpoint], requestTimeoutMs: 1000, transport: 'http' });
   const log = new EventLog();
   try {
-    await writer.wipe();
-    await writer.create(pool('before', '10.100.0.0/16'));
+    await ds.wipe();
     log.start(ds, 'IPPool');
     await log.waitForCount('SYNCED', 1);
-    // changes right before the crash may or may not reach the watcher before it goes down
-    const a = await writer.create(pool('r-a', '10.101.0.0/16'));
-    await writer.update({ ...a, metadata: { ...a.metadata, labels: { v: '1' } } });
-    await e.restart();
-    await writer.create(pool('r-b', '10.102.0.0/16'));
-    await writer.delete('IPPool', 'before');
-    await log.waitFor((evs) => evs.some((x) => x.type === 'DELETED'), 'DELETED before');
-    assert.deepEqual(log.summary(), ['ADDED before', 'SYNCED', 'ADDED r-a', 'MODIFIED r-a', 'ADDED r-b', 'DELETED before']);
-    assert.ok(log.events.some((x) => x.type === 'ERROR'), 'the disconnect was reported as an informational ERROR event');
-    const state = new Map((await writer.list('IPPool')).items.map((o) => [o.metadata.name, o.metadata.resourceVersion ?? '']));
-    assert.deepEqual(replay(log.events), state);
+    await ds.create(pool('m-a', '10.103.0.0/16'));
+    await log.waitForCount('ADDED', 1);
+    assert.deepEqual(log.summary(), ['SYNCED', 'ADDED m-a']);
   } finally {
     await log.stop();
     await ds.close();
-    await writer.close();
   }
-});
-
-test('etcd: a watch on an unreachable endpoint reports ERROR events and keeps retrying', async (t) => {
-  const port = await freePort(23797, 23798);
-  const ds = await createEtcdDatastore({ endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 500 });
-  const log = new EventLog().start(ds, 'IPPool');
-  t.after(async () => {
-    await log.stop();
-    await ds.close();
-  });
-  await log.waitForCount('ERROR', 2);
-  assert.ok(log.events.every((e) => e.type === 'ERROR' && e.error instanceof UnavailableError));
 });

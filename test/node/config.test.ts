@@ -18,6 +18,10 @@ test('defaults: hostname fallback, autodetect first-found, default pool, dirs, h
   assert.equal(c.felix.prometheusMetricsEnabled, false);
   assert.equal(c.felix.routeRefreshIntervalSec, 90);
   assert.equal(c.datastore.type, 'etcdv3');
+  assert.equal(c.datastore.etcdTransport, 'http', 'the agent talks to etcd over the JSON gateway (no gRPC client)');
+  assert.equal(parseNodeConfig({ TABBY_ETCD_TRANSPORT: 'grpc' }, host).datastore.etcdTransport, 'grpc');
+  assert.equal(parseNodeConfig({ DATASTORE_TYPE: 'kubernetes' }, host).datastore.etcdTransport, undefined);
+  assert.throws(() => parseNodeConfig({ TABBY_ETCD_TRANSPORT: 'h2' }, host), (e: unknown) => e instanceof NodeConfigError && /TABBY_ETCD_TRANSPORT/.test(e.message));
   assert.equal(c.asNumber, undefined);
   assert.equal(c.networkingBackend, 'bird');
   assert.equal(parseNodeConfig({ CALICO_NETWORKING_BACKEND: 'vxlan' }, host).networkingBackend, 'vxlan');
