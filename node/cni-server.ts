@@ -8,7 +8,8 @@
  * (cni/shim/decide.ts) and the shim runs the Node plugin.
  */
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
-import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
+import { listenPrivate } from '../lib/private-socket.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -154,9 +155,7 @@ export function requestHandler(o: Pick<CniServerOptions, 'runDir' | 'log' | 'dat
 
 /** Start serving `<runDir>/cni.sock` (a stale socket file is replaced). */
 export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
-  await mkdir(o.runDir, { recursive: true, mode: 0o755 });
   const path = join(o.runDir, CNI_SOCKET_NAME);
-  await unlink(path).catch(() => undefined);
   const handle = requestHandler(o, dataplanes());
   const counts = { served: 0, fallback: 0 };
   const open = new Set<Socket>();
@@ -204,16 +203,7 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
   };
 
   const srv: Server = createServer({ allowHalfOpen: true }, onConnection);
-  const oldMask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(path, () => resolve());
-    });
-  } finally {
-    process.umask(oldMask);
-  }
-  await chmod(path, 0o600);
+  await listenPrivate(srv, path);
   o.log.info({ path }, 'CNI server listening');
   return {
     path,

@@ -3,7 +3,8 @@
  * reads it, and the formatter `tabbyctl node status` prints (Calico's shape).
  */
 import { createServer, createConnection, type Server } from 'node:net';
-import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
+import { listenPrivate } from '../lib/private-socket.js';
 import { join } from 'node:path';
 import { TabbyError } from '../lib/errors.js';
 import type { PeerKind } from './bgp-config.js';
@@ -42,9 +43,7 @@ export interface StatusServer {
 
 /** Serve `snapshot()` as one JSON document per connection on `<runDir>/status.sock`, root-only. */
 export async function startStatusServer(runDir: string, snapshot: () => NodeStatusSnapshot): Promise<StatusServer> {
-  await mkdir(runDir, { recursive: true, mode: 0o755 });
   const path = join(runDir, STATUS_SOCKET);
-  await unlink(path).catch(() => undefined);
   const srv: Server = createServer((sock) => {
     sock.on('error', () => undefined);
     let body: string;
@@ -55,16 +54,7 @@ export async function startStatusServer(runDir: string, snapshot: () => NodeStat
     }
     sock.end(`${body}\n`);
   });
-  const oldMask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(path, () => resolve());
-    });
-  } finally {
-    process.umask(oldMask);
-  }
-  await chmod(path, 0o600);
+  await listenPrivate(srv, path);
   return {
     path,
     close: async () => {
