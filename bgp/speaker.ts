@@ -14,7 +14,7 @@
  * resetting unchanged peers.
  */
 import { EventEmitter } from 'node:events';
-import { buildEndOfRib, CeaseSub } from './codec/index.js';
+import { buildEndOfRib, CeaseSub, packedNlri } from './codec/index.js';
 import type { UpdateMessage } from './codec/messages.js';
 import type { Negotiated } from './session/negotiate.js';
 import { maxPrefixData } from './session/session.js';
@@ -27,7 +27,7 @@ import { GracefulRestartHelper, SelectionDeferral, realClock, type Clock, type P
 import { sortPaths, type BestPathReason } from './rib/decision.js';
 import { familyOfPrefix, type DestChange } from './rib/loc-rib.js';
 import type { Path, PathSource } from './rib/path.js';
-import { Rib, type RibNotice, type RibOp } from './rib/rib.js';
+import { Rib, opSize, type RibNotice, type RibOp } from './rib/rib.js';
 import type { LocalIdentity } from './rib/rules.js';
 import { Policy, PrefixAdvertisements, parseCommunity, prefixWithin, type RouteContext } from './policy/filter.js';
 import { diffPeers, familiesOf, peerId, type OriginateConfig, type PeerConfig, type SpeakerConfig } from './speaker/config.js';
@@ -459,16 +459,23 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       return;
     }
     // One operation per NLRI group (not per prefix): a table transfer queues one object per UPDATE.
+    // IPv4 prefixes the decoder kept as wire bytes go to the RIB so (read as numbers there).
     const ops: RibOp[] = [];
-    for (const g of u.withdraw) if (g.nlri.length) ops.push({ kind: 'withdraw-nlri', family: g.family, nlri: g.nlri });
+    for (const g of u.withdraw) {
+      const packed = packedNlri(g);
+      if (packed) {
+        if (packed.count) ops.push({ kind: 'withdraw-v4', nlri: packed });
+      } else if (g.nlri.length) ops.push({ kind: 'withdraw-nlri', family: g.family, nlri: g.nlri });
+    }
     for (const g of u.announce) {
-      if (!g.nlri.length) continue;
+      const packed = packedNlri(g);
+      if (packed ? !packed.count : !g.nlri.length) continue;
       if (treatAsWithdraw) {
-        ops.push({ kind: 'withdraw-nlri', family: g.family, nlri: g.nlri });
+        ops.push(packed ? { kind: 'withdraw-v4', nlri: packed } : { kind: 'withdraw-nlri', family: g.family, nlri: g.nlri });
         continue;
       }
       const attrs: PathAttributes = g.nextHop === u.attributes.nextHop ? u.attributes : { ...u.attributes, nextHop: g.nextHop };
-      ops.push({ kind: 'announce-nlri', family: g.family, nlri: g.nlri, attrs });
+      ops.push(packed ? { kind: 'announce-v4', nlri: packed, attrs } : { kind: 'announce-nlri', family: g.family, nlri: g.nlri, attrs });
     }
     if (ops.length) this.submit(rt, ops);
   }
@@ -478,7 +485,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const max = this.config.maxPendingRoutes ?? DEFAULT_MAX_PENDING_ROUTES;
     // Routes, not operations: one operation carries a whole UPDATE group.
     let routes = 0;
-    for (const op of ops) routes += op.kind === 'announce-nlri' || op.kind === 'withdraw-nlri' ? op.nlri.length : 1;
+    for (const op of ops) routes += opSize(op);
     rt.pending += routes;
     if (!rt.inputPaused && rt.pending > max && rt.transport.pauseInput) {
       rt.inputPaused = true;

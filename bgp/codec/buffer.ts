@@ -71,6 +71,10 @@ export class Reader {
   rest(): Uint8Array {
     return this.bytes(this.remaining);
   }
+  /** The underlying bytes [from, to) (absolute offsets, as `offset` gives them), not copied. */
+  bufferView(from: number, to: number): Uint8Array {
+    return this.buf.subarray(from, to);
+  }
   peekU8(): number {
     this.need(1);
     return this.buf[this.pos] as number;

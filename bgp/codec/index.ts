@@ -9,6 +9,7 @@ export { decodeOpen, encodeOpenBody, encodeCapability } from './open.js';
 export { ATTRIBUTES, type AttrDescriptor, mergeAs4, decodeAsPath, encodeAsPath } from './attributes.js';
 export {
   decodeUpdate,
+  packedNlri,
   encodeUpdate,
   encodeAttributes,
   packUpdates,
@@ -28,4 +29,4 @@ export {
   encodeRouteRefresh,
 } from './notification.js';
 export { MessageFramer, decodeMessage, encodeOpen, checkHeader, type DecodedMessage } from './framing.js';
-export { decodeNlriList, encodeNlri, nlriSize, parsePrefix, canonicalPrefix } from './nlri.js';
+export { decodeNlriList, encodeNlri, nlriSize, parsePrefix, canonicalPrefix, forEachV4, formatV4, type PackedNlri } from './nlri.js';

@@ -33,6 +33,86 @@ export function decodeNlriList(r: Reader, family: Family, addPath: boolean): Nlr
   return out;
 }
 
+/**
+ * The IPv4 NLRI of one UPDATE field as its wire bytes (validated, not yet parsed into objects): a
+ * table transfer reads a million prefixes as numbers straight from these (see forEachV4), and the
+ * Nlri objects and prefix strings exist only when something asks for `nlri`.
+ */
+export interface PackedNlri {
+  readonly bytes: Uint8Array;
+  readonly addPath: boolean;
+  /** Number of prefixes. */
+  readonly count: number;
+}
+
+/**
+ * Check a run of IPv4 prefixes filling `r` (the same errors as decodeNlriList) and return it packed.
+ * No objects per prefix.
+ */
+export function scanV4Nlri(r: Reader, addPath: boolean): PackedNlri {
+  const start = r.offset;
+  let count = 0;
+  while (!r.atEnd()) {
+    if (addPath) r.skip(4);
+    const len = r.u8();
+    if (len > 32) throw new BgpError(NotifCode.UPDATE, UpdateSub.INVALID_NETWORK_FIELD, `ipv4-unicast prefix length ${len} > 32`);
+    const nb = (len + 7) >> 3;
+    if (r.remaining < nb) throw new BgpError(NotifCode.UPDATE, UpdateSub.INVALID_NETWORK_FIELD, `ipv4-unicast prefix /${len} truncated`);
+    r.skip(nb);
+    count++;
+  }
+  return { bytes: r.bufferView(start, r.offset), addPath, count };
+}
+
+/**
+ * Call `fn(addr, len, pathId)` for the packed prefixes from byte `from` on (host bits cleared;
+ * `addr` an unsigned 32-bit number), at most `max` of them; returns the byte offset reached.
+ */
+export function forEachV4(p: PackedNlri, from: number, max: number, fn: (addr: number, len: number, pathId: number) => void): number {
+  const b = p.bytes;
+  const end = b.length;
+  let off = from;
+  for (let n = 0; off < end && n < max; n++) {
+    let pathId = 0;
+    if (p.addPath) {
+      pathId = (((b[off] ?? 0) << 24) | ((b[off + 1] ?? 0) << 16) | ((b[off + 2] ?? 0) << 8) | (b[off + 3] ?? 0)) >>> 0;
+      off += 4;
+    }
+    const len = b[off++] ?? 0;
+    const nb = (len + 7) >> 3;
+    let addr = 0;
+    if (nb > 0) addr = (b[off] ?? 0) << 24;
+    if (nb > 1) addr |= (b[off + 1] ?? 0) << 16;
+    if (nb > 2) addr |= (b[off + 2] ?? 0) << 8;
+    if (nb > 3) addr |= b[off + 3] ?? 0;
+    off += nb;
+    fn(len === 0 ? 0 : (addr & (-1 << (32 - len))) >>> 0, len, pathId);
+  }
+  return off;
+}
+
+/** The packed prefixes as Nlri objects (what decodeNlriList returns for the same bytes). */
+export function unpackV4(p: PackedNlri): Nlri[] {
+  const out: Nlri[] = [];
+  forEachV4(p, 0, p.count, (addr, len, pathId) => out.push(p.addPath ? { prefix: formatV4(addr, len), pathId } : { prefix: formatV4(addr, len) }));
+  return out;
+}
+
+/** "a.b.c.d/len" (flat string) for an unsigned 32-bit address whose host bits are clear. */
+export function formatV4(addr: number, len: number): string {
+  chars.length = 0;
+  pushDecimal(addr >>> 24);
+  chars.push(46);
+  pushDecimal((addr >>> 16) & 255);
+  chars.push(46);
+  pushDecimal((addr >>> 8) & 255);
+  chars.push(46);
+  pushDecimal(addr & 255);
+  chars.push(47);
+  pushDecimal(len);
+  return String.fromCharCode.apply(null, chars);
+}
+
 /** Character codes of the prefix being formatted (reused: no garbage per prefix). */
 const chars: number[] = [];
 

@@ -21,7 +21,7 @@ import {
   type UnreachGroup,
   type UpdateMessage,
 } from './messages.js';
-import { decodeNlriList, encodeNlri, nlriSize } from './nlri.js';
+import { encodeNlri, nlriSize, scanV4Nlri, unpackV4, type PackedNlri } from './nlri.js';
 import { AFI, SAFI } from '../types.js';
 
 /** An attribute dropped or a route withdrawn because of an RFC 7606 error (never silent). */
@@ -60,7 +60,7 @@ export function decodeUpdate(body: Uint8Array, opts: DecodeOptions = {}): Update
   const attrReader = r.sub(attrLen);
   const nlriReader = r.sub(r.remaining);
   const v4AddPath = hasFamily(opts.addPath, 'ipv4-unicast');
-  const withdrawnV4 = decodeNlriList(wdReader, 'ipv4-unicast', v4AddPath);
+  const withdrawnV4 = scanV4Nlri(wdReader, v4AddPath);
 
   const s: AttrDecodeState = { attrs: {}, opts, as4: opts.as4 !== false, notes: [] };
   const notes: AttrNote[] = [];
@@ -142,21 +142,21 @@ export function decodeUpdate(body: Uint8Array, opts: DecodeOptions = {}): Update
     for (const n of s.notes.slice(before)) notes.push({ action: 'ignored', message: n });
   }
 
-  const nlriV4 = decodeNlriList(nlriReader, 'ipv4-unicast', v4AddPath);
+  const nlriV4 = scanV4Nlri(nlriReader, v4AddPath);
 
   const announce: ReachGroup[] = [];
   const withdrawGroups: UnreachGroup[] = [];
-  if (withdrawnV4.length) withdrawGroups.push({ family: 'ipv4-unicast', nlri: withdrawnV4 });
+  if (withdrawnV4.count) withdrawGroups.push(withPackedNlri({ family: 'ipv4-unicast' }, withdrawnV4));
   if (s.mpUnreach) withdrawGroups.push({ family: s.mpUnreach.family, nlri: s.mpUnreach.nlri, mp: true });
 
   const attrs = s.attrs;
-  if (nlriV4.length) {
+  if (nlriV4.count) {
     // RFC 7606 §3d: missing well-known attributes → treat-as-withdraw.
     if (attrs.nextHop === undefined) {
       withdraw = true;
       notes.push({ action: 'treat-as-withdraw', attrType: AttrType.NEXT_HOP, message: 'missing well-known attribute NEXT_HOP' });
     }
-    announce.push({ family: 'ipv4-unicast', nextHop: attrs.nextHop ?? '0.0.0.0', nlri: nlriV4 });
+    announce.push(withPackedNlri({ family: 'ipv4-unicast', nextHop: attrs.nextHop ?? '0.0.0.0' }, nlriV4));
   }
   if (s.mpReach) {
     const g: ReachGroup = { family: s.mpReach.family, nextHop: s.mpReach.nextHop, nlri: s.mpReach.nlri, mp: true };
@@ -177,20 +177,54 @@ export function decodeUpdate(body: Uint8Array, opts: DecodeOptions = {}): Update
   const update: UpdateMessage = { type: 'update', attributes: attrs, announce, withdraw: withdrawGroups };
   if (withdraw) {
     for (const g of announce) {
-      if (g.nlri.length) withdrawGroups.push(g.mp ? { family: g.family, nlri: g.nlri, mp: true } : { family: g.family, nlri: g.nlri });
+      if (!g.nlri.length) continue;
+      const packed = packedNlri(g);
+      if (packed) withdrawGroups.push(withPackedNlri({ family: g.family }, packed));
+      else withdrawGroups.push(g.mp ? { family: g.family, nlri: g.nlri, mp: true } : { family: g.family, nlri: g.nlri });
     }
     update.announce = [];
     update.attributes = {};
   }
   // End-of-RIB (RFC 4724 §2)
   if (body.length === 4) update.endOfRib = { afi: AFI.IPV4, safi: SAFI.UNICAST, family: 'ipv4-unicast' };
-  else if (seen.size === 1 && !withdrawnV4.length && !nlriV4.length) {
+  else if (seen.size === 1 && !withdrawnV4.count && !nlriV4.count) {
     if (s.mpUnreach && s.mpUnreach.nlri.length === 0) {
       update.endOfRib = { afi: s.mpUnreach.family === 'ipv4-unicast' ? AFI.IPV4 : AFI.IPV6, safi: SAFI.UNICAST, family: s.mpUnreach.family };
       update.withdraw = [];
     } else if (s.foreignEor) update.endOfRib = { ...s.foreignEor, family: undefined };
   }
   return { update, treatAsWithdraw: withdraw, notes };
+}
+
+const PACKED = Symbol('packed-nlri');
+
+/**
+ * `g` with an `nlri` list made from `packed` on first read (an ordinary enumerable property to
+ * every reader, deepEqual and JSON included) and the packed form kept for packedNlri(). Assigning
+ * `nlri` replaces the list and forgets the packed form.
+ */
+function withPackedNlri<G extends { nlri: Nlri[] }>(g: Omit<G, 'nlri'>, packed: PackedNlri): G {
+  let list: Nlri[] | undefined;
+  let current: PackedNlri | undefined = packed;
+  Object.defineProperty(g, 'nlri', {
+    enumerable: true,
+    configurable: true,
+    get: () => (list ??= unpackV4(packed)),
+    set: (v: Nlri[]) => {
+      list = v;
+      current = undefined;
+    },
+  });
+  Object.defineProperty(g, PACKED, { enumerable: false, get: () => current });
+  return g as G;
+}
+
+/**
+ * The IPv4 prefixes of a decoded group as wire bytes, when the decoder kept them so (classic NLRI
+ * and withdrawn-routes fields): the RIB reads them as numbers without building Nlri objects.
+ */
+export function packedNlri(g: ReachGroup | UnreachGroup): PackedNlri | undefined {
+  return (g as unknown as { [PACKED]?: PackedNlri })[PACKED];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
  * setImmediate so keepalives and hold timers are never starved by a large table.
  */
 import type { Family, Nlri, PathAttributes } from '../types.js';
+import { forEachV4, formatV4, type PackedNlri } from '../codec/nlri.js';
 import { AttrInterner } from './intern.js';
 import { LocRib, destKey, type DestChange, type Destination } from './loc-rib.js';
 import { LOCAL_SOURCE, DEFAULT_LOCAL_PREF, pathKey, type Path, type PathSource } from './path.js';
@@ -20,7 +21,24 @@ export type RibOp =
   | { kind: 'withdraw'; family: Family; prefix: string; pathId?: number }
   /** Every prefix of one UPDATE group with one attribute set (no per-prefix operation objects). */
   | { kind: 'announce-nlri'; family: Family; nlri: readonly Nlri[]; attrs: PathAttributes }
-  | { kind: 'withdraw-nlri'; family: Family; nlri: readonly Nlri[] };
+  | { kind: 'withdraw-nlri'; family: Family; nlri: readonly Nlri[] }
+  /** The IPv4 prefixes of one UPDATE field as wire bytes (read as numbers: no per-prefix objects). */
+  | { kind: 'announce-v4'; nlri: PackedNlri; attrs: PathAttributes }
+  | { kind: 'withdraw-v4'; nlri: PackedNlri };
+
+/** Prefixes an operation covers. */
+export function opSize(op: RibOp): number {
+  switch (op.kind) {
+    case 'announce-nlri':
+    case 'withdraw-nlri':
+      return op.nlri.length;
+    case 'announce-v4':
+    case 'withdraw-v4':
+      return op.nlri.count;
+    default:
+      return 1;
+  }
+}
 
 export interface ImportContext {
   family: Family;
@@ -116,7 +134,7 @@ interface Job {
   peerOp?: PeerOpKind;
   entries?: readonly InValue[];
   at: number;
-  /** Position inside the NLRI list of ops[at] (batched operations). */
+  /** Position inside the NLRI list of ops[at] (batched operations; a byte offset for packed ones). */
   sub: number;
   /** Operations that changed something (stale marks, sweeps). */
   count: number;
@@ -324,6 +342,30 @@ export class Rib {
     const ops = job.ops;
     while (job.at < ops.length && budget > 0) {
       const op = ops[job.at]!;
+      if (op.kind === 'announce-v4' || op.kind === 'withdraw-v4') {
+        const p = op.nlri;
+        let n = 0;
+        if (peerIn) {
+          if (op.kind === 'announce-v4') {
+            const attrs = op.attrs;
+            const source = peerIn.peer.source;
+            job.sub = forEachV4(p, job.sub, budget, (addr, len, pathId) => {
+              n++;
+              this.applyV4(peerIn, addr, len, pathId, attrs, source);
+            });
+          } else {
+            job.sub = forEachV4(p, job.sub, budget, (addr, len, pathId) => {
+              n++;
+              this.withdrawV4(peerIn, addr, len, pathId);
+            });
+          }
+        } else job.sub = forEachV4(p, job.sub, budget, () => n++);
+        budget -= n;
+        if (job.sub < p.bytes.length) break;
+        job.sub = 0;
+        job.at++;
+        continue;
+      }
       if (op.kind === 'announce-nlri' || op.kind === 'withdraw-nlri') {
         const nlri = op.nlri;
         const end = Math.min(nlri.length, job.sub + budget);
@@ -476,12 +518,71 @@ export class Rib {
     this.store(a, k, old, next);
     if (old) this.releaseEntry(old);
     if (!oldPost) a.accepted++;
-    this.pending.push(this.loc.upsertIn(d, path));
+    this.pending.push(this.loc.upsertIn(d, path, next === path && !a.indexed));
     const limit = a.peer.maxPrefixes;
     if (limit !== undefined && limit > 0 && a.accepted > limit && !a.limitHit) {
       a.limitHit = true;
       this.notice({ kind: 'max-prefix', peerId: source.id, limit, count: a.accepted });
     }
+  }
+
+  /**
+   * applyPath for an IPv4 prefix read as numbers. The common route — path id 0 from a peer whose
+   * Adj-RIB-In keeps nothing else, accepted with its received attributes, no other path for the
+   * prefix — goes straight to the columnar table without a prefix string or path object; anything
+   * else takes applyPath with the prefix text.
+   */
+  private applyV4(a: AdjRibIn, addr: number, len: number, pathId: number, raw: PathAttributes, source: PathSource): void {
+    const loc = this.loc;
+    if (pathId !== 0 || a.indexed || a.kept.size > 0 || a.peer.accept || loc.hasV4Object(addr, len)) {
+      this.applyPath(a, 'ipv4-unicast', formatV4(addr, len), pathId, raw, source);
+      return;
+    }
+    const slot = loc.findV4(addr, len);
+    // A second source for the prefix: the destination becomes an object (applyPath promotes it).
+    if (slot >= 0 && loc.v4SourceAt(slot).id !== source.id) {
+      this.applyPath(a, 'ipv4-unicast', formatV4(addr, len), pathId, raw, source);
+      return;
+    }
+    const attrs = this.interner.intern(raw);
+    const old = slot >= 0 ? loc.v4AttrsAt(slot) : undefined;
+    const plain = (source.type === 'local' || this.importCheck(a, source, attrs) === undefined) && (source.type !== 'ebgp' || attrs.localPref === DEFAULT_LOCAL_PREF);
+    const c = plain ? (slot >= 0 ? loc.replaceV4(slot, addr, len, attrs, source) : loc.insertV4(addr, len, attrs, source)) : undefined;
+    if (!c) {
+      // Dropped, or attributes to change: applyPath does it (and takes its own reference).
+      this.interner.release(attrs);
+      this.applyPath(a, 'ipv4-unicast', formatV4(addr, len), pathId, raw, source);
+      return;
+    }
+    this.pending.push(c);
+    if (old) {
+      // replaceV4 handed back the old path's reference.
+      this.interner.release(old);
+      return;
+    }
+    a.plain++;
+    a.accepted++;
+    const limit = a.peer.maxPrefixes;
+    if (limit !== undefined && limit > 0 && a.accepted > limit && !a.limitHit) {
+      a.limitHit = true;
+      this.notice({ kind: 'max-prefix', peerId: source.id, limit, count: a.accepted });
+    }
+  }
+
+  /** applyWithdraw for an IPv4 prefix read as numbers (see applyV4). */
+  private withdrawV4(a: AdjRibIn, addr: number, len: number, pathId: number): void {
+    const loc = this.loc;
+    if (pathId !== 0 || a.indexed || a.kept.size > 0 || loc.hasV4Object(addr, len)) {
+      this.applyWithdraw(a, 'ipv4-unicast', formatV4(addr, len), pathId);
+      return;
+    }
+    const slot = loc.findV4(addr, len);
+    if (slot < 0 || loc.v4SourceAt(slot).id !== a.peer.source.id) return;
+    const attrs = loc.v4AttrsAt(slot);
+    a.plain--;
+    a.accepted--;
+    this.pending.push(loc.removeV4(slot, addr, len));
+    this.interner.release(attrs);
   }
 
   /** importCheck, remembered for the last attribute set (every prefix of an UPDATE has the same). */
@@ -502,7 +603,8 @@ export class Rib {
   }
 
   private applyStale(a: AdjRibIn, family: Family, prefix: string, pathId: number): boolean {
-    const d = this.loc.get(family, prefix);
+    // A stale path is a flag on its object: a columnar route becomes one first.
+    const d = this.loc.getLive(family, prefix);
     const e = this.entry(a, inKey(family, prefix, pathId), d, pathId);
     const p = e ? postOf(e) : undefined;
     if (!p || p.stale) return false;
