@@ -163,7 +163,7 @@ export function decodeUpdate(body: Uint8Array, opts: DecodeOptions = {}): Update
     if (s.mpReach.linkLocalNextHop !== undefined) g.linkLocalNextHop = s.mpReach.linkLocalNextHop;
     announce.push(g);
   }
-  if (announce.some((g) => g.nlri.length > 0)) {
+  if (nlriV4.count > 0 || (s.mpReach !== undefined && s.mpReach.nlri.length > 0)) {
     if (attrs.origin === undefined) {
       withdraw = true;
       notes.push({ action: 'treat-as-withdraw', attrType: AttrType.ORIGIN, message: 'missing well-known attribute ORIGIN' });
@@ -177,10 +177,10 @@ export function decodeUpdate(body: Uint8Array, opts: DecodeOptions = {}): Update
   const update: UpdateMessage = { type: 'update', attributes: attrs, announce, withdraw: withdrawGroups };
   if (withdraw) {
     for (const g of announce) {
-      if (!g.nlri.length) continue;
       const packed = packedNlri(g);
-      if (packed) withdrawGroups.push(withPackedNlri({ family: g.family }, packed));
-      else withdrawGroups.push(g.mp ? { family: g.family, nlri: g.nlri, mp: true } : { family: g.family, nlri: g.nlri });
+      if (packed) {
+        if (packed.count) withdrawGroups.push(withPackedNlri({ family: g.family }, packed));
+      } else if (g.nlri.length) withdrawGroups.push(g.mp ? { family: g.family, nlri: g.nlri, mp: true } : { family: g.family, nlri: g.nlri });
     }
     update.announce = [];
     update.attributes = {};

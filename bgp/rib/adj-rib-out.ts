@@ -9,10 +9,10 @@
  */
 import type { Family, PathAttributes } from '../types.js';
 import type { AttrInterner } from './intern.js';
-import { destKey, txId, type DestChange, type Destination, type LocRib } from './loc-rib.js';
+import { V4Change, destKey, txId, type DestChange, type Destination, type LocRib } from './loc-rib.js';
 import type { Path } from './path.js';
 import { SmallMap } from './small-map.js';
-import { exportAttributes, mayExport, type ExportTarget, type LocalIdentity } from './rules.js';
+import { exportAttributes, mayExport, mayExportFrom, type ExportTarget, type LocalIdentity } from './rules.js';
 
 export interface ExportContext {
   family: Family;
@@ -401,12 +401,17 @@ export class AdjRibOut {
     // destination changed twice in one batch costs a second look, not a second advertisement.
     const perGroup = new Map<UpdateGroup, Delta[]>();
     for (const c of changes) {
-      // The destination as it is now (an emptied one may have been replaced since).
-      const live = c.dest.size > 0 ? c.dest : this.loc.get(c.dest.family, c.dest.prefix);
-      const family = c.dest.family;
+      // A columnar change (one IPv4 path added, replaced or removed) is looked at without making
+      // its destination when the group advertises nothing for the prefix and would not export the path.
+      const v4 = c instanceof V4Change ? c : undefined;
+      const family = v4 ? 'ipv4-unicast' : c.dest.family;
+      let live: Destination | undefined | null = null;
       for (const g of this.groups.values()) {
         if (g.settings.family !== family) continue;
         if (!g.settings.addPathTx && !c.bestChanged) continue;
+        if (v4 && (v4.removed || !mayExportFrom(v4.source, g.settings, this.reflector)) && (g.out.size === 0 || !g.out.has(v4.prefix))) continue;
+        // The destination as it is now (an emptied one may have been replaced since).
+        if (live === null) live = c.dest.size > 0 ? c.dest : this.loc.get(c.dest.family, c.dest.prefix);
         const deltas = g.update(family, c.dest.prefix, live, this.local, this.reflector);
         if (deltas.length === 0) continue;
         let list = perGroup.get(g);

@@ -198,7 +198,7 @@ function v4Path(prefix: string, attrs: Readonly<PathAttributes>, source: PathSou
  * `dest` is the destination as it is when first read (like the live Destination of the object
  * path, which shows later changes of the same batch).
  */
-class V4Change implements DestChange {
+export class V4Change implements DestChange {
   readonly bestChanged = true;
   readonly multipathChanged = true;
   private d: Destination | undefined = undefined;
@@ -215,14 +215,15 @@ class V4Change implements DestChange {
     private readonly prevSource: PathSource | undefined,
     /** The path added, or the one removed. */
     private readonly attrs: Readonly<PathAttributes>,
-    private readonly source: PathSource,
+    /** Where the path added (or removed) came from. */
+    readonly source: PathSource,
     readonly removed: boolean,
     private p: Path | undefined,
   ) {
     this.text = prefix;
   }
 
-  private get prefix(): string {
+  get prefix(): string {
     return (this.text ??= formatV4(this.addr, this.len));
   }
 

@@ -62,10 +62,15 @@ export interface ExportTarget {
 
 /** RFC 4456 §8 + RFC 4271 §9.2: may `path` be advertised to a peer of this kind at all? */
 export function mayExport(path: Path, target: ExportTarget, reflector: boolean): boolean {
-  if (target.type === 'ebgp' || path.source.type !== 'ibgp') return true;
+  return mayExportFrom(path.source, target, reflector);
+}
+
+/** mayExport by the path's source alone (all it depends on). */
+export function mayExportFrom(source: PathSource, target: ExportTarget, reflector: boolean): boolean {
+  if (target.type === 'ebgp' || source.type !== 'ibgp') return true;
   if (!reflector) return false;
   // Learned from iBGP: from a client → reflect to everyone; from a non-client → only to clients.
-  return path.source.rrClient || target.rrClient;
+  return source.rrClient || target.rrClient;
 }
 
 /** `asn` in front of the AS_PATH (a copy), in the leading AS_SEQUENCE when it has room. */
