@@ -254,7 +254,11 @@ export class LocRib {
   /** Destinations with a best path, per family (kept up to date; status reads it in O(1)). */
   private readonly withBest: Record<Family, number> = { 'ipv4-unicast': 0, 'ipv6-unicast': 0 };
 
-  constructor(private maxPaths = 1) {}
+  constructor(
+    private maxPaths = 1,
+    /** Keep single plain IPv4 paths in the columnar table (false: objects only, as a reference). */
+    private readonly columnar = true,
+  ) {}
 
   setMaxPaths(n: number): void {
     this.maxPaths = Math.max(1, n);
@@ -333,6 +337,7 @@ export class LocRib {
    * caller holds the interner reference it hands over). Undefined when the table cannot take it.
    */
   insertV4(addr: number, len: number, attrs: Readonly<PathAttributes>, source: PathSource, prefix?: string, path?: Path): DestChange | undefined {
+    if (!this.columnar) return undefined;
     const src = this.srcIds.acquire(source);
     if (src < 0) return undefined;
     this.v4.insert(addr, len, this.attrIds.acquire(attrs), src);
@@ -417,7 +422,7 @@ export class LocRib {
    * it), so a lone IPv4 path with id 0 may live in the columnar table.
    */
   upsertIn(d: Destination | undefined, path: Path, plain = false): DestChange {
-    const columnar = plain && path.pathId === 0 && !path.stale && path.family === 'ipv4-unicast';
+    const columnar = this.columnar && plain && path.pathId === 0 && !path.stale && path.family === 'ipv4-unicast';
     if (d instanceof V4View) {
       const cur = d.one();
       if (columnar && cur && cur.source.id === path.source.id && parseV4(d.prefix)) {

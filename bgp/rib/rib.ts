@@ -74,6 +74,8 @@ export interface RibOptions {
   /** Keep the received attributes of rejected routes (soft reconfiguration inbound). Default true. */
   keepPrePolicy?: boolean;
   interner?: AttrInterner;
+  /** Keep single plain IPv4 routes in the Loc-RIB's columnar table. Default true (false: for comparison tests). */
+  columnar?: boolean;
 }
 
 /**
@@ -168,7 +170,7 @@ export class Rib {
   constructor(opts: RibOptions) {
     this.local = opts.local;
     this.interner = opts.interner ?? new AttrInterner();
-    this.loc = new LocRib(opts.maxPaths ?? 1);
+    this.loc = new LocRib(opts.maxPaths ?? 1, opts.columnar ?? true);
     this.chunkSize = opts.chunkSize ?? 20_000;
     this.sliceMs = opts.sliceMs ?? 10;
     this.keepPre = opts.keepPrePolicy ?? true;
