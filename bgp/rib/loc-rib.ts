@@ -187,9 +187,12 @@ function sameMultipath(bestA: Path | undefined, a: readonly Path[] | undefined, 
   return true;
 }
 
-/** A stored (not stale, path id 0) IPv4 path, made for a reader of the columnar table. */
-function v4Path(prefix: string, attrs: Readonly<PathAttributes>, source: PathSource): Path {
-  return { family: 'ipv4-unicast', prefix, pathId: 0, source, attrs, stale: false };
+/** Flag bit of a columnar path: stale (graceful restart). */
+const STALE = 1;
+
+/** A stored IPv4 path (path id 0), made for a reader of the columnar table. */
+function v4Path(prefix: string, attrs: Readonly<PathAttributes>, source: PathSource, stale: boolean): Path {
+  return { family: 'ipv4-unicast', prefix, pathId: 0, source, attrs, stale };
 }
 
 /**
@@ -219,6 +222,9 @@ export class V4Change implements DestChange {
     readonly source: PathSource,
     readonly removed: boolean,
     private p: Path | undefined,
+    /** Stale flags of the path before and of the path added or removed. */
+    private readonly prevStale = false,
+    private readonly stale = false,
   ) {
     this.text = prefix;
   }
@@ -228,13 +234,13 @@ export class V4Change implements DestChange {
   }
 
   get path(): Path {
-    return (this.p ??= v4Path(this.prefix, this.attrs, this.source));
+    return (this.p ??= v4Path(this.prefix, this.attrs, this.source, this.stale));
   }
 
   get previousBest(): Path | undefined {
     if (this.removed) return this.path;
     if (!this.prevAttrs || !this.prevSource) return undefined;
-    return (this.prev ??= v4Path(this.prefix, this.prevAttrs, this.prevSource));
+    return (this.prev ??= v4Path(this.prefix, this.prevAttrs, this.prevSource, this.prevStale));
   }
 
   get dest(): Destination {
@@ -303,6 +309,11 @@ export class LocRib {
     }
   }
 
+  /** The destinations kept as objects only (not the columnar ones). */
+  objectDestinations(): IterableIterator<Destination> {
+    return this.dests.values();
+  }
+
   get size(): number {
     return this.dests.size + this.v4.size;
   }
@@ -353,19 +364,43 @@ export class LocRib {
     const oldSrc = this.v4.srcAt(slot);
     const prevAttrs = this.attrIds.get(oldAttr);
     const prevSource = this.srcIds.get(oldSrc);
+    const prevStale = (this.v4.flagsAt(slot) & STALE) !== 0;
     this.v4.set(slot, this.attrIds.acquire(attrs), src);
     this.attrIds.release(oldAttr);
     this.srcIds.release(oldSrc);
-    return new V4Change(this, addr, len, prefix, prevAttrs, prevSource, attrs, source, false, path);
+    return new V4Change(this, addr, len, prefix, prevAttrs, prevSource, attrs, source, false, path, prevStale);
   }
 
   /** Remove a columnar destination; its attributes' reference goes to the caller. */
   removeV4(slot: number, addr: number, len: number, prefix?: string): DestChange {
     const attrs = this.v4AttrsAt(slot);
     const source = this.v4SourceAt(slot);
+    const stale = this.v4StaleAt(slot);
     this.freeSlot(slot);
     this.withBest['ipv4-unicast']--;
-    return new V4Change(this, addr, len, prefix, attrs, source, attrs, source, true, undefined);
+    return new V4Change(this, addr, len, prefix, attrs, source, attrs, source, true, undefined, stale, stale);
+  }
+
+  v4StaleAt(slot: number): boolean {
+    return (this.v4.flagsAt(slot) & STALE) !== 0;
+  }
+
+  /** Mark a columnar path stale (graceful restart); the change is a refresh of the same path. */
+  markStaleV4(slot: number, addr: number, len: number): DestChange {
+    const attrs = this.v4AttrsAt(slot);
+    const source = this.v4SourceAt(slot);
+    this.v4.setFlags(slot, this.v4.flagsAt(slot) | STALE);
+    // Like the object path, where the path object itself turns stale: before and after show it so.
+    return new V4Change(this, addr, len, undefined, attrs, source, attrs, source, false, undefined, true, true);
+  }
+
+  /** The (addr, len) of every columnar path from `sourceId`, as addr * 64 + len (for whole-peer jobs). */
+  v4KeysOf(sourceId: string): number[] {
+    const out: number[] = [];
+    const t = this.v4;
+    if (t.size === 0) return out;
+    for (let i = 0; i < t.capacity; i++) if (t.isLive(i) && this.srcIds.get(t.srcAt(i)).id === sourceId) out.push(t.addrAt(i) * 64 + t.lenAt(i));
+    return out;
   }
 
   /** The destination of (addr, len) now: a view of its columnar slot, its object, or an empty one. */
@@ -382,7 +417,8 @@ export class LocRib {
   private viewAt(slot: number, prefix: string, hint: Path | undefined): V4View {
     const attrs = this.v4AttrsAt(slot);
     const source = this.v4SourceAt(slot);
-    const p = hint && hint.attrs === attrs && hint.source === source ? hint : v4Path(prefix, attrs, source);
+    const stale = this.v4StaleAt(slot);
+    const p = hint && hint.attrs === attrs && hint.source === source && hint.stale === stale ? hint : v4Path(prefix, attrs, source, stale);
     const d = new V4View(prefix);
     d.set(source.id, p);
     return d;

@@ -135,6 +135,8 @@ interface Job {
   /** A whole-peer job: its kind and the Adj-RIB-In entries it covers (instead of ops). */
   peerOp?: PeerOpKind;
   entries?: readonly InValue[];
+  /** …and the peer's columnar IPv4 routes, as addr * 64 + len (no objects for a million of them). */
+  v4Keys?: readonly number[];
   at: number;
   /** Position inside the NLRI list of ops[at] (batched operations; a byte offset for packed ones). */
   sub: number;
@@ -226,12 +228,14 @@ export class Rib {
     return new Promise((resolve) => {
       const a = this.peers.get(peerId);
       const entries: InValue[] = [];
-      if (a) for (const e of this.entriesOf(a)) if (!families || families.includes(e.family)) entries.push(e);
+      if (a) for (const e of this.entriesOf(a, true)) if (!families || families.includes(e.family)) entries.push(e);
+      const v4Keys = a && a.plain > 0 && (!families || families.includes('ipv4-unicast')) ? this.loc.v4KeysOf(a.peer.source.id) : [];
       this.queue.push({
         peerId,
         ops: [],
         peerOp: kind,
         entries,
+        v4Keys,
         at: 0,
         sub: 0,
         count: 0,
@@ -328,7 +332,7 @@ export class Rib {
       // At most SLICE_CHECK prefixes between two looks at the clock.
       const b = Math.min(budget, SLICE_CHECK);
       budget -= b - (job.entries ? this.runPeerOp(job, peerIn, b) : this.runOps(job, peerIn, b));
-      if (job.at >= (job.entries ?? job.ops).length) {
+      if (job.at >= (job.entries ? job.entries.length + (job.v4Keys?.length ?? 0) : job.ops.length)) {
         this.queue.shift();
         this.flush();
         job.done(job.count);
@@ -404,6 +408,26 @@ export class Rib {
   /** Whole-peer operations (remove / stale / sweep) of a job, up to `budget` entries. */
   private runPeerOp(job: Job, peerIn: AdjRibIn | undefined, budget: number): number {
     const entries = job.entries!;
+    const keys = job.v4Keys ?? [];
+    const total = entries.length + keys.length;
+    while (job.at >= entries.length && job.at < total && budget > 0) {
+      const key = keys[job.at++ - entries.length]!;
+      budget--;
+      if (!peerIn) continue;
+      const addr = Math.floor(key / 64);
+      const len = key % 64;
+      switch (job.peerOp) {
+        case 'remove':
+          this.withdrawV4(peerIn, addr, len, 0);
+          break;
+        case 'stale':
+          if (this.staleV4(peerIn, addr, len)) job.count++;
+          break;
+        case 'sweep':
+          if (this.sweepV4(peerIn, addr, len)) job.count++;
+          break;
+      }
+    }
     while (job.at < entries.length && budget > 0) {
       const e = entries[job.at++]!;
       budget--;
@@ -416,17 +440,41 @@ export class Rib {
         case 'stale':
           if (this.applyStale(peerIn, e.family, e.prefix, e.pathId)) job.count++;
           break;
-        case 'sweep': {
-          const cur = this.entry(peerIn, inKey(e.family, e.prefix, e.pathId), this.loc.get(e.family, e.prefix), e.pathId);
-          if (cur && postOf(cur)?.stale) {
-            this.applyWithdraw(peerIn, e.family, e.prefix, e.pathId);
-            job.count++;
-          }
+        case 'sweep':
+          if (this.applySweep(peerIn, e.family, e.prefix, e.pathId)) job.count++;
           break;
-        }
       }
     }
-    return budget;
+    // The columnar routes after the others.
+    return job.at >= entries.length && job.at < total && budget > 0 ? this.runPeerOp(job, peerIn, budget) : budget;
+  }
+
+  /** Withdraw a route if it is (still) stale. */
+  private applySweep(a: AdjRibIn, family: Family, prefix: string, pathId: number): boolean {
+    const cur = this.entry(a, inKey(family, prefix, pathId), this.loc.get(family, prefix), pathId);
+    if (!cur || !postOf(cur)?.stale) return false;
+    this.applyWithdraw(a, family, prefix, pathId);
+    return true;
+  }
+
+  /** applyStale for a columnar route (the stale flag is a column: no object made). */
+  private staleV4(a: AdjRibIn, addr: number, len: number): boolean {
+    const loc = this.loc;
+    if (loc.hasV4Object(addr, len)) return this.applyStale(a, 'ipv4-unicast', formatV4(addr, len), 0);
+    const slot = loc.findV4(addr, len);
+    if (slot < 0 || loc.v4SourceAt(slot).id !== a.peer.source.id || loc.v4StaleAt(slot)) return false;
+    this.pending.push(loc.markStaleV4(slot, addr, len));
+    return true;
+  }
+
+  /** applySweep for a columnar route. */
+  private sweepV4(a: AdjRibIn, addr: number, len: number): boolean {
+    const loc = this.loc;
+    if (loc.hasV4Object(addr, len)) return this.applySweep(a, 'ipv4-unicast', formatV4(addr, len), 0);
+    const slot = loc.findV4(addr, len);
+    if (slot < 0 || loc.v4SourceAt(slot).id !== a.peer.source.id || !loc.v4StaleAt(slot)) return false;
+    this.withdrawV4(a, addr, len, 0);
+    return true;
   }
 
   private flush(): void {
@@ -440,12 +488,15 @@ export class Rib {
     for (const l of this.noticeListeners) l(n);
   }
 
-  /** Every Adj-RIB-In entry of a peer: its InEntries, then its other paths found in the Loc-RIB. */
-  private *entriesOf(a: AdjRibIn): IterableIterator<InValue> {
+  /**
+   * Every Adj-RIB-In entry of a peer: its InEntries, then its other paths found in the Loc-RIB
+   * (`objectsOnly`: not those in the columnar table; see LocRib.v4KeysOf).
+   */
+  private *entriesOf(a: AdjRibIn, objectsOnly = false): IterableIterator<InValue> {
     yield* a.kept.values();
     if (a.plain === 0) return;
     const id = a.peer.source.id;
-    for (const d of this.loc.destinations()) {
+    for (const d of objectsOnly ? this.loc.objectDestinations() : this.loc.destinations()) {
       for (const p of d.values()) {
         if (p.source.id !== id) continue;
         // An InEntry's accepted path is in the Loc-RIB too; it was listed above.

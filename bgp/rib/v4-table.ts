@@ -3,10 +3,10 @@
  *
  * A million such routes as objects cost ~200 bytes each (path, destination, prefix text, map
  * slot) and keep the garbage collector busy copying and marking them. Here each is a slot of an
- * open-addressing hash table over typed arrays — address, length, attribute-set id, source id: 11
- * bytes a slot, 2–4 slots a route — and objects exist only while something reads them.
+ * open-addressing hash table over typed arrays — address, length, attribute-set id, source id,
+ * flags (stale): 12 bytes a slot, 2–4 slots a route — and objects exist only while something reads them.
  *
- *   (addr, len) ──hash──► slot ──► addr[] len[] attr[] src[]
+ *   (addr, len) ──hash──► slot ──► addr[] len[] attr[] src[] flags[]
  *                                        │      └──► RefTable<PathSource>
  *                                        └──► RefTable<PathAttributes>
  *
@@ -79,6 +79,8 @@ export class V4Table {
   private len: Uint8Array;
   private attrCol: Int32Array;
   private srcCol: Uint16Array;
+  /** Bit 0: the path is stale (graceful restart). */
+  private flagCol: Uint8Array;
   private mask: number;
   private live = 0;
   private tombs = 0;
@@ -93,6 +95,7 @@ export class V4Table {
     this.len = new Uint8Array(cap).fill(EMPTY);
     this.attrCol = new Int32Array(cap);
     this.srcCol = new Uint16Array(cap);
+    this.flagCol = new Uint8Array(cap);
   }
 
   get size(): number {
@@ -123,7 +126,7 @@ export class V4Table {
   }
 
   /** Add (addr, len), which must not be present; returns its slot. */
-  insert(addr: number, len: number, attr: number, src: number): number {
+  insert(addr: number, len: number, attr: number, src: number, flags = 0): number {
     if ((this.live + this.tombs + 1) * 4 > this.capacity * 3) this.rebuild();
     const lens = this.len;
     const mask = this.mask;
@@ -134,6 +137,7 @@ export class V4Table {
     this.addr[i] = addr;
     this.attrCol[i] = attr;
     this.srcCol[i] = src;
+    this.flagCol[i] = flags;
     this.live++;
     return i;
   }
@@ -175,24 +179,32 @@ export class V4Table {
   srcAt(slot: number): number {
     return this.srcCol[slot]!;
   }
-  set(slot: number, attr: number, src: number): void {
+  flagsAt(slot: number): number {
+    return this.flagCol[slot]!;
+  }
+  set(slot: number, attr: number, src: number, flags = 0): void {
     this.attrCol[slot] = attr;
     this.srcCol[slot] = src;
+    this.flagCol[slot] = flags;
+  }
+  setFlags(slot: number, flags: number): void {
+    this.flagCol[slot] = flags;
   }
 
   /** Rebuild at the size the live slots need (no tombstones left). */
   private rebuild(): void {
     let cap = MIN_CAPACITY;
     while (cap < (this.live + 1) * 2) cap *= 2;
-    const { addr, len, attrCol, srcCol } = this;
+    const { addr, len, attrCol, srcCol, flagCol } = this;
     this.mask = cap - 1;
     this.addr = new Uint32Array(cap);
     this.len = new Uint8Array(cap).fill(EMPTY);
     this.attrCol = new Int32Array(cap);
     this.srcCol = new Uint16Array(cap);
+    this.flagCol = new Uint8Array(cap);
     this.live = 0;
     this.tombs = 0;
     this.generation++;
-    for (let i = 0; i < len.length; i++) if (len[i]! < TOMB) this.insert(addr[i]!, len[i]!, attrCol[i]!, srcCol[i]!);
+    for (let i = 0; i < len.length; i++) if (len[i]! < TOMB) this.insert(addr[i]!, len[i]!, attrCol[i]!, srcCol[i]!, flagCol[i]!);
   }
 }

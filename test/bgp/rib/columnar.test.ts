@@ -316,3 +316,26 @@ test('property: the columnar RIB (packed NLRI) and the object RIB agree on rando
     { numRuns: 300 },
   );
 });
+
+test('graceful restart on columnar routes: marked stale in place (no objects), refreshed by a new announcement, swept on End-of-RIB', async () => {
+  const rib = new Rib({ local });
+  const a = src('10.0.0.1');
+  rib.addPeer({ source: a });
+  const list = Array.from({ length: 50 }, (_, i) => ({ addr: (0x0a000000 + i * 256) >>> 0, len: 24, pathId: 0 }));
+  const attrs: PathAttributes = { origin: 0, asPath: [], nextHop: a.address };
+  await rib.submit(a.id, [{ kind: 'announce-v4', nlri: pack(list, false), attrs }]);
+  assert.equal(await rib.markStale(a.id), 50);
+  const d = rib.loc.get('ipv4-unicast', '10.0.0.0/24');
+  assert.ok(d instanceof V4View);
+  assert.equal(d.best?.stale, true);
+  assert.equal([...rib.loc.objectDestinations()].length, 0, 'nothing became an object');
+  // The restarted session announces 10 of them again: those are fresh, the rest swept.
+  await rib.submit(a.id, [{ kind: 'announce-v4', nlri: pack(list.slice(0, 10), false), attrs }]);
+  assert.equal(rib.loc.get('ipv4-unicast', '10.0.0.0/24')?.best?.stale, false);
+  assert.equal(await rib.sweepStale(a.id), 40);
+  assert.equal(rib.loc.size, 10);
+  assert.deepEqual(rib.counts(a.id), { received: 10, accepted: 10 });
+  await rib.removePeer(a.id);
+  assert.equal(rib.loc.size, 0);
+  assert.equal(rib.interner.size, 0, 'every attribute reference released');
+});
