@@ -5,13 +5,17 @@
 // the heap left after a full GC. Quick to run, so changes to the RIB can be compared in seconds;
 // bench/bgp-receive.ts measures the real thing against BIRD.
 //
-//   node --expose-gc --import tsx bench/bgp-rib.ts [--n 1000000]
+//   node --expose-gc --import tsx bench/bgp-rib.ts [--n 1000000] [--fib]
+//
+// --fib: with kernel installation through a sink that accepts every batch at once (the cost of the
+// FIB installer's bookkeeping without netlink).
 import { BgpSpeaker } from '../bgp/speaker.js';
 import { MessageFramer, decodeMessage } from '../bgp/codec/index.js';
 import { packUpdates, buildEndOfRib } from '../bgp/codec/update.js';
 import type { UpdateMessage } from '../bgp/codec/messages.js';
 import { buildOpen, negotiate } from '../bgp/session/negotiate.js';
 import type { PeerTransport, TransportHandlers } from '../bgp/speaker/transport.js';
+import type { FibOp, FibSink } from '../bgp/fib/sink.js';
 
 const argv = process.argv.slice(2);
 const N = Number(argv[argv.indexOf('--n') + 1] ?? 0) || 1_000_000;
@@ -42,6 +46,10 @@ const sp = new BgpSpeaker(
   },
 );
 await sp.start();
+if (argv.includes('--fib')) {
+  const sink: FibSink = { replace: () => undefined, delete: () => undefined, applyBatch: (ops: readonly FibOp[]) => Promise.resolve(ops.map(() => undefined)) };
+  await sp.setFib(sink);
+}
 const h = handlers!;
 // What a session with BIRD negotiates (both sides run the same OPEN code here).
 const local = { localAs: 64512, routerId: '10.98.1.2', peerAs: 64512, holdTime: 240 };
@@ -69,7 +77,10 @@ await new Promise<void>((resolve) => {
       }
       off += CHUNK;
     }
-    if ((sp.status().peers[0]?.prefixes.accepted ?? 0) >= N) return resolve();
+    if ((sp.status().peers[0]?.prefixes.accepted ?? 0) >= N) {
+      void sp.settle().then(() => resolve());
+      return;
+    }
     setImmediate(turn);
   };
   turn();
