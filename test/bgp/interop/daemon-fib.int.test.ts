@@ -14,11 +14,11 @@ import { silentLogger } from '../../../lib/log.js';
 import { needRoot } from '../../lib/skip.js';
 import { runDaemon } from '../../../bgp/daemon.js';
 import { loopbackPeer } from '../speaker/loopback-peer.js';
-import { sh, until } from './lab.js';
+import { nsName, sh, until } from './lab.js';
 import { NetlinkFibSink } from '../../../bgp/fib/netlink.js';
 import type { FibRoute } from '../../../bgp/fib/sink.js';
 
-const NS = 'tbp-fib';
+const NS = nsName('tbp-fib');
 
 function delNs(): void {
   try {

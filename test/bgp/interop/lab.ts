@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { nsName } from '../session/interop.js';
+
+export { nsName };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -37,9 +40,10 @@ export interface Lab {
 }
 
 /** `prefix`: the namespace name prefix (each helper's tests keep to their own). */
+
 export function makeLab(t: TestContext, name: string, net: number, prefix = 'tbr'): Lab {
-  const tabbyNs = `${prefix}-${name}-t`;
-  const peerNs = `${prefix}-${name}-p`;
+  const tabbyNs = nsName(`${prefix}-${name}-t`);
+  const peerNs = nsName(`${prefix}-${name}-p`);
   const dir = mkdtempSync(path.join(tmpdir(), `${prefix}-${name}-`));
   const procs: ChildProcess[] = [];
   t.after(() => {

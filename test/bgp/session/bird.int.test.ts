@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { firstReason, needCommand, needRoot } from '../../lib/skip.js';
-import { daemon, netnsWithTemp, poll, runner, sh } from './interop.js';
+import { daemon, netnsWithTemp, nsName, poll, runner, sh } from './interop.js';
 
-const NS = 'tbc-bird';
+const NS = nsName('tbc-bird');
 
 const BIRD_CONF = `
 log stderr all;

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { firstReason, needCommand, needRoot } from '../../lib/skip.js';
-import { daemon, netnsWithTemp, poll, runner } from './interop.js';
+import { daemon, netnsWithTemp, nsName, poll, runner } from './interop.js';
 
-const NS = 'tbc-exa';
+const NS = nsName('tbc-exa');
 
 test('ExaBGP eBGP peer without AS4: AS_TRANS + AS4_PATH out, communities/large/unknown attributes in', { skip: firstReason(needRoot(), needCommand('exabgp')) ?? false, timeout: 60_000 }, async (t) => {
   const dir = netnsWithTemp(t, NS);

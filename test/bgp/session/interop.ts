@@ -18,6 +18,14 @@ export function sh(cmd: string, args: string[]): string {
 
 type After = { after(fn: () => unknown): void };
 
+/**
+ * A test namespace name. TABBY_TEST_NETNS_PREFIX (e.g. "tk1-") goes in front, so two checkouts can
+ * run these tests at once without deleting each other's namespaces.
+ */
+export function nsName(name: string): string {
+  return `${process.env.TABBY_TEST_NETNS_PREFIX ?? ''}${name}`;
+}
+
 /** A netns with lo up and 127.0.0.2 as a second loopback address; a temp dir. */
 export function netnsWithTemp(t: After, ns: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), `${ns}-`));
