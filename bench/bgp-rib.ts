@@ -89,11 +89,14 @@ const ms = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 peak = Math.max(peak, process.memoryUsage.rss());
 gc?.();
-const heap = process.memoryUsage().heapUsed;
+const mem = process.memoryUsage();
+const heap = mem.heapUsed;
+// Typed arrays (the columnar RIB) live outside the JS heap: count them too, less the input stream.
+const buffers = mem.arrayBuffers - stream.length;
 const mb = (b: number) => (b / 2 ** 20).toFixed(1);
 console.log(
   `bgp-rib: N=${N} in ${msgs.length} UPDATEs: ${ms.toFixed(0)} ms (${((ms * 1000) / N).toFixed(2)} µs/route, ${ticks} turns, CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms); ` +
-    `RSS ${mb(rss0)} → peak ${mb(peak)} MB; heap after GC ${mb(heap)} MB${gc ? '' : ' (run with --expose-gc)'}`,
+    `RSS ${mb(rss0)} → peak ${mb(peak)} MB; kept after GC: heap ${mb(heap)} MB + array buffers ${mb(buffers)} MB${gc ? '' : ' (run with --expose-gc)'}`,
 );
 if (process.env.BGP_RIB_SNAPSHOT) (await import("node:v8")).writeHeapSnapshot(process.env.BGP_RIB_SNAPSHOT);
 await sp.stop();

@@ -86,7 +86,10 @@ export class Destination extends SmallMap<string, Path> {
 
 /**
  * A destination stored in the columnar table, made for a reader: a snapshot holding its one path.
- * Not live: the Loc-RIB promotes it to a stored Destination before anything changes it.
+ * Not live: the Loc-RIB promotes it to a stored Destination before anything changes it. ADD-PATH
+ * ids asked of a view are assigned afresh (its one path gets 1), which is what a stored
+ * destination would have given: a columnar destination has had that one path since it was made
+ * (a second path promotes it for good, and the promoted object numbers its first path 1 too).
  */
 export class V4View extends Destination {}
 
