@@ -410,43 +410,25 @@ export class Rib {
     const entries = job.entries!;
     const keys = job.v4Keys ?? [];
     const total = entries.length + keys.length;
-    while (job.at >= entries.length && job.at < total && budget > 0) {
-      const key = keys[job.at++ - entries.length]!;
+    // The entries first, then the columnar routes; each may have been replaced or withdrawn since
+    // the job was queued: act on the current one.
+    while (job.at < total && budget > 0) {
+      const i = job.at++;
       budget--;
       if (!peerIn) continue;
-      const addr = Math.floor(key / 64);
-      const len = key % 64;
-      switch (job.peerOp) {
-        case 'remove':
-          this.withdrawV4(peerIn, addr, len, 0);
-          break;
-        case 'stale':
-          if (this.staleV4(peerIn, addr, len)) job.count++;
-          break;
-        case 'sweep':
-          if (this.sweepV4(peerIn, addr, len)) job.count++;
-          break;
+      if (i < entries.length) {
+        const e = entries[i]!;
+        if (job.peerOp === 'remove') this.applyWithdraw(peerIn, e.family, e.prefix, e.pathId);
+        else if (job.peerOp === 'stale' ? this.applyStale(peerIn, e.family, e.prefix, e.pathId) : this.applySweep(peerIn, e.family, e.prefix, e.pathId)) job.count++;
+      } else {
+        const key = keys[i - entries.length]!;
+        const addr = Math.floor(key / 64);
+        const len = key % 64;
+        if (job.peerOp === 'remove') this.withdrawV4(peerIn, addr, len, 0);
+        else if (job.peerOp === 'stale' ? this.staleV4(peerIn, addr, len) : this.sweepV4(peerIn, addr, len)) job.count++;
       }
     }
-    while (job.at < entries.length && budget > 0) {
-      const e = entries[job.at++]!;
-      budget--;
-      if (!peerIn) continue;
-      // The entry may have been replaced or withdrawn since the job was queued: act on the current one.
-      switch (job.peerOp) {
-        case 'remove':
-          this.applyWithdraw(peerIn, e.family, e.prefix, e.pathId);
-          break;
-        case 'stale':
-          if (this.applyStale(peerIn, e.family, e.prefix, e.pathId)) job.count++;
-          break;
-        case 'sweep':
-          if (this.applySweep(peerIn, e.family, e.prefix, e.pathId)) job.count++;
-          break;
-      }
-    }
-    // The columnar routes after the others.
-    return job.at >= entries.length && job.at < total && budget > 0 ? this.runPeerOp(job, peerIn, budget) : budget;
+    return budget;
   }
 
   /** Withdraw a route if it is (still) stale. */

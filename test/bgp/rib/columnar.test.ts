@@ -318,12 +318,14 @@ test('property: the columnar RIB (packed NLRI) and the object RIB agree on rando
 });
 
 test('graceful restart on columnar routes: marked stale in place (no objects), refreshed by a new announcement, swept on End-of-RIB', async () => {
-  const rib = new Rib({ local });
+  // Small slices: whole-peer jobs and packed operations resume mid-way.
+  const rib = new Rib({ local, chunkSize: 7 });
   const a = src('10.0.0.1');
   rib.addPeer({ source: a });
   const list = Array.from({ length: 50 }, (_, i) => ({ addr: (0x0a000000 + i * 256) >>> 0, len: 24, pathId: 0 }));
   const attrs: PathAttributes = { origin: 0, asPath: [], nextHop: a.address };
   await rib.submit(a.id, [{ kind: 'announce-v4', nlri: pack(list, false), attrs }]);
+  assert.equal(rib.loc.size, 50);
   assert.equal(await rib.markStale(a.id), 50);
   const d = rib.loc.get('ipv4-unicast', '10.0.0.0/24');
   assert.ok(d instanceof V4View);
