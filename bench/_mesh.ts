@@ -354,18 +354,20 @@ export class Mesh {
     return out;
   }
 
+  /** CPU seconds (utime+stime) etcd has used so far (the `ip netns exec` child execs etcd: same pid). */
+  etcdCpu(): number {
+    return this.etcd?.pid === undefined ? NaN : procCpu(this.etcd.pid);
+  }
+
   /** VmRSS and VmHWM (MB) and CPU seconds (utime+stime) of every running agent. */
   memory(): Array<{ node: string; rss: number; hwm: number; cpu: number }> {
-    const hz = 100;
     const out: Array<{ node: string; rss: number; hwm: number; cpu: number }> = [];
     for (const m of this.nodes) {
       if (m.pid === undefined) continue;
       try {
         const status = readFileSync(`/proc/${m.pid}/status`, 'utf8');
         const kb = (k: string): number => Number(/\d+/.exec(status.split('\n').find((l) => l.startsWith(k)) ?? '')?.[0] ?? NaN);
-        const stat = readFileSync(`/proc/${m.pid}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        out.push({ node: m.name, rss: kb('VmRSS:') / 1024, hwm: kb('VmHWM:') / 1024, cpu: (Number(f[11]) + Number(f[12])) / hz });
+        out.push({ node: m.name, rss: kb('VmRSS:') / 1024, hwm: kb('VmHWM:') / 1024, cpu: procCpu(m.pid) });
       } catch {
         // exited
       }
@@ -395,6 +397,13 @@ export class Mesh {
     if (process.env.BENCH_KEEP) process.stderr.write(`kept logs in ${this.dir} (BENCH_KEEP)\n`);
     else rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** utime+stime of a process in seconds (/proc/<pid>/stat, 100 ticks per second); throws when it is gone. */
+export function procCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 function tail(file: string): string {
