@@ -92,7 +92,7 @@ const block = (i: number, owner: number): IPAMBlock => ({
   apiVersion: 'crd.projectcalico.org/v1',
   kind: 'IPAMBlock',
   metadata: { name: `10-244-${i}-0-26` },
-  spec: { cidr: `10.244.${i}.0/26`, affinity: `host:node-${owner}`, allocations: [], unallocated: [], attributes: [] },
+  spec: { cidr: `10.244.${i}.0/26`, affinity: `host:node-${owner}`, strictAffinity: false, allocations: [], unallocated: [], attributes: [] },
 });
 const peer = (i: number, as: number): BGPPeer => ({ apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name: `peer-${i}` }, spec: { peerIP: `10.0.1.${i}`, asNumber: as } });
 const wep = (i: number, ip: number): WorkloadEndpoint => ({
@@ -112,7 +112,7 @@ async function put(ds: MemoryDatastore, obj: Resource): Promise<void> {
 }
 
 async function del(ds: MemoryDatastore, obj: Resource): Promise<void> {
-  await ds.delete(obj.kind, obj.metadata.name, obj.metadata.namespace).catch(() => undefined);
+  await ds.delete(obj.kind, obj.metadata.name, obj.metadata.namespace === undefined ? {} : { namespace: obj.metadata.namespace }).catch(() => undefined);
 }
 
 test('coalescing window: 20 ms when recomputes are cheap, up to 4× the last one during bursts, at most 250 ms', () => {
