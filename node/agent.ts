@@ -98,6 +98,8 @@ export interface AgentDeps {
   services?: { source: ServiceSource; refreshMs?: number };
   /** Who owns allocations, for the IPAM GC (default: WorkloadEndpoints + Nodes; pods on Kubernetes). */
   ipamGcOwners?: GcOwnerSource;
+  /** Called once, after the first BGP plan: whether the speaker was started (node/main.ts closes its early listeners if not). */
+  onFirstPlan?: (speakerStarted: boolean) => void;
   /** Starts the CNI server (node/cni-server.ts) after startup; omitted = none (tests, TABBY_CNI_SERVER=off). */
   cniServer?: () => Promise<{ close(): Promise<void> }>;
 }
@@ -159,6 +161,7 @@ export class NodeAgent {
   private bgpRoutesCache: Array<{ cidr: string; nextHop: string }> = [];
   /** JSON of the dataplane inputs last applied (with `applied: true`): an identical view is not re-sent. */
   private lastDataplaneSig = '';
+  private firstPlanDone = false;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
   healthPort: number | undefined;
@@ -375,6 +378,10 @@ export class NodeAgent {
       }
     }
     this.reportBgp();
+    if (!this.firstPlanDone) {
+      this.firstPlanDone = true;
+      this.deps.onFirstPlan?.(this.speaker !== undefined);
+    }
   }
 
   /** The dataplane view → felix; an unchanged view is not re-sent once it was fully applied. */
