@@ -399,6 +399,13 @@ export class Mesh {
   }
 }
 
+/** Machine-wide CPU seconds since boot from /proc/stat: busy (user, nice, system, irq, softirq, steal) and idle (idle, iowait). */
+export function machineCpu(): { busy: number; idle: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  return { busy: (user + nice + system + irq + softirq + steal) / 100, idle: (idle + iowait) / 100 };
+}
+
 /** utime+stime of a process in seconds (/proc/<pid>/stat, 100 ticks per second); throws when it is gone. */
 export function procCpu(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
