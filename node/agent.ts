@@ -153,8 +153,6 @@ export class NodeAgent {
   private pending: NodeJS.Timeout | undefined;
   /** What the next recompute must redo (see `schedule`). */
   private dirty = { plan: true, dataplane: true, bgpRoutes: true };
-  /** Wall time of the last recompute (ms): stretches the coalescing window during bursts. */
-  private lastRecomputeMs = 0;
   /** Coalesced BGP readiness/metrics report after session state changes. */
   private pendingReport: NodeJS.Timeout | undefined;
   /** speaker.routes() reduced to best paths learned from peers; recomputed after a best-path event only. */
@@ -281,22 +279,13 @@ export class NodeAgent {
     if (this.stopped || this.pending) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.running = this.running.then(() => this.recomputeTimed()).catch((err: unknown) => {
+      this.running = this.running.then(() => this.recompute()).catch((err: unknown) => {
         // Redo everything on the next change: the failed part may have been any of them.
         this.dirty = { plan: true, dataplane: true, bgpRoutes: true };
         this.metrics.reconcileErrors.inc();
         this.deps.log.error({ err: errorMessage(err) }, 'reconcile failed; retrying on the next change');
       });
-    }, coalesceDelayMs(this.lastRecomputeMs));
-  }
-
-  private async recomputeTimed(): Promise<void> {
-    const t0 = Date.now();
-    try {
-      await this.recompute();
-    } finally {
-      this.lastRecomputeMs = Date.now() - t0;
-    }
+    }, COALESCE_MS);
   }
 
   /** Session state changes come in bursts (99 peers × 5 transitions at mesh start): report once per burst. */
@@ -550,13 +539,12 @@ export class NodeAgent {
 export const BGP_REPORT_DELAY_MS = 100;
 
 /**
- * The coalescing window before a recompute: 20 ms (one claim's three writes land in one window), and
- * during bursts at scale — when the last recompute itself took a while (many peers, a busy CPU) — up
- * to 4× its duration, capped at 250 ms, so that recomputing takes at most ≈ 1/5 of the time.
+ * The coalescing window before a recompute: one claim's three writes land in one window. A window
+ * that stretched with the recomputes' cost (4×, up to 200–250 ms) was tried and dropped: it took the
+ * convergence p99 (bench/node-convergence.ts, 6 nodes) from ≈ 35 ms to 100–250 ms; its effect at
+ * mesh start was not measured apart from the other changes.
  */
-export function coalesceDelayMs(lastRecomputeMs: number): number {
-  return Math.min(250, Math.max(20, 4 * lastRecomputeMs));
-}
+export const COALESCE_MS = 20;
 
 function key(o: Resource): string {
   return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;

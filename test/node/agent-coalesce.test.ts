@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { MemoryDatastore } from '../../datastore/memory.js';
 import { silentLogger } from '../../lib/log.js';
 import { parseNodeConfig } from '../../node/config.js';
-import { BGP_REPORT_DELAY_MS, coalesceDelayMs, NodeAgent, type DataplaneLike, type SpeakerConfigLike, type SpeakerLike } from '../../node/agent.js';
+import { BGP_REPORT_DELAY_MS, NodeAgent, type DataplaneLike, type SpeakerConfigLike, type SpeakerLike } from '../../node/agent.js';
 import { inputsFromResources } from '../../felix/resources.js';
 import type { BGPPeer, IPAMBlock, Node, WorkloadEndpoint } from '../../api/types.js';
 import type { Resource } from '../../api/meta.js';
@@ -114,13 +114,6 @@ async function put(ds: MemoryDatastore, obj: Resource): Promise<void> {
 async function del(ds: MemoryDatastore, obj: Resource): Promise<void> {
   await ds.delete(obj.kind, obj.metadata.name, obj.metadata.namespace === undefined ? {} : { namespace: obj.metadata.namespace }).catch(() => undefined);
 }
-
-test('coalescing window: 20 ms when recomputes are cheap, up to 4× the last one during bursts, at most 250 ms', () => {
-  assert.equal(coalesceDelayMs(0), 20);
-  assert.equal(coalesceDelayMs(3), 20);
-  assert.equal(coalesceDelayMs(30), 120);
-  assert.equal(coalesceDelayMs(5000), 250);
-});
 
 test('session state changes refresh readiness only; best-path changes re-send the dataplane only; repeats apply nothing', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tnd-coalesce-'));
