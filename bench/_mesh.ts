@@ -37,7 +37,9 @@ export const OBSERVER_PORT = 23923;
 export const BLOCK_SIZE = 26;
 const HEALTH_PORT = 23922;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = join(root, 'bin', 'tabby-node');
+/** BENCH_TABBY_ROOT: run another checkout's built tabby-node (a before/after comparison in one harness). */
+const agentRoot = process.env.BENCH_TABBY_ROOT ?? root;
+const BIN = join(agentRoot, 'bin', 'tabby-node');
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -499,7 +501,7 @@ export async function ensureThreadPool(threads: number): Promise<void> {
 export function needRootAndEtcd(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
   for (const c of ['/usr/bin/etcd', '/usr/bin/etcdctl']) if (!existsSync(c)) return `needs ${c} (apt-get install etcd-server etcd-client)`;
-  if (!existsSync(join(root, 'dist', 'bin', 'tabby-node.mjs'))) return 'needs the bundle: run `npm run build` first';
+  if (!existsSync(join(agentRoot, 'dist', 'bin', 'tabby-node.mjs'))) return 'needs the bundle: run `npm run build` first';
   return undefined;
 }
 

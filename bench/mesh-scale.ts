@@ -15,7 +15,9 @@
 // (utime+stime) each agent used until then. BENCH_LOG_LEVEL must stay `info` (the default, as deployed):
 // (2) reads the session transitions from the logs.
 // Needs root, etcd, `npm run build`. Usage: node --import tsx bench/mesh-scale.ts
-// Env: BENCH_MESH_SIZES, BENCH_TIMEOUT_S (per size, default 180), BENCH_LOG_LEVEL (agent LOG_LEVEL, default info).
+// Env: BENCH_MESH_SIZES, BENCH_TIMEOUT_S (per size, default 180), BENCH_LOG_LEVEL (agent LOG_LEVEL, default info),
+// BENCH_TABBY_ROOT (another checkout whose built bin/tabby-node the agents run, for before/after), BENCH_IDLE_S
+// (after convergence, measure the agents' CPU over this many idle seconds).
 // Targets (issue 6): 100-node mesh ≤ 10 s; RSS ≤ 80 MB per agent.
 import { Mesh, ensureThreadPool, machineCpu, blockCidr, loadAverage, needRootAndEtcd, nowMs, openClaimer, createPool, pct, sleep } from './_mesh.js';
 
@@ -130,6 +132,14 @@ async function runSize(n: number): Promise<Row> {
       machineIdle: machine1.idle - machine0.idle,
       load: `${loadBefore} → ${loadAverage()}`,
     };
+    // BENCH_IDLE_S: how much CPU the converged agents burn while idle (timers, keepalives, leases).
+    const idleS = Number(process.env.BENCH_IDLE_S ?? 0);
+    if (idleS > 0) {
+      const before = mesh.memory().reduce((a, x) => a + x.cpu, 0);
+      await sleep(idleS * 1000);
+      const idle = mesh.memory().reduce((a, x) => a + x.cpu, 0) - before;
+      console.log(`nodes=${n} idle ${idleS} s after convergence: ${f1(idle)} CPU-s for all agents (${((idle / n / idleS) * 1000).toFixed(1)} ms per agent per second)`);
+    }
     console.log(
       `nodes=${n} converged=${f1(row.converged)} ms (all routes ${f1(row.routes)} ms, first ${f1(row.firstRoute)} ms; all sessions Established ${f1(row.sessions)} ms; ` +
         `spawning took ${f1(spawnAll)} ms) agents with ${n - 1}/${n - 1} Established: ${row.established}  VmRSS med/max ${f1(row.rssMed)}/${f1(row.rssMax)} MB  ` +
