@@ -133,6 +133,25 @@ export async function openEarlyListeners(ds: Pick<Datastore, 'get'>, defaultPort
 }
 
 /**
+ * A logger whose info lines are dropped when `drop(fields, msg)` says so (children too); at debug
+ * level nothing is dropped.
+ */
+function dropInfo(log: Logger, drop: (fields: Record<string, unknown>, msg: string) => boolean): Logger {
+  if (log.isLevelEnabled('debug')) return log;
+  const filtered = (l: Logger): Logger =>
+    Object.assign(Object.create(l) as Logger, {
+      child: (bindings: Record<string, unknown>) => filtered(l.child(bindings)),
+      info: (...a: unknown[]) => {
+        const fields = typeof a[0] === 'object' && a[0] !== null ? (a[0] as Record<string, unknown>) : {};
+        const msg = typeof a[1] === 'string' ? a[1] : typeof a[0] === 'string' ? a[0] : '';
+        if (drop(fields, msg)) return;
+        (l.info as (...x: unknown[]) => void).apply(l, a);
+      },
+    });
+  return filtered(log);
+}
+
+/**
  * The logger BGP sessions get: their state transitions are logged once, by the speaker (`peer <ip>
  * A -> B`, with the same reason and detail — NOTIFICATION names included), so the sessions' own copy
  * of each transition and NOTIFICATION line is dropped at info level; everything else passes, and at
@@ -140,15 +159,15 @@ export async function openEarlyListeners(ds: Pick<Datastore, 'get'>, defaultPort
  * ≈ 6 transitions).
  */
 export function sessionLogger(log: Logger): Logger {
-  if (log.isLevelEnabled('debug')) return log;
-  const filtered = (l: Logger): Logger =>
-    Object.assign(Object.create(l) as Logger, {
-      child: (bindings: Record<string, unknown>) => filtered(l.child(bindings)),
-      info: (...a: unknown[]) => {
-        const msg = typeof a[1] === 'string' ? a[1] : typeof a[0] === 'string' ? a[0] : '';
-        if (msg.includes(' -> ') || msg.startsWith('NOTIFICATION ')) return;
-        (l.info as (...x: unknown[]) => void).apply(l, a);
-      },
-    });
-  return filtered(log);
+  return dropInfo(log, (_f, msg) => msg.includes(' -> ') || msg.startsWith('NOTIFICATION '));
+}
+
+/**
+ * The logger the BGP speaker gets: at info level a session's way up is one line, `… -> Established`;
+ * the steps before it (Idle → Active/Connect → OpenSent → OpenConfirm) are debug. Every transition
+ * that leaves Established or carries a reason's detail (connection refused, a NOTIFICATION, a hold
+ * timer) is kept, as is everything else the speaker logs.
+ */
+export function speakerLogger(log: Logger): Logger {
+  return dropInfo(log, (f, msg) => msg.startsWith('peer ') && msg.includes(' -> ') && f.to !== 'Established' && f.from !== 'Established' && f.detail === undefined);
 }

@@ -64,7 +64,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   log.info({ node: cfg.nodeName, datastore: cfg.datastore.type, runDir: cfg.runDir, libDir: cfg.libDir }, 'tabby-node starting');
   const ds = await openDatastore(cfg.datastore, { logger: log });
 
-  const [{ BgpSpeaker }, { SessionTransports }, { openBgpListeners, openEarlyListeners, sessionLogger }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
+  const [{ BgpSpeaker }, { SessionTransports }, { openBgpListeners, openEarlyListeners, sessionLogger, speakerLogger }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
     import('../bgp/speaker.js'),
     import('../bgp/speaker/session-transport.js'),
     import('./bgp-listen.js'),
@@ -92,7 +92,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     const listener = l.options;
     const transports = new SessionTransports({ logger: sessionLogger(log), listener, ...SESSION_TIMERS });
     route.to = transports;
-    const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: log });
+    const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: speakerLogger(log) });
     sp.on('warning', (w) => log.warn(w, w.message));
     const start = sp.start.bind(sp);
     return Object.assign(sp, {

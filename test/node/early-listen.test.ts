@@ -2,7 +2,7 @@
  * tabby-node's early BGP listeners (node/bgp-listen.ts EarlyBgpListeners, openEarlyListeners) over real
  * TCP on 127.0.0.1 (no root), ports 23970-23972: connections made before the speaker exists are held
  * and handed over with the bytes already sent, except from peers that need TCP-MD5/GTSM; and the
- * session logger that keeps each state transition to one log line.
+ * session and speaker loggers that keep a session's way up to one log line at info level.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import { MemoryDatastore } from '../../datastore/memory.js';
 import { createLogger, silentLogger } from '../../lib/log.js';
-import { EarlyBgpListeners, openEarlyListeners, sessionLogger } from '../../node/bgp-listen.js';
+import { EarlyBgpListeners, openEarlyListeners, sessionLogger, speakerLogger } from '../../node/bgp-listen.js';
 import type { BGPConfiguration } from '../../api/types.js';
 
 function connect(port: number): Promise<net.Socket> {
@@ -121,4 +121,36 @@ test('session logger: transitions and NOTIFICATION lines dropped at info (the sp
   const debug = sessionLogger(createLogger({ name: 't', level: 'debug', destination: sink }));
   debug.child({ peer: '10.0.0.3' }).info('Idle -> Active');
   assert.deepEqual(lines.map((l) => l.msg), ['Idle -> Active']);
+});
+
+test('speaker logger: at info a session coming up is one line; failures, leaving Established and other lines kept', () => {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push((JSON.parse(l) as { msg: string }).msg);
+      cb();
+    },
+  });
+  const log = speakerLogger(createLogger({ name: 't', level: 'info', destination: sink }));
+  const tr = (from: string, to: string, detail?: string): void => log.info({ peer: '10.0.0.3', from, to, reason: 'r', detail }, `peer 10.0.0.3 ${from} -> ${to}`);
+  tr('Idle', 'Connect');
+  tr('Connect', 'Active', 'connection refused');
+  tr('Active', 'OpenSent');
+  tr('OpenSent', 'OpenConfirm');
+  tr('OpenConfirm', 'Established');
+  tr('Established', 'Idle', 'received Cease / Administrative Shutdown');
+  tr('Idle', 'Active');
+  log.info({ peer: '10.0.0.3' }, 'peer 10.0.0.3: restarting after the max-prefix idle time');
+  log.warn('peer 10.0.0.3 Idle -> Active');
+  assert.deepEqual(lines, [
+    'peer 10.0.0.3 Connect -> Active',
+    'peer 10.0.0.3 OpenConfirm -> Established',
+    'peer 10.0.0.3 Established -> Idle',
+    'peer 10.0.0.3: restarting after the max-prefix idle time',
+    'peer 10.0.0.3 Idle -> Active',
+  ]);
+  lines.length = 0;
+  const debug = speakerLogger(createLogger({ name: 't', level: 'debug', destination: sink }));
+  debug.info({ from: 'Idle', to: 'Connect' }, 'peer 10.0.0.3 Idle -> Connect');
+  assert.deepEqual(lines, ['peer 10.0.0.3 Idle -> Connect']);
 });
