@@ -37,7 +37,9 @@ export const OBSERVER_PORT = 23923;
 export const BLOCK_SIZE = 26;
 const HEALTH_PORT = 23922;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = join(root, 'bin', 'tabby-node');
+/** BENCH_TABBY_ROOT: run another checkout's built tabby-node (a before/after comparison in one harness). */
+const agentRoot = process.env.BENCH_TABBY_ROOT ?? root;
+const BIN = join(agentRoot, 'bin', 'tabby-node');
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -354,18 +356,20 @@ export class Mesh {
     return out;
   }
 
+  /** CPU seconds (utime+stime) etcd has used so far (the `ip netns exec` child execs etcd: same pid). */
+  etcdCpu(): number {
+    return this.etcd?.pid === undefined ? NaN : procCpu(this.etcd.pid);
+  }
+
   /** VmRSS and VmHWM (MB) and CPU seconds (utime+stime) of every running agent. */
   memory(): Array<{ node: string; rss: number; hwm: number; cpu: number }> {
-    const hz = 100;
     const out: Array<{ node: string; rss: number; hwm: number; cpu: number }> = [];
     for (const m of this.nodes) {
       if (m.pid === undefined) continue;
       try {
         const status = readFileSync(`/proc/${m.pid}/status`, 'utf8');
         const kb = (k: string): number => Number(/\d+/.exec(status.split('\n').find((l) => l.startsWith(k)) ?? '')?.[0] ?? NaN);
-        const stat = readFileSync(`/proc/${m.pid}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        out.push({ node: m.name, rss: kb('VmRSS:') / 1024, hwm: kb('VmHWM:') / 1024, cpu: (Number(f[11]) + Number(f[12])) / hz });
+        out.push({ node: m.name, rss: kb('VmRSS:') / 1024, hwm: kb('VmHWM:') / 1024, cpu: procCpu(m.pid) });
       } catch {
         // exited
       }
@@ -395,6 +399,20 @@ export class Mesh {
     if (process.env.BENCH_KEEP) process.stderr.write(`kept logs in ${this.dir} (BENCH_KEEP)\n`);
     else rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Machine-wide CPU seconds since boot from /proc/stat: busy (user, nice, system, irq, softirq, steal) and idle (idle, iowait). */
+export function machineCpu(): { busy: number; idle: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  return { busy: (user + nice + system + irq + softirq + steal) / 100, idle: (idle + iowait) / 100 };
+}
+
+/** utime+stime of a process in seconds (/proc/<pid>/stat, 100 ticks per second); throws when it is gone. */
+export function procCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 function tail(file: string): string {
@@ -483,7 +501,7 @@ export async function ensureThreadPool(threads: number): Promise<void> {
 export function needRootAndEtcd(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
   for (const c of ['/usr/bin/etcd', '/usr/bin/etcdctl']) if (!existsSync(c)) return `needs ${c} (apt-get install etcd-server etcd-client)`;
-  if (!existsSync(join(root, 'dist', 'bin', 'tabby-node.mjs'))) return 'needs the bundle: run `npm run build` first';
+  if (!existsSync(join(agentRoot, 'dist', 'bin', 'tabby-node.mjs'))) return 'needs the bundle: run `npm run build` first';
   return undefined;
 }
 

@@ -15,9 +15,11 @@
 // (utime+stime) each agent used until then. BENCH_LOG_LEVEL must stay `info` (the default, as deployed):
 // (2) reads the session transitions from the logs.
 // Needs root, etcd, `npm run build`. Usage: node --import tsx bench/mesh-scale.ts
-// Env: BENCH_MESH_SIZES, BENCH_TIMEOUT_S (per size, default 180), BENCH_LOG_LEVEL (agent LOG_LEVEL, default info).
+// Env: BENCH_MESH_SIZES, BENCH_TIMEOUT_S (per size, default 180), BENCH_LOG_LEVEL (agent LOG_LEVEL, default info),
+// BENCH_TABBY_ROOT (another checkout whose built bin/tabby-node the agents run, for before/after), BENCH_IDLE_S
+// (after convergence, measure the agents' CPU over this many idle seconds).
 // Targets (issue 6): 100-node mesh ≤ 10 s; RSS ≤ 80 MB per agent.
-import { Mesh, ensureThreadPool, blockCidr, loadAverage, needRootAndEtcd, nowMs, openClaimer, createPool, pct, sleep } from './_mesh.js';
+import { Mesh, ensureThreadPool, machineCpu, blockCidr, loadAverage, needRootAndEtcd, nowMs, openClaimer, createPool, pct, sleep } from './_mesh.js';
 
 const skip = needRootAndEtcd();
 if (skip) {
@@ -44,6 +46,11 @@ interface Row {
   hwmMax: number;
   cpuMed: number;
   cpuSum: number;
+  etcdCpu: number;
+  benchCpu: number;
+  /** Machine-wide CPU seconds busy / idle from the first spawn to convergence (all processes, kernel). */
+  machineBusy: number;
+  machineIdle: number;
   load: string;
 }
 
@@ -69,6 +76,9 @@ async function runSize(n: number): Promise<Row> {
     const loadBefore = loadAverage();
     const t0 = nowMs();
     const t0Epoch = Date.now();
+    const etcd0 = mesh.etcdCpu();
+    const bench0 = process.cpuUsage();
+    const machine0 = machineCpu();
     mesh.startAgents();
     const spawnAll = nowMs() - t0;
     await mesh.waitRoutes(() => mesh.meshComplete(blocks), TIMEOUT_MS, `${n}-node mesh routes`);
@@ -94,6 +104,10 @@ async function runSize(n: number): Promise<Row> {
       sess = await mesh.sessions();
     }
     const mem = mesh.memory();
+    const etcdCpu = mesh.etcdCpu() - etcd0;
+    const bu = process.cpuUsage(bench0);
+    const benchCpu = (bu.user + bu.system) / 1e6;
+    const machine1 = machineCpu();
     const full = sess.filter((s) => s.established === n - 1).length;
     // The exact moment from the agents' logs: the last transition to Established of the last session.
     const est = [...mesh.establishedAt().values()];
@@ -112,12 +126,24 @@ async function runSize(n: number): Promise<Row> {
       hwmMax: Math.max(...mem.map((x) => x.hwm)),
       cpuMed: pct(mem.map((x) => x.cpu), 50),
       cpuSum: mem.reduce((a, x) => a + x.cpu, 0),
+      etcdCpu,
+      benchCpu,
+      machineBusy: machine1.busy - machine0.busy,
+      machineIdle: machine1.idle - machine0.idle,
       load: `${loadBefore} → ${loadAverage()}`,
     };
+    // BENCH_IDLE_S: how much CPU the converged agents burn while idle (timers, keepalives, leases).
+    const idleS = Number(process.env.BENCH_IDLE_S ?? 0);
+    if (idleS > 0) {
+      const before = mesh.memory().reduce((a, x) => a + x.cpu, 0);
+      await sleep(idleS * 1000);
+      const idle = mesh.memory().reduce((a, x) => a + x.cpu, 0) - before;
+      console.log(`nodes=${n} idle ${idleS} s after convergence: ${f1(idle)} CPU-s for all agents (${((idle / n / idleS) * 1000).toFixed(1)} ms per agent per second)`);
+    }
     console.log(
       `nodes=${n} converged=${f1(row.converged)} ms (all routes ${f1(row.routes)} ms, first ${f1(row.firstRoute)} ms; all sessions Established ${f1(row.sessions)} ms; ` +
         `spawning took ${f1(spawnAll)} ms) agents with ${n - 1}/${n - 1} Established: ${row.established}  VmRSS med/max ${f1(row.rssMed)}/${f1(row.rssMax)} MB  ` +
-        `VmHWM med/max ${f1(row.hwmMed)}/${f1(row.hwmMax)} MB  CPU per agent med ${f1(row.cpuMed)} s, all ${f1(row.cpuSum)} s  load ${row.load}`,
+        `VmHWM med/max ${f1(row.hwmMed)}/${f1(row.hwmMax)} MB  CPU per agent med ${f1(row.cpuMed)} s, all ${f1(row.cpuSum)} s, etcd ${f1(row.etcdCpu)} s, bench ${f1(row.benchCpu)} s; machine busy/idle ${f1(row.machineBusy)}/${f1(row.machineIdle)} CPU-s  load ${row.load}`,
     );
     return row;
   } finally {
@@ -128,10 +154,10 @@ async function runSize(n: number): Promise<Row> {
 const rows: Row[] = [];
 console.log(`mesh-scale: sizes ${SIZES.join(',')}, ${new Date().toISOString()}, load ${loadAverage()}`);
 for (const n of SIZES) rows.push(await runSize(n));
-console.log('\n| nodes | full convergence | all routes in every kernel | all sessions Established | first route | agents with all peers Established | VmRSS median / max MB | VmHWM median / max MB | CPU s per agent (median) / all agents | load avg before → after |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('\n| nodes | full convergence | all routes in every kernel | all sessions Established | first route | agents with all peers Established | VmRSS median / max MB | VmHWM median / max MB | CPU s per agent (median) / all agents | etcd CPU s | bench CPU s | machine busy / idle CPU-s | load avg before → after |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.n} | ${f1(r.converged)} ms | ${f1(r.routes)} ms | ${f1(r.sessions)} ms | ${f1(r.firstRoute)} ms | ${r.established} | ${f1(r.rssMed)} / ${f1(r.rssMax)} | ${f1(r.hwmMed)} / ${f1(r.hwmMax)} | ${f1(r.cpuMed)} / ${f1(r.cpuSum)} | ${r.load} |`,
+    `| ${r.n} | ${f1(r.converged)} ms | ${f1(r.routes)} ms | ${f1(r.sessions)} ms | ${f1(r.firstRoute)} ms | ${r.established} | ${f1(r.rssMed)} / ${f1(r.rssMax)} | ${f1(r.hwmMed)} / ${f1(r.hwmMax)} | ${f1(r.cpuMed)} / ${f1(r.cpuSum)} | ${f1(r.etcdCpu)} | ${f1(r.benchCpu)} | ${f1(r.machineBusy)} / ${f1(r.machineIdle)} | ${r.load} |`,
   );
 }

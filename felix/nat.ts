@@ -94,21 +94,21 @@ export class NatManager {
     private readonly table = 'tabby-nat',
   ) {}
 
+  /** Both families' changes go to nft as one script: one process per change (the first sync ensures both). */
   async sync(pools: readonly PoolInput[], force = false): Promise<boolean> {
-    let changed = false;
-    for (const spec of natSpecs(pools, this.table)) {
+    const changed = natSpecs(pools, this.table).flatMap((spec) => {
       const text = natRuleset(spec);
-      if (!force && this.last.get(spec.family) === text) continue;
-      await this.run(natScript(spec));
-      this.last.set(spec.family, text);
-      changed = true;
-    }
-    return changed;
+      return !force && this.last.get(spec.family) === text ? [] : [{ spec, text }];
+    });
+    if (changed.length === 0) return false;
+    await this.run(changed.map((c) => natScript(c.spec)).join(''));
+    for (const c of changed) this.last.set(c.spec.family, c.text);
+    return true;
   }
 
   /** Removes our tables (NAT disabled / uninstall). */
   async remove(): Promise<void> {
-    for (const family of ['ip', 'ip6'] as const) await this.run(natScript({ family, table: this.table, masqPools: [], allPools: [] }));
+    await this.run((['ip', 'ip6'] as const).map((family) => natScript({ family, table: this.table, masqPools: [], allPools: [] })).join(''));
     this.last.clear();
   }
 }

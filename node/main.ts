@@ -64,7 +64,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   log.info({ node: cfg.nodeName, datastore: cfg.datastore.type, runDir: cfg.runDir, libDir: cfg.libDir }, 'tabby-node starting');
   const ds = await openDatastore(cfg.datastore, { logger: log });
 
-  const [{ BgpSpeaker }, { SessionTransports }, { openBgpListeners }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
+  const [{ BgpSpeaker }, { SessionTransports }, { openBgpListeners, openEarlyListeners, sessionLogger, speakerLogger }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
     import('../bgp/speaker.js'),
     import('../bgp/speaker/session-transport.js'),
     import('./bgp-listen.js'),
@@ -73,22 +73,34 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     import('../ipam/ipam.js'),
   ]);
   const listeners: NodeBgpListeners[] = [];
+  // Listen before the Node is registered, so peers that see it connect instead of being refused.
+  let early = cfg.networkingBackend === 'bird' ? await openEarlyListeners(ds, 179, cfg.ip6.mode !== 'none', log) : undefined;
+  const dropEarly = (): void => {
+    void early?.close();
+    early = undefined;
+  };
   const speakerFactory = (sc: Parameters<NonNullable<ConstructorParameters<typeof NodeAgent>[1]['speaker']>>[0]): SpeakerLike => {
     const route: { to?: InstanceType<typeof SessionTransports> } = {};
     const accept = (s: net.Socket): void => (route.to ? route.to.incoming(s) : void s.destroy());
-    const l = openBgpListeners(accept, sc.listen?.port ?? 179, cfg.ip6.mode !== 'none', log);
+    const port = sc.listen?.port ?? 179;
+    const held = early && early.port === port ? early : undefined;
+    if (!held) dropEarly();
+    early = undefined;
+    const l = held ? held.listeners : openBgpListeners(accept, port, cfg.ip6.mode !== 'none', log);
     listeners.push(l);
     const ready = l.ready;
     const listener = l.options;
-    const transports = new SessionTransports({ logger: log, listener, ...SESSION_TIMERS });
+    const transports = new SessionTransports({ logger: sessionLogger(log), listener, ...SESSION_TIMERS });
     route.to = transports;
-    const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: log });
+    const sp = new BgpSpeaker(sc as ConstructorParameters<typeof BgpSpeaker>[0], { transport: transports.factory, logger: speakerLogger(log) });
     sp.on('warning', (w) => log.warn(w, w.message));
     const start = sp.start.bind(sp);
     return Object.assign(sp, {
       start: async () => {
         await ready;
         await start();
+        // The peers are registered (with their MD5 keys on the listener): held connections go to them.
+        held?.deliver(accept, sc.peers);
       },
     }) as unknown as SpeakerLike;
   };
@@ -130,6 +142,8 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       return { start: () => dp.start(), stop: () => dp.stop(), update: (i) => dp.update(i as Parameters<typeof dp.update>[0]) };
     },
     dataplaneInputs: (v) => inputsFromResources(v),
+    // BGP not run after all (disabled, no address): the early listeners go.
+    onFirstPlan: (speakerStarted) => void (speakerStarted || dropEarly()),
     ...(cfg.cniServer ? { cniServer: () => cniServer({ runDir: cfg.runDir, log, seed: { cfg: cfg.datastore, ds } }) } : {}),
   });
   await agent.start();
@@ -144,7 +158,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     void agent
       .stop()
       .then(() => cniToken?.stop())
-      .then(() => Promise.all(listeners.map((l) => l.close())))
+      .then(() => Promise.all([...listeners.map((l) => l.close()), early?.close()]))
       .then(() => ds.close())
       .then(
         () => process.exit(0),
