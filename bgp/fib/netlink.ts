@@ -34,15 +34,29 @@ export class NetlinkFibSink implements FibSink {
   private readonly protocol: number;
 
   constructor(private readonly opts: NetlinkFibOptions = {}) {
-    this.nl = Netlink.open(opts.netns !== undefined ? { netns: opts.netns } : {});
+    // asyncSend: the kernel inserts the routes inside sendmsg(); on a libuv pool thread that work
+    // runs on the other core while the main thread goes on decoding and selecting.
+    this.nl = Netlink.open({ ...(opts.netns !== undefined ? { netns: opts.netns } : {}), asyncSend: true });
     this.protocol = opts.protocol ?? 80;
   }
 
   /**
    * The metric is part of a kernel route's identity: a route whose priority changed is a new
-   * route, and the one with the old metric must be deleted. Metrics we installed, by prefix.
+   * route, and the one with the old metric must be deleted. Metrics we installed, by prefix, only
+   * where they differ from the base metric (absent = base or not installed): a million routes
+   * with the default metric cost nothing here.
    */
   private readonly metrics = new Map<string, number>();
+
+  /** The metric of routes without a priority of their own. */
+  private baseMetric(family: Family): number {
+    return this.opts.metric ?? defaultMetric(family);
+  }
+
+  private remember(family: Family, prefix: string, metric: number): void {
+    if (metric === this.baseMetric(family)) this.metrics.delete(prefix);
+    else this.metrics.set(prefix, metric);
+  }
 
   private base(family: Family, prefix: string, metric?: number): Route {
     const r: Route = { family: AF[family], dst: prefix, protocol: this.protocol };
@@ -58,11 +72,12 @@ export class NetlinkFibSink implements FibSink {
 
   /** The route with the metric it had, when a replace changes it (undefined: nothing to remove). */
   private staleMetric(route: FibRoute): Route | undefined {
-    const k = `${route.family}|${route.prefix}`;
     const m = this.metricOf(route);
-    const old = this.metrics.get(k);
-    this.metrics.set(k, m);
-    return old !== undefined && old !== m ? this.base(route.family, route.prefix, old) : undefined;
+    const base = this.baseMetric(route.family);
+    const old = this.metrics.get(route.prefix) ?? base;
+    this.remember(route.family, route.prefix, m);
+    // Not known to be installed with the base metric: the delete may find nothing (ESRCH, ignored).
+    return old !== m ? this.base(route.family, route.prefix, old) : undefined;
   }
 
   private toRoute(route: FibRoute): Route {
@@ -96,7 +111,7 @@ export class NetlinkFibSink implements FibSink {
         b.routeReplace(this.toRoute(op.route));
       } else {
         // Metric 0 in a delete matches our route whatever its metric.
-        this.metrics.delete(`${op.family}|${op.prefix}`);
+        this.metrics.delete(op.prefix);
         b.routeDel(this.base(op.family, op.prefix));
       }
       at.push(n++);
@@ -110,7 +125,7 @@ export class NetlinkFibSink implements FibSink {
   }
 
   async delete(family: Family, prefix: string): Promise<void> {
-    this.metrics.delete(`${family}|${prefix}`);
+    this.metrics.delete(prefix);
     await this.nl.routeDel(this.base(family, prefix)).catch(ignoreGone);
   }
 
@@ -124,7 +139,7 @@ export class NetlinkFibSink implements FibSink {
         const family = fam === 2 ? 'ipv4-unicast' : 'ipv6-unicast';
         out.push({ family, prefix: r.dst });
         // Kept from a previous run: a later replace with another metric must delete this one.
-        this.metrics.set(`${family}|${r.dst}`, r.priority ?? defaultMetric(family));
+        this.remember(family, r.dst, r.priority ?? defaultMetric(family));
       }
     }
     return out;

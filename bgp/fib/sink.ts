@@ -1,15 +1,22 @@
 /**
  * Kernel installation of best paths, through a pluggable sink.
  *
- *   Loc-RIB DestChange ─► FibInstaller (desired state, pure) ─► flush() ─► FibSink (I/O)
+ *   Loc-RIB DestChange ─► FibInstaller (pending changes, pure) ─► flush() ─► FibSink (I/O)
  *
  * The sink decides *how* a route is installed (plain next hop, tunnel device, CrossSubnet…), so
  * felix can own those decisions; the speaker only says which prefixes go where. Setters never do
- * I/O; flush() applies the difference and keeps failed keys for the next flush.
+ * I/O; flush() applies the difference and keeps failed prefixes for the next flush.
+ *
+ * Memory (bench/results/bgpfib.md): the installer keeps no copy of the Loc-RIB. It holds only the
+ * prefixes changed since they were last applied — one map slot per prefix (coalesced: a prefix that
+ * changes ten times before the kernel catches up is written once, with its last state) pointing at
+ * the best path (or ECMP set) the RIB already keeps — and builds FibRoute objects for one batch at
+ * a time. The kernel is the record of what is installed: withdrawAll() asks the sink (list()).
  */
 import { errorMessage } from '../../lib/errors.js';
 import type { Family, PathAttributes } from '../types.js';
-import { destKey, type DestChange } from '../rib/loc-rib.js';
+import type { DestChange } from '../rib/loc-rib.js';
+import type { Path } from '../rib/path.js';
 
 export interface FibNextHop {
   gateway: string;
@@ -33,7 +40,11 @@ export interface FibSink {
   replace(route: FibRoute): Promise<void> | void;
   /** Remove our route for the prefix (absent is not an error). */
   delete(family: Family, prefix: string): Promise<void> | void;
-  /** Routes of ours already installed (kept from a previous run); used to clean up after restart. */
+  /**
+   * Routes of ours already installed (kept from a previous run); used to clean up after restart
+   * and by FibInstaller.withdrawAll(). Without it the installer remembers the prefixes it
+   * installed itself (one set slot per route).
+   */
   list?(): Promise<Array<{ family: Family; prefix: string }>> | Array<{ family: Family; prefix: string }>;
   /**
    * Optional: apply many operations at once (e.g. pipelined netlink). Resolves to one entry per
@@ -45,8 +56,13 @@ export interface FibSink {
 
 export type FibOp = { kind: 'replace'; route: FibRoute } | { kind: 'delete'; family: Family; prefix: string };
 
-/** Routes per applyBatch() call: bounds the memory of one call and lets the event loop breathe. */
+/** Routes per applyBatch() call: bounds the memory of one call (the only FibRoute objects alive). */
 const FIB_BATCH = 4096;
+
+/** IPv4 and IPv6 prefix texts never coincide, so the prefix alone keys a route of either family. */
+export function familyOfFibPrefix(prefix: string): Family {
+  return prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
+}
 
 /** An in-memory sink for tests and `fib.install: false`. */
 export class MemoryFibSink implements FibSink {
@@ -59,12 +75,12 @@ export class MemoryFibSink implements FibSink {
       this.failNext--;
       throw new Error(`injected failure for ${route.prefix}`);
     }
-    this.routes.set(destKey(route.family, route.prefix), route);
+    this.routes.set(route.prefix, route);
     this.log.push(`replace ${route.prefix} via ${route.nextHops.map((n) => n.gateway).join(',')}`);
   }
 
-  delete(family: Family, prefix: string): void {
-    this.routes.delete(destKey(family, prefix));
+  delete(_family: Family, prefix: string): void {
+    this.routes.delete(prefix);
     this.log.push(`delete ${prefix}`);
   }
 
@@ -79,10 +95,24 @@ export interface FibInstallerOptions {
   onError?: (prefix: string, err: unknown) => void;
 }
 
+/**
+ * What a prefix should become: its best path (one next hop), the ECMP set, or REMOVE. Paths are
+ * the RIB's own objects (immutable attributes), so a pending change costs no allocation.
+ */
+type Want = Path | readonly Path[] | typeof REMOVE;
+const REMOVE = null;
+
 export class FibInstaller {
-  private readonly desired = new Map<string, FibRoute>();
-  private readonly installed = new Map<string, FibRoute | { family: Family; prefix: string; nextHops?: undefined }>();
-  private readonly dirty = new Set<string>();
+  /** Prefixes changed and not yet applied, in change order; the value is the latest wanted state. */
+  private readonly dirty = new Map<string, Want>();
+  /** Failed prefixes, retried on the next flush (kept out of `dirty` so a flush cannot spin on them). */
+  private readonly failed = new Map<string, Want>();
+  /** Removals held back while `holding` (graceful restart), applied by release(). */
+  private readonly held = new Map<string, Want>();
+  /** Routes found installed by adoptInstalled() and not rewritten since: removed by release(). */
+  private kept: Set<string> | undefined;
+  /** Prefixes we installed, only for sinks that cannot list() their routes. */
+  private readonly installed: Set<string> | undefined;
   private holding = false;
   private flushing: Promise<void> | undefined;
   private again = false;
@@ -91,7 +121,9 @@ export class FibInstaller {
   constructor(
     private readonly sink: FibSink,
     private readonly opts: FibInstallerOptions = {},
-  ) {}
+  ) {
+    if (!sink.list) this.installed = new Set();
+  }
 
   /**
    * Graceful restart (restarting role): learn what is already installed and keep it until
@@ -99,11 +131,8 @@ export class FibInstaller {
    */
   async adoptInstalled(): Promise<number> {
     const list = (await this.sink.list?.()) ?? [];
-    for (const r of list) {
-      const k = destKey(r.family, r.prefix);
-      this.installed.set(k, { family: r.family, prefix: r.prefix });
-      this.dirty.add(k);
-    }
+    this.kept = new Set();
+    for (const r of list) this.kept.add(r.prefix);
     this.holding = true;
     return list.length;
   }
@@ -111,14 +140,25 @@ export class FibInstaller {
   /** End the hold: deletions of kept routes may now happen. */
   release(): Promise<void> {
     this.holding = false;
+    for (const [k, want] of this.held) if (!this.dirty.has(k)) this.dirty.set(k, want);
+    this.held.clear();
+    if (this.kept) for (const k of this.kept) if (!this.dirty.has(k)) this.dirty.set(k, REMOVE);
+    this.kept = undefined;
     return this.flush();
   }
 
   /** Remove every route this installer put in (FIB switched off or replaced). */
-  withdrawAll(): Promise<void> {
-    this.desired.clear();
+  async withdrawAll(): Promise<void> {
     this.holding = false;
-    for (const k of this.installed.keys()) this.dirty.add(k);
+    this.held.clear();
+    this.failed.clear();
+    this.dirty.clear();
+    // Let a batch in flight land first, so that what it installs is listed (and removed) too.
+    await this.flushing?.catch(() => undefined);
+    const listed = this.sink.list ? await this.sink.list() : undefined;
+    for (const k of listed ? listed.map((r) => r.prefix) : (this.installed ?? [])) this.dirty.set(k, REMOVE);
+    if (this.kept) for (const k of this.kept) this.dirty.set(k, REMOVE);
+    this.kept = undefined;
     return this.flush();
   }
 
@@ -126,27 +166,35 @@ export class FibInstaller {
     for (const c of changes) {
       if (!c.multipathChanged && !c.bestChanged) continue;
       const d = c.dest;
-      const k = destKey(d.family, d.prefix);
-      const best = d.best;
-      if (!best || d.paths.size === 0 || (best.source.type === 'local' && !this.opts.installLocal)) {
-        this.desired.delete(k);
-      } else {
-        const nextHops = d.multipath
-          .filter((p) => p.attrs.nextHop !== undefined)
-          .map((p) => ({ gateway: p.attrs.nextHop as string, peer: p.source.id }));
-        if (nextHops.length === 0) this.desired.delete(k);
-        else {
-          const r: FibRoute = { family: d.family, prefix: d.prefix, nextHops, attrs: best.attrs };
-          if (best.attrs.priority !== undefined) r.priority = best.attrs.priority;
-          this.desired.set(k, r);
-        }
-      }
-      this.dirty.add(k);
+      const k = d.prefix;
+      const want = this.wanted(d.best, d);
+      // Nothing installed before and nothing to install now (a local prefix, a new destination
+      // without a usable path): no kernel operation, unless one is still pending for it.
+      if (want === REMOVE && !this.installable(c.previousBest) && !this.dirty.has(k) && !this.failed.has(k) && !this.held.has(k) && !this.kept?.has(k)) continue;
+      // Delete first: a changed prefix moves to the end, so the map stays in change order.
+      this.dirty.delete(k);
+      this.dirty.set(k, want);
     }
   }
 
+  private installable(best: Path | undefined): boolean {
+    return best !== undefined && (best.source.type !== 'local' || this.opts.installLocal === true);
+  }
+
+  private wanted(best: Path | undefined, d: DestChange['dest']): Want {
+    if (best === undefined || !this.installable(best)) return REMOVE;
+    const multi = d.multipath;
+    if (multi.length <= 1) return best.attrs.nextHop === undefined ? REMOVE : best;
+    const withHop = multi.filter((p) => p.attrs.nextHop !== undefined);
+    if (withHop.length === 0) return REMOVE;
+    return withHop.length === 1 ? (withHop[0] as Path) : withHop;
+  }
+
+  /** Prefixes waiting to be written (changed, failed or held). */
   get pending(): number {
-    return this.dirty.size;
+    let n = this.dirty.size + this.held.size;
+    for (const k of this.failed.keys()) if (!this.dirty.has(k) && !this.held.has(k)) n++;
+    return n;
   }
 
   /** Apply pending changes to the sink; failures stay pending (see `errors`). Serialised. */
@@ -165,85 +213,103 @@ export class FibInstaller {
     return this.flushing;
   }
 
-  private async doFlush(): Promise<void> {
-    if (this.sink.applyBatch) return this.doFlushBatched(this.sink.applyBatch.bind(this.sink));
-    const keys = [...this.dirty];
-    for (const k of keys) {
-      const want = this.desired.get(k);
-      const have = this.installed.get(k);
-      try {
-        if (want) {
-          if (have && 'attrs' in have && sameRoute(have, want)) {
-            this.dirty.delete(k);
-            continue;
-          }
-          await this.sink.replace(want);
-          this.installed.set(k, want);
-        } else if (have) {
-          if (this.holding) continue;
-          await this.sink.delete(have.family, have.prefix);
-          this.installed.delete(k);
-        }
-        this.dirty.delete(k);
-        this.errors.delete(k);
-      } catch (err) {
-        this.errors.set(k, errorMessage(err));
-        this.opts.onError?.(want?.prefix ?? have?.prefix ?? k, err);
+  /** The next operation for a pending prefix, or undefined when it is held back (restart). */
+  private opFor(k: string, want: Want): FibOp | undefined {
+    if (want === REMOVE) {
+      if (this.holding) {
+        this.held.set(k, want);
+        return undefined;
       }
+      return { kind: 'delete', family: familyOfFibPrefix(k), prefix: k };
+    }
+    return { kind: 'replace', route: toRoute(k, want) };
+  }
+
+  /** Record the outcome of one operation. */
+  private done(k: string, want: Want, op: FibOp, err: unknown): void {
+    if (err !== undefined) {
+      this.errors.set(k, errorMessage(err));
+      // A newer change supersedes the failed one; otherwise retry it on the next flush.
+      if (!this.dirty.has(k)) this.failed.set(k, want);
+      this.opts.onError?.(k, err);
+      return;
+    }
+    this.errors.delete(k);
+    this.kept?.delete(k);
+    if (this.installed) {
+      if (op.kind === 'replace') this.installed.add(k);
+      else this.installed.delete(k);
     }
   }
 
-  private async doFlushBatched(applyBatch: (ops: readonly FibOp[]) => Promise<Array<unknown>>): Promise<void> {
-    const keys = [...this.dirty];
-    for (let at = 0; at < keys.length; at += FIB_BATCH) {
+  /** Moves the failed prefixes back to the queue (unless a newer change is there). */
+  private retryFailed(): void {
+    for (const [k, want] of this.failed) if (!this.dirty.has(k)) this.dirty.set(k, want);
+    this.failed.clear();
+  }
+
+  private async doFlush(): Promise<void> {
+    this.retryFailed();
+    const batch = this.sink.applyBatch?.bind(this.sink);
+    // One live iterator: changes that arrive while a batch is in flight are appended and seen by
+    // it (a fresh iterator per batch would walk the holes the taken entries leave at the front).
+    let it = this.dirty.entries();
+    for (;;) {
       const ops: FibOp[] = [];
-      const opKeys: string[] = [];
-      for (const k of keys.slice(at, at + FIB_BATCH)) {
-        const want = this.desired.get(k);
-        const have = this.installed.get(k);
-        if (want) {
-          if (have && 'attrs' in have && sameRoute(have, want)) {
-            this.dirty.delete(k);
-            continue;
-          }
-          ops.push({ kind: 'replace', route: want });
-        } else if (have) {
-          if (this.holding) continue;
-          ops.push({ kind: 'delete', family: have.family, prefix: have.prefix });
-        } else {
-          this.dirty.delete(k);
-          this.errors.delete(k);
+      const keys: string[] = [];
+      const wants: Want[] = [];
+      for (let e = it.next(); ; e = it.next()) {
+        if (e.done) {
+          // An exhausted iterator stays exhausted; entries added since need a new one.
+          if (this.dirty.size === 0) break;
+          it = this.dirty.entries();
           continue;
         }
-        opKeys.push(k);
+        const [k, want] = e.value;
+        this.dirty.delete(k);
+        const op = this.opFor(k, want);
+        if (!op) continue;
+        ops.push(op);
+        keys.push(k);
+        wants.push(want);
+        if (ops.length >= FIB_BATCH || !batch) break;
       }
-      if (ops.length === 0) continue;
-      let results: Array<unknown>;
-      try {
-        results = await applyBatch(ops);
-      } catch (err) {
-        results = ops.map(() => err);
-      }
-      ops.forEach((op, i) => {
-        const k = opKeys[i]!;
-        const err = results[i];
-        if (err !== undefined) {
-          this.errors.set(k, errorMessage(err));
-          this.opts.onError?.(op.kind === 'replace' ? op.route.prefix : op.prefix, err);
-          return;
+      if (ops.length === 0) return;
+      if (batch) {
+        let results: Array<unknown>;
+        try {
+          results = await batch(ops);
+        } catch (err) {
+          results = ops.map(() => err);
         }
-        if (op.kind === 'replace') this.installed.set(k, op.route);
-        else this.installed.delete(k);
-        // A change that arrived while the batch ran keeps the key dirty only if it differs.
-        const want = this.desired.get(k);
-        if (op.kind === 'replace' ? want === op.route : want === undefined) this.dirty.delete(k);
-        this.errors.delete(k);
-      });
+        for (let i = 0; i < ops.length; i++) this.done(keys[i]!, wants[i]!, ops[i]!, results[i]);
+        // Let the RIB and the sessions run between batches (the kernel works inside sendmsg).
+        if (this.dirty.size > 0) await new Promise<void>((r) => setImmediate(r));
+      } else {
+        const op = ops[0]!;
+        let err: unknown;
+        try {
+          if (op.kind === 'replace') await this.sink.replace(op.route);
+          else await this.sink.delete(op.family, op.prefix);
+        } catch (e) {
+          err = e ?? new Error('FIB sink failed');
+        }
+        this.done(keys[0]!, wants[0]!, op, err);
+      }
     }
   }
 }
 
-function sameRoute(a: FibRoute, b: FibRoute): boolean {
-  if (a.nextHops.length !== b.nextHops.length || a.priority !== b.priority) return false;
-  return a.nextHops.every((n, i) => n.gateway === b.nextHops[i]?.gateway);
+/** The route for a wanted state: the best path first, then the other ECMP next hops. */
+function toRoute(prefix: string, want: Path | readonly Path[]): FibRoute {
+  const paths: readonly Path[] = 'attrs' in want ? [want] : want;
+  const best = paths[0]!;
+  const r: FibRoute = {
+    family: familyOfFibPrefix(prefix),
+    prefix,
+    nextHops: paths.map((p) => ({ gateway: p.attrs.nextHop as string, peer: p.source.id })),
+    attrs: best.attrs,
+  };
+  if (best.attrs.priority !== undefined) r.priority = best.attrs.priority;
+  return r;
 }
