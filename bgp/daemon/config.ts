@@ -13,6 +13,7 @@ import type { SpeakerConfig } from '../speaker/config.js';
 import type { BgpFilterSpec } from '../policy/filter.js';
 import { API_VERSION_V3 } from '../../api/meta.js';
 import { configValidator } from './config-validate.js';
+import type * as ResourceValidationModule from '../../api/validate.js';
 
 export { CONFIG_SCHEMA } from './config-schema.js';
 
@@ -49,7 +50,7 @@ interface RawFilter {
   importV6?: unknown;
 }
 
-type ResourceValidation = typeof import('../../api/validate.js');
+type ResourceValidation = typeof ResourceValidationModule;
 
 /** A filter's rules, checked exactly like a projectcalico.org/v3 BGPFilter resource. */
 function validFilterSpec(api: ResourceValidation, name: string, spec: Omit<RawFilter, 'name'>, source: string): BgpFilterSpec {

@@ -114,6 +114,7 @@ export class FibInstaller {
   /** Prefixes we installed, only for sinks that cannot list() their routes. */
   private readonly installed: Set<string> | undefined;
   private holding = false;
+  private iter: IterableIterator<[string, Want]> | undefined;
   private flushing: Promise<void> | undefined;
   private again = false;
   readonly errors = new Map<string, string>();
@@ -226,7 +227,7 @@ export class FibInstaller {
   }
 
   /** Record the outcome of one operation. */
-  private done(k: string, want: Want, op: FibOp, err: unknown): void {
+  private done(k: string, want: Want, err: unknown): void {
     if (err !== undefined) {
       this.errors.set(k, errorMessage(err));
       // A newer change supersedes the failed one; otherwise retry it on the next flush.
@@ -237,8 +238,8 @@ export class FibInstaller {
     this.errors.delete(k);
     this.kept?.delete(k);
     if (this.installed) {
-      if (op.kind === 'replace') this.installed.add(k);
-      else this.installed.delete(k);
+      if (want === REMOVE) this.installed.delete(k);
+      else this.installed.add(k);
     }
   }
 
@@ -248,55 +249,75 @@ export class FibInstaller {
     this.failed.clear();
   }
 
+  /**
+   * Takes up to `max` pending prefixes off the queue, in change order. One live iterator: changes
+   * that arrive while a batch is in flight are appended and seen by it (a fresh iterator per batch
+   * would walk the holes the taken entries leave at the front of the map).
+   */
+  private take(max: number): { keys: string[]; wants: Want[]; ops: FibOp[] } {
+    const keys: string[] = [];
+    const wants: Want[] = [];
+    const ops: FibOp[] = [];
+    let it = this.iter ?? this.dirty.entries();
+    while (ops.length < max) {
+      const e = it.next();
+      if (e.done) {
+        // An exhausted iterator stays exhausted; entries added since need a new one.
+        if (this.dirty.size === 0) break;
+        it = this.dirty.entries();
+        continue;
+      }
+      const [k, want] = e.value;
+      this.dirty.delete(k);
+      const op = this.opFor(k, want);
+      if (!op) continue;
+      ops.push(op);
+      keys.push(k);
+      wants.push(want);
+    }
+    this.iter = it;
+    return { keys, wants, ops };
+  }
+
+  /**
+   * Starts the next sink call. Synchronous on purpose: the FibOp/FibRoute objects of the batch are
+   * referenced only here and by the sink, not by the awaiting flush, so with a sink that encodes
+   * them at once (NetlinkFibSink) they die young instead of being promoted while the kernel works.
+   */
+  private start(batch: ((ops: readonly FibOp[]) => Promise<Array<unknown>>) | undefined): { keys: string[]; wants: Want[]; result: Promise<Array<unknown>> } | undefined {
+    const { keys, wants, ops } = this.take(batch ? FIB_BATCH : 1);
+    if (ops.length === 0) return undefined;
+    let result: Promise<Array<unknown>>;
+    try {
+      if (batch) result = batch(ops);
+      else {
+        const op = ops[0] as FibOp;
+        result = Promise.resolve(op.kind === 'replace' ? this.sink.replace(op.route) : this.sink.delete(op.family, op.prefix)).then(() => [undefined]);
+      }
+    } catch (err) {
+      result = Promise.reject(err ?? new Error('FIB sink failed'));
+    }
+    return { keys, wants, result };
+  }
+
   private async doFlush(): Promise<void> {
     this.retryFailed();
+    this.iter = undefined;
     const batch = this.sink.applyBatch?.bind(this.sink);
-    // One live iterator: changes that arrive while a batch is in flight are appended and seen by
-    // it (a fresh iterator per batch would walk the holes the taken entries leave at the front).
-    let it = this.dirty.entries();
     for (;;) {
-      const ops: FibOp[] = [];
-      const keys: string[] = [];
-      const wants: Want[] = [];
-      for (let e = it.next(); ; e = it.next()) {
-        if (e.done) {
-          // An exhausted iterator stays exhausted; entries added since need a new one.
-          if (this.dirty.size === 0) break;
-          it = this.dirty.entries();
-          continue;
-        }
-        const [k, want] = e.value;
-        this.dirty.delete(k);
-        const op = this.opFor(k, want);
-        if (!op) continue;
-        ops.push(op);
-        keys.push(k);
-        wants.push(want);
-        if (ops.length >= FIB_BATCH || !batch) break;
+      const run = this.start(batch);
+      if (!run) break;
+      let results: Array<unknown>;
+      try {
+        results = await run.result;
+      } catch (err) {
+        results = run.keys.map(() => err ?? new Error('FIB sink failed'));
       }
-      if (ops.length === 0) return;
-      if (batch) {
-        let results: Array<unknown>;
-        try {
-          results = await batch(ops);
-        } catch (err) {
-          results = ops.map(() => err);
-        }
-        for (let i = 0; i < ops.length; i++) this.done(keys[i]!, wants[i]!, ops[i]!, results[i]);
-        // Let the RIB and the sessions run between batches (the kernel works inside sendmsg).
-        if (this.dirty.size > 0) await new Promise<void>((r) => setImmediate(r));
-      } else {
-        const op = ops[0]!;
-        let err: unknown;
-        try {
-          if (op.kind === 'replace') await this.sink.replace(op.route);
-          else await this.sink.delete(op.family, op.prefix);
-        } catch (e) {
-          err = e ?? new Error('FIB sink failed');
-        }
-        this.done(keys[0]!, wants[0]!, op, err);
-      }
+      for (let i = 0; i < run.keys.length; i++) this.done(run.keys[i] as string, run.wants[i] as Want, results[i]);
+      // Let the RIB and the sessions run between batches.
+      if (batch && this.dirty.size > 0) await new Promise<void>((r) => setImmediate(r));
     }
+    this.iter = undefined;
   }
 }
 
