@@ -8,10 +8,10 @@
  * I/O; flush() applies the difference and keeps failed prefixes for the next flush.
  *
  * Memory (bench/results/bgpfib.md): the installer keeps no copy of the Loc-RIB. It holds only the
- * prefixes changed since they were last applied — one map slot per prefix (coalesced: a prefix that
- * changes ten times before the kernel catches up is written once, with its last state) pointing at
- * the best path (or ECMP set) the RIB already keeps — and builds FibRoute objects for one batch at
- * a time. The kernel is the record of what is installed: withdrawAll() asks the sink (list()).
+ * changes not yet applied — one queue slot each, pointing at the best path (or ECMP set) the RIB
+ * keeps anyway — and builds FibRoute objects for one batch at a time, synchronously, so none of
+ * them outlives the call into the sink. The kernel is the record of what is installed:
+ * withdrawAll() asks the sink (list()).
  */
 import { errorMessage } from '../../lib/errors.js';
 import type { Family, PathAttributes } from '../types.js';
@@ -96,25 +96,65 @@ export interface FibInstallerOptions {
 }
 
 /**
- * What a prefix should become: its best path (one next hop), the ECMP set, or REMOVE. Paths are
- * the RIB's own objects (immutable attributes), so a pending change costs no allocation.
+ * A pending change: the best path (one next hop), the ECMP set, or the prefix text to remove.
+ * Paths are the RIB's own objects (immutable attributes) and carry their prefix, so a queued
+ * change costs one array slot (8 B) and no allocation.
  */
-type Want = Path | readonly Path[] | typeof REMOVE;
-const REMOVE = null;
+type Entry = Path | readonly Path[] | string;
+
+const prefixOf = (e: Entry): string => (typeof e === 'string' ? e : 'prefix' in e ? e.prefix : (e[0] as Path).prefix);
+
+/** A FIFO of entries in two arrays (append to one, consume the other): O(1), no holes. */
+class Queue {
+  private front: Entry[] = [];
+  private head = 0;
+  private back: Entry[] = [];
+  get size(): number {
+    return this.front.length - this.head + this.back.length;
+  }
+  push(e: Entry): void {
+    // Consecutive changes of one prefix (common: several per UPDATE burst) keep only the last.
+    const n = this.back.length;
+    if (n > 0 && prefixOf(this.back[n - 1] as Entry) === prefixOf(e)) this.back[n - 1] = e;
+    else this.back.push(e);
+  }
+  shift(): Entry | undefined {
+    if (this.head === this.front.length) {
+      if (this.back.length === 0) return undefined;
+      this.front = this.back;
+      this.back = [];
+      this.head = 0;
+    }
+    const e = this.front[this.head] as Entry;
+    this.front[this.head++] = ''; // drop the reference
+    return e;
+  }
+  clear(): void {
+    this.front = [];
+    this.back = [];
+    this.head = 0;
+  }
+}
 
 export class FibInstaller {
-  /** Prefixes changed and not yet applied, in change order; the value is the latest wanted state. */
-  private readonly dirty = new Map<string, Want>();
-  /** Failed prefixes, retried on the next flush (kept out of `dirty` so a flush cannot spin on them). */
-  private readonly failed = new Map<string, Want>();
+  /**
+   * Changes not yet applied, in change order. A prefix may appear more than once (each entry is
+   * its state at that time; applying them in order ends in the last): a map keyed by prefix
+   * would cost ~4× as much per entry, and at a table load the queue holds every prefix while
+   * the kernel catches up.
+   */
+  private readonly queue = new Queue();
+  /** Failed prefixes, retried on the next flush (kept out of the queue so a flush cannot spin on them). */
+  private readonly failed = new Map<string, Entry>();
   /** Removals held back while `holding` (graceful restart), applied by release(). */
-  private readonly held = new Map<string, Want>();
-  /** Routes found installed by adoptInstalled() and not rewritten since: removed by release(). */
+  private readonly held = new Map<string, Entry>();
+  /** Prefixes changed while a batch was in flight: its failures for them are superseded. */
+  private changedInFlight: Set<string> | undefined;
+  /** Routes found installed by adoptInstalled() and not changed since: removed by release(). */
   private kept: Set<string> | undefined;
   /** Prefixes we installed, only for sinks that cannot list() their routes. */
   private readonly installed: Set<string> | undefined;
   private holding = false;
-  private iter: IterableIterator<[string, Want]> | undefined;
   private flushing: Promise<void> | undefined;
   private again = false;
   readonly errors = new Map<string, string>();
@@ -141,9 +181,9 @@ export class FibInstaller {
   /** End the hold: deletions of kept routes may now happen. */
   release(): Promise<void> {
     this.holding = false;
-    for (const [k, want] of this.held) if (!this.dirty.has(k)) this.dirty.set(k, want);
+    for (const e of this.held.values()) this.queue.push(e);
     this.held.clear();
-    if (this.kept) for (const k of this.kept) if (!this.dirty.has(k)) this.dirty.set(k, REMOVE);
+    if (this.kept) for (const k of this.kept) this.queue.push(k);
     this.kept = undefined;
     return this.flush();
   }
@@ -153,12 +193,12 @@ export class FibInstaller {
     this.holding = false;
     this.held.clear();
     this.failed.clear();
-    this.dirty.clear();
+    this.queue.clear();
     // Let a batch in flight land first, so that what it installs is listed (and removed) too.
     await this.flushing?.catch(() => undefined);
     const listed = this.sink.list ? await this.sink.list() : undefined;
-    for (const k of listed ? listed.map((r) => r.prefix) : (this.installed ?? [])) this.dirty.set(k, REMOVE);
-    if (this.kept) for (const k of this.kept) this.dirty.set(k, REMOVE);
+    for (const k of listed ? listed.map((r) => r.prefix) : (this.installed ?? [])) this.queue.push(k);
+    if (this.kept) for (const k of this.kept) this.queue.push(k);
     this.kept = undefined;
     return this.flush();
   }
@@ -168,13 +208,17 @@ export class FibInstaller {
       if (!c.multipathChanged && !c.bestChanged) continue;
       const d = c.dest;
       const k = d.prefix;
-      const want = this.wanted(d.best, d);
+      const e = this.wanted(d.best, d);
       // Nothing installed before and nothing to install now (a local prefix, a new destination
-      // without a usable path): no kernel operation, unless one is still pending for it.
-      if (want === REMOVE && !this.installable(c.previousBest) && !this.dirty.has(k) && !this.failed.has(k) && !this.held.has(k) && !this.kept?.has(k)) continue;
-      // Delete first: a changed prefix moves to the end, so the map stays in change order.
-      this.dirty.delete(k);
-      this.dirty.set(k, want);
+      // without a usable path): no kernel operation. Every change from installable to not is
+      // queued, so a removal still owed is queued, failed or held already.
+      if (typeof e === 'string' && !this.installable(c.previousBest) && !this.kept?.has(k)) continue;
+      // This change decides the prefix: older failed or held states and a kept route give way.
+      this.failed.delete(k);
+      this.held.delete(k);
+      this.kept?.delete(k);
+      this.changedInFlight?.add(k);
+      this.queue.push(e);
     }
   }
 
@@ -182,20 +226,18 @@ export class FibInstaller {
     return best !== undefined && (best.source.type !== 'local' || this.opts.installLocal === true);
   }
 
-  private wanted(best: Path | undefined, d: DestChange['dest']): Want {
-    if (best === undefined || !this.installable(best)) return REMOVE;
+  private wanted(best: Path | undefined, d: DestChange['dest']): Entry {
+    if (best === undefined || !this.installable(best)) return d.prefix;
     const multi = d.multipath;
-    if (multi.length <= 1) return best.attrs.nextHop === undefined ? REMOVE : best;
+    if (multi.length <= 1) return best.attrs.nextHop === undefined ? d.prefix : best;
     const withHop = multi.filter((p) => p.attrs.nextHop !== undefined);
-    if (withHop.length === 0) return REMOVE;
+    if (withHop.length === 0) return d.prefix;
     return withHop.length === 1 ? (withHop[0] as Path) : withHop;
   }
 
-  /** Prefixes waiting to be written (changed, failed or held). */
+  /** Changes waiting to be written (queued, failed or held). */
   get pending(): number {
-    let n = this.dirty.size + this.held.size;
-    for (const k of this.failed.keys()) if (!this.dirty.has(k) && !this.held.has(k)) n++;
-    return n;
+    return this.queue.size + this.failed.size + this.held.size;
   }
 
   /** Apply pending changes to the sink; failures stay pending (see `errors`). Serialised. */
@@ -214,69 +256,40 @@ export class FibInstaller {
     return this.flushing;
   }
 
-  /** The next operation for a pending prefix, or undefined when it is held back (restart). */
-  private opFor(k: string, want: Want): FibOp | undefined {
-    if (want === REMOVE) {
-      if (this.holding) {
-        this.held.set(k, want);
-        return undefined;
-      }
-      return { kind: 'delete', family: familyOfFibPrefix(k), prefix: k };
-    }
-    return { kind: 'replace', route: toRoute(k, want) };
-  }
-
   /** Record the outcome of one operation. */
-  private done(k: string, want: Want, err: unknown): void {
+  private done(e: Entry, err: unknown): void {
+    const k = prefixOf(e);
     if (err !== undefined) {
       this.errors.set(k, errorMessage(err));
-      // A newer change supersedes the failed one; otherwise retry it on the next flush.
-      if (!this.dirty.has(k)) this.failed.set(k, want);
+      // A change made meanwhile supersedes the failed one; otherwise retry it on the next flush.
+      if (!this.changedInFlight?.has(k)) this.failed.set(k, e);
       this.opts.onError?.(k, err);
       return;
     }
     this.errors.delete(k);
-    this.kept?.delete(k);
     if (this.installed) {
-      if (want === REMOVE) this.installed.delete(k);
+      if (typeof e === 'string') this.installed.delete(k);
       else this.installed.add(k);
     }
   }
 
-  /** Moves the failed prefixes back to the queue (unless a newer change is there). */
-  private retryFailed(): void {
-    for (const [k, want] of this.failed) if (!this.dirty.has(k)) this.dirty.set(k, want);
-    this.failed.clear();
-  }
-
-  /**
-   * Takes up to `max` pending prefixes off the queue, in change order. One live iterator: changes
-   * that arrive while a batch is in flight are appended and seen by it (a fresh iterator per batch
-   * would walk the holes the taken entries leave at the front of the map).
-   */
-  private take(max: number): { keys: string[]; wants: Want[]; ops: FibOp[] } {
-    const keys: string[] = [];
-    const wants: Want[] = [];
+  /** Takes up to `max` operations off the queue; removals wait in `held` while holding. */
+  private take(max: number): { entries: Entry[]; ops: FibOp[] } {
+    const entries: Entry[] = [];
     const ops: FibOp[] = [];
-    let it = this.iter ?? this.dirty.entries();
     while (ops.length < max) {
-      const e = it.next();
-      if (e.done) {
-        // An exhausted iterator stays exhausted; entries added since need a new one.
-        if (this.dirty.size === 0) break;
-        it = this.dirty.entries();
-        continue;
-      }
-      const [k, want] = e.value;
-      this.dirty.delete(k);
-      const op = this.opFor(k, want);
-      if (!op) continue;
-      ops.push(op);
-      keys.push(k);
-      wants.push(want);
+      const e = this.queue.shift();
+      if (e === undefined) break;
+      if (typeof e === 'string') {
+        if (this.holding) {
+          this.held.set(e, e);
+          continue;
+        }
+        ops.push({ kind: 'delete', family: familyOfFibPrefix(e), prefix: e });
+      } else ops.push({ kind: 'replace', route: toRoute(e) });
+      entries.push(e);
     }
-    this.iter = it;
-    return { keys, wants, ops };
+    return { entries, ops };
   }
 
   /**
@@ -284,8 +297,8 @@ export class FibInstaller {
    * referenced only here and by the sink, not by the awaiting flush, so with a sink that encodes
    * them at once (NetlinkFibSink) they die young instead of being promoted while the kernel works.
    */
-  private start(batch: ((ops: readonly FibOp[]) => Promise<Array<unknown>>) | undefined): { keys: string[]; wants: Want[]; result: Promise<Array<unknown>> } | undefined {
-    const { keys, wants, ops } = this.take(batch ? FIB_BATCH : 1);
+  private start(batch: ((ops: readonly FibOp[]) => Promise<Array<unknown>>) | undefined): { entries: Entry[]; result: Promise<Array<unknown>> } | undefined {
+    const { entries, ops } = this.take(batch ? FIB_BATCH : 1);
     if (ops.length === 0) return undefined;
     let result: Promise<Array<unknown>>;
     try {
@@ -297,34 +310,36 @@ export class FibInstaller {
     } catch (err) {
       result = Promise.reject(err ?? new Error('FIB sink failed'));
     }
-    return { keys, wants, result };
+    return { entries, result };
   }
 
   private async doFlush(): Promise<void> {
-    this.retryFailed();
-    this.iter = undefined;
+    for (const e of this.failed.values()) this.queue.push(e);
+    this.failed.clear();
     const batch = this.sink.applyBatch?.bind(this.sink);
     for (;;) {
+      this.changedInFlight = new Set();
       const run = this.start(batch);
       if (!run) break;
       let results: Array<unknown>;
       try {
         results = await run.result;
       } catch (err) {
-        results = run.keys.map(() => err ?? new Error('FIB sink failed'));
+        results = run.entries.map(() => err ?? new Error('FIB sink failed'));
       }
-      for (let i = 0; i < run.keys.length; i++) this.done(run.keys[i] as string, run.wants[i] as Want, results[i]);
+      for (let i = 0; i < run.entries.length; i++) this.done(run.entries[i] as Entry, results[i]);
       // Let the RIB and the sessions run between batches.
-      if (batch && this.dirty.size > 0) await new Promise<void>((r) => setImmediate(r));
+      if (batch && this.queue.size > 0) await new Promise<void>((r) => setImmediate(r));
     }
-    this.iter = undefined;
+    this.changedInFlight = undefined;
   }
 }
 
 /** The route for a wanted state: the best path first, then the other ECMP next hops. */
-function toRoute(prefix: string, want: Path | readonly Path[]): FibRoute {
+function toRoute(want: Path | readonly Path[]): FibRoute {
   const paths: readonly Path[] = 'attrs' in want ? [want] : want;
-  const best = paths[0]!;
+  const best = paths[0] as Path;
+  const prefix = best.prefix;
   const r: FibRoute = {
     family: familyOfFibPrefix(prefix),
     prefix,
