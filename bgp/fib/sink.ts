@@ -104,35 +104,55 @@ type Entry = Path | readonly Path[] | string;
 
 const prefixOf = (e: Entry): string => (typeof e === 'string' ? e : 'prefix' in e ? e.prefix : (e[0] as Path).prefix);
 
-/** A FIFO of entries in two arrays (append to one, consume the other): O(1), no holes. */
+/** Entries per queue chunk: small arrays in the regular heap, never copied to grow. */
+const CHUNK = 4096;
+
+/**
+ * A FIFO of entries in fixed-size chunks. One growing array would be copied at every growth
+ * (~3× its final size in large-object garbage at a million entries) and hold its full
+ * length until the last entry is taken; a consumed chunk is garbage at once.
+ */
 class Queue {
-  private front: Entry[] = [];
+  private readonly chunks: Entry[][] = [[]];
   private head = 0;
-  private back: Entry[] = [];
+  private count = 0;
   get size(): number {
-    return this.front.length - this.head + this.back.length;
+    return this.count;
   }
   push(e: Entry): void {
+    let tail = this.chunks[this.chunks.length - 1] as Entry[];
+    const n = tail.length;
     // Consecutive changes of one prefix (common: several per UPDATE burst) keep only the last.
-    const n = this.back.length;
-    if (n > 0 && prefixOf(this.back[n - 1] as Entry) === prefixOf(e)) this.back[n - 1] = e;
-    else this.back.push(e);
+    if (n > (this.chunks.length === 1 ? this.head : 0) && prefixOf(tail[n - 1] as Entry) === prefixOf(e)) {
+      tail[n - 1] = e;
+      return;
+    }
+    if (n === CHUNK) {
+      tail = [];
+      this.chunks.push(tail);
+    }
+    tail.push(e);
+    this.count++;
   }
   shift(): Entry | undefined {
-    if (this.head === this.front.length) {
-      if (this.back.length === 0) return undefined;
-      this.front = this.back;
-      this.back = [];
+    if (this.count === 0) return undefined;
+    let first = this.chunks[0] as Entry[];
+    if (this.head === first.length) {
+      this.chunks.shift();
       this.head = 0;
+      first = this.chunks[0] as Entry[];
     }
-    const e = this.front[this.head] as Entry;
-    this.front[this.head++] = ''; // drop the reference
+    const e = first[this.head] as Entry;
+    first[this.head++] = ''; // drop the reference
+    this.count--;
+    if (this.count === 0) this.clear();
     return e;
   }
   clear(): void {
-    this.front = [];
-    this.back = [];
+    this.chunks.length = 0;
+    this.chunks.push([]);
     this.head = 0;
+    this.count = 0;
   }
 }
 
