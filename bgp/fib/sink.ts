@@ -134,10 +134,19 @@ class Queue {
     tail.push(e);
     this.count++;
   }
+  /** Puts entries before everything queued (they are older than all of it). */
+  prepend(entries: Entry[]): void {
+    if (entries.length === 0) return;
+    const first = this.chunks[0] as Entry[];
+    if (this.head > 0) this.chunks[0] = first.slice(this.head);
+    this.head = 0;
+    this.chunks.unshift(entries);
+    this.count += entries.length;
+  }
   shift(): Entry | undefined {
     if (this.count === 0) return undefined;
     let first = this.chunks[0] as Entry[];
-    if (this.head === first.length) {
+    while (this.head === first.length) {
       this.chunks.shift();
       this.head = 0;
       first = this.chunks[0] as Entry[];
@@ -168,8 +177,6 @@ export class FibInstaller {
   private readonly failed = new Map<string, Entry>();
   /** Removals held back while `holding` (graceful restart), applied by release(). */
   private readonly held = new Map<string, Entry>();
-  /** Prefixes changed while a batch was in flight: its failures for them are superseded. */
-  private changedInFlight: Set<string> | undefined;
   /** Routes found installed by adoptInstalled() and not changed since: removed by release(). */
   private kept: Set<string> | undefined;
   /** Prefixes we installed, only for sinks that cannot list() their routes. */
@@ -201,9 +208,9 @@ export class FibInstaller {
   /** End the hold: deletions of kept routes may now happen. */
   release(): Promise<void> {
     this.holding = false;
-    for (const e of this.held.values()) this.queue.push(e);
+    // Older than anything queued since (a newer change of the prefix cleared its entry here).
+    this.queue.prepend([...this.held.values(), ...(this.kept ?? [])]);
     this.held.clear();
-    if (this.kept) for (const k of this.kept) this.queue.push(k);
     this.kept = undefined;
     return this.flush();
   }
@@ -237,7 +244,6 @@ export class FibInstaller {
       this.failed.delete(k);
       this.held.delete(k);
       this.kept?.delete(k);
-      this.changedInFlight?.add(k);
       this.queue.push(e);
     }
   }
@@ -281,8 +287,8 @@ export class FibInstaller {
     const k = prefixOf(e);
     if (err !== undefined) {
       this.errors.set(k, errorMessage(err));
-      // A change made meanwhile supersedes the failed one; otherwise retry it on the next flush.
-      if (!this.changedInFlight?.has(k)) this.failed.set(k, e);
+      // Retried on the next flush, before the changes queued since (so a newer one still wins).
+      this.failed.set(k, e);
       this.opts.onError?.(k, err);
       return;
     }
@@ -334,24 +340,25 @@ export class FibInstaller {
   }
 
   private async doFlush(): Promise<void> {
-    for (const e of this.failed.values()) this.queue.push(e);
+    this.queue.prepend([...this.failed.values()]);
     this.failed.clear();
     const batch = this.sink.applyBatch?.bind(this.sink);
-    for (;;) {
-      this.changedInFlight = new Set();
-      const run = this.start(batch);
-      if (!run) break;
+    let cur = this.start(batch);
+    while (cur) {
+      // Two batches in flight: the next one is built and encoded while the kernel works on this
+      // one (the netlink handle sends them in order), so the kernel does not wait for us.
+      const next = batch ? this.start(batch) : undefined;
       let results: Array<unknown>;
       try {
-        results = await run.result;
+        results = await cur.result;
       } catch (err) {
-        results = run.entries.map(() => err ?? new Error('FIB sink failed'));
+        results = cur.entries.map(() => err ?? new Error('FIB sink failed'));
       }
-      for (let i = 0; i < run.entries.length; i++) this.done(run.entries[i] as Entry, results[i]);
-      // Let the RIB and the sessions run between batches.
-      if (batch && this.queue.size > 0) await new Promise<void>((r) => setImmediate(r));
+      for (let i = 0; i < cur.entries.length; i++) this.done(cur.entries[i] as Entry, results[i]);
+      // Let the RIB and the sessions run between batches (a sink may answer without I/O).
+      if (batch && (next || this.queue.size > 0)) await new Promise<void>((r) => setImmediate(r));
+      cur = next ?? this.start(batch);
     }
-    this.changedInFlight = undefined;
   }
 }
 
