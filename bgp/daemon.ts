@@ -18,7 +18,7 @@ import { errorMessage } from '../lib/errors.js';
 import { BgpListener } from './net/index.js';
 import { BgpSpeaker } from './speaker.js';
 import { SessionTransports } from './speaker/session-transport.js';
-import { NetlinkFibSink } from './fib/netlink.js';
+import type { NetlinkFibSink } from './fib/netlink.js';
 import { loadConfig, type DaemonConfig } from './daemon/config.js';
 import type { SpeakerConfig } from './speaker/config.js';
 import { serveStatusSocket } from './daemon/status-socket.js';
@@ -51,15 +51,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   let config = await loadConfig(opts.configFile);
   const speakerCfg = { ...config.speaker };
 
-  const newFib = (f: DaemonConfig['fib']): NetlinkFibSink | undefined => {
+  // The netlink library (and koffi under it) loads only when kernel installation is on.
+  const newFib = async (f: DaemonConfig['fib']): Promise<NetlinkFibSink | undefined> => {
     if (!f.install) return undefined;
+    const { NetlinkFibSink } = await import('./fib/netlink.js');
     const fo: ConstructorParameters<typeof NetlinkFibSink>[0] = { protocol: f.protocol };
     if (f.table !== undefined) fo.table = f.table;
     if (f.metric !== undefined) fo.metric = f.metric;
     if (opts.fibNetns !== undefined) fo.netns = opts.fibNetns;
     return new NetlinkFibSink(fo);
   };
-  let fib = newFib(config.fib);
+  let fib = await newFib(config.fib);
   if (fib) {
     const kept = await fib.list();
     if (kept.length > 0 && speakerCfg.gracefulRestart?.restarting === undefined) {
@@ -116,7 +118,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const applyFib = async (prev: DaemonConfig['fib'], next: DaemonConfig['fib']): Promise<void> => {
     if (sameJson(prev, next)) return;
     const old = fib;
-    fib = newFib(next);
+    fib = await newFib(next);
     // Same protocol and table: the old routes are only told apart by metric, so they go first.
     const apart = prev.protocol !== next.protocol || prev.table !== next.table;
     await speaker.setFib(fib, apart ? 'install-first' : 'remove-first');

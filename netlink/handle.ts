@@ -8,7 +8,7 @@
  */
 import { closeSync } from 'node:fs';
 import { AF, NLMSG, NLM_F, RTM, RTNLGRP } from './constants.js';
-import { DumpInterruptedError, LinkNotFoundError, NetlinkError } from './errors.js';
+import { DumpInterruptedError, LinkNotFoundError, NetlinkError, NetlinkInputError } from './errors.js';
 import { decodeAddr, encodeAddr, encodeAddrDump, type Addr, type AddrFilter } from './addr.js';
 import { decodeLink, encodeLinkAdd, encodeLinkDel, encodeLinkDump, encodeLinkGet, encodeLinkSet, type Link, type LinkChange, type LinkSpec, type VethPeer } from './link.js';
 import { decodeNeigh, encodeNeigh, encodeNeighDump, type Neigh, type NeighFilter } from './neigh.js';
@@ -378,6 +378,59 @@ export class Netlink {
   }
 
   /**
+   * Like batch(), but each request is encoded when it is added: while the batch runs only its
+   * bytes exist, no object per request (see EncodedBatch). For batches of thousands of routes.
+   */
+  encodedBatch(): EncodedBatch {
+    return new EncodedBatch((b) => this.serial(() => this.runEncoded(b)));
+  }
+
+  /** runBatch() for requests already encoded in b.w at b.starts (seq and ACK are set here). */
+  private async runEncoded(b: EncodedBatch): Promise<Array<Error | undefined>> {
+    const n = b.starts.length;
+    const results: Array<Error | undefined> = new Array<Error | undefined>(n).fill(undefined);
+    for (const [i, err] of b.inputErrors) results[i] = err;
+    const buf = b.w.buf;
+    const end = b.w.off;
+    // Messages are contiguous in request order; a request that failed to encode has start -1.
+    const next = (i: number): number => {
+      for (let j = i + 1; j < n; j++) if ((b.starts[j] as number) >= 0) return j;
+      return n;
+    };
+    const endOf = (i: number): number => (i < n ? (b.starts[i] as number) : end);
+    let i = next(-1);
+    const inDatagram: number[] = [];
+    while (i < n) {
+      const dgStart = b.starts[i] as number;
+      inDatagram.length = 0;
+      const firstSeq = this.seq + 1;
+      let lastStart = dgStart;
+      do {
+        lastStart = b.starts[i] as number;
+        buf.writeUInt32LE(this.nextSeq(), lastStart + 8);
+        buf.writeUInt16LE(buf.readUInt16LE(lastStart + 6) & ~NLM_F.ACK, lastStart + 6);
+        inDatagram.push(i);
+        i = next(i);
+      } while (i < n && endOf(i) - dgStart < BATCH_BYTES);
+      // Only the last message asks for an ACK: the kernel answers errors anyway, in order.
+      buf.writeUInt16LE(buf.readUInt16LE(lastStart + 6) | NLM_F.ACK, lastStart + 6);
+      const lastSeq = this.seq;
+      const dgEnd = endOf(i);
+      await this.transmit(buf.subarray(dgStart, dgEnd), dgEnd - dgStart);
+      await this.receive((m) => {
+        if (m.type !== NLMSG.ERROR) return false;
+        const k = (m.seq - firstSeq) >>> 0;
+        if (k >= inDatagram.length) return false;
+        const e = decodeError(m);
+        const idx = inDatagram[k] as number;
+        if (e.errno !== 0) results[idx] = new NetlinkError(e.errno, { op: b.opName(idx), extAck: e.extAckMsg });
+        return m.seq === lastSeq;
+      });
+    }
+    return results;
+  }
+
+  /**
    * Sends ops in ~60 KiB datagrams. Only the last message of a datagram asks for an ACK: the kernel
    * handles a datagram's messages in order and always answers errors, so that ACK means "all done"
    * and every earlier seq without an error succeeded. Few replies → the receive buffer cannot overflow.
@@ -488,6 +541,55 @@ export class Batch {
     const errors = await this.runner(ops);
     const failed = errors.filter((e) => e !== undefined).length;
     return { errors, ok: ops.length - failed, failed };
+  }
+}
+
+/**
+ * Pipelined route requests encoded as they are added, into one buffer. Batch keeps a closure, an
+ * op text and the caller's object per request until it has run, and with thousands of requests in
+ * flight those outlive young-generation collections and pile up in the old heap; here a request
+ * costs its bytes (~70 B for a route) and one offset. Results are index-aligned like Batch's; a
+ * request that cannot be encoded (bad input) fails alone with its NetlinkInputError.
+ */
+export class EncodedBatch {
+  readonly w = new Writer(BATCH_BYTES + 4096);
+  /** Offset of each request's message in w (-1: not encoded, see inputErrors). */
+  readonly starts: number[] = [];
+  readonly inputErrors = new Map<number, Error>();
+  /** RTM type per request, for error texts. */
+  private readonly types: number[] = [];
+  constructor(private readonly runner: (b: EncodedBatch) => Promise<Array<Error | undefined>>) {}
+  get size(): number {
+    return this.starts.length;
+  }
+  private route(type: number, flags: number, r: Route): this {
+    const start = this.w.off;
+    this.types.push(type);
+    try {
+      encodeRoute(this.w, 0, type, flags, r);
+      this.starts.push(start);
+    } catch (err) {
+      this.w.off = start;
+      this.inputErrors.set(this.starts.length, err instanceof Error ? err : new NetlinkInputError(String(err)));
+      this.starts.push(-1);
+    }
+    return this;
+  }
+  routeReplace(r: Route): this {
+    return this.route(RTM.NEWROUTE, NLM_F.ACK | NLM_F.CREATE | NLM_F.REPLACE, r);
+  }
+  routeDel(r: Route): this {
+    return this.route(RTM.DELROUTE, NLM_F.ACK, r);
+  }
+  opName(i: number): string {
+    return this.types[i] === RTM.DELROUTE ? 'RTM_DELROUTE' : 'RTM_NEWROUTE';
+  }
+  /** Index-aligned outcomes: undefined = done, a NetlinkError from the kernel, or the input error. */
+  run(): Promise<{ errors: Array<Error | undefined>; ok: number; failed: number }> {
+    return this.runner(this).then((errors) => {
+      const failed = errors.filter((e) => e !== undefined).length;
+      return { errors, ok: errors.length - failed, failed };
+    });
   }
 }
 

@@ -13,6 +13,7 @@ export { NetlinkSocket, netnsPath, openNetns, withNetns, type SocketOptions } fr
 export * from './sysctl.js';
 export {
   Batch,
+  EncodedBatch,
   Netlink,
   Subscription,
   decodeEvent,

@@ -6,7 +6,7 @@
 import { build } from 'esbuild';
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const entries = {
@@ -46,6 +46,38 @@ const options = {
   logLevel: 'warning',
   banner: { js: "import { createRequire as __tabbyCreateRequire } from 'node:module'; const require = __tabbyCreateRequire(import.meta.url);" },
 };
+
+/**
+ * tabby-bgp's config validator as ajv standalone code (bgp/daemon/config-validate.ts explains):
+ * the schema and ajv options are taken from the source module itself, compiled here once, and the
+ * generated function replaces that module in the bundle, so the daemon does not load ajv at start.
+ */
+async function bgpConfigValidatorCode() {
+  const tmp = join(root, 'dist', `.bgp-config-schema-${process.pid}.mjs`);
+  const stdin = { contents: "export { CONFIG_SCHEMA } from './config-schema.ts'; export { CONFIG_AJV_OPTIONS } from './config-validate.ts';", resolveDir: join(root, 'bgp/daemon'), loader: 'ts' };
+  await build({ stdin, bundle: true, format: 'esm', platform: 'node', packages: 'external', outfile: tmp, logLevel: 'warning' });
+  try {
+    const { CONFIG_SCHEMA, CONFIG_AJV_OPTIONS } = await import(pathToFileURL(tmp).href);
+    const { Ajv } = await import('ajv');
+    const addFormats = (await import('ajv-formats')).default;
+    const standalone = (await import('ajv/dist/standalone/index.js')).default;
+    const ajv = new Ajv({ ...CONFIG_AJV_OPTIONS, code: { source: true, esm: true } });
+    (addFormats.default ?? addFormats)(ajv);
+    const code = (standalone.default ?? standalone)(ajv, ajv.compile(CONFIG_SCHEMA));
+    return `${code}\nexport function configValidator() { return Promise.resolve(validate); }\n`;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+const bgpConfigValidator = {
+  name: 'bgp-config-validator',
+  setup(b) {
+    let code;
+    b.onLoad({ filter: /[\\/]bgp[\\/]daemon[\\/]config-validate\.ts$/ }, async () => ({ contents: (code ??= await bgpConfigValidatorCode()), loader: 'js', resolveDir: join(root, 'bgp/daemon') }));
+  },
+};
+options.plugins = [bgpConfigValidator];
+
 const pick = (solo) => Object.fromEntries(Object.entries(entries).filter(([name]) => SOLO.has(name) === solo).map(([name, entry]) => [name, join(root, entry)]));
 await Promise.all([
   build({ ...options, entryPoints: pick(false), chunkNames: 'chunks/[name]-[hash]' }),

@@ -1,16 +1,21 @@
 /**
  * The tabby-bgp configuration file (YAML or JSON), validated with ajv, turned into a SpeakerConfig.
  * EXAMPLE_CONFIG shows the shape (it is the example of issue 5; `tabby-bgp --help` prints it).
+ *
+ * Startup cost (bench/results/bgpfib.md): the daemon loads no parser or validator it does not
+ * need — yaml only for a file that is not JSON, the Calico resource validation (api/, a second
+ * ajv) only when the file has filters, and in the tabby-bgp bundle the schema is checked by
+ * ajv's standalone code generated at build time instead of ajv compiling it at every start.
  */
 import { readFile } from 'node:fs/promises';
-import { Ajv } from 'ajv';
-import addFormats from 'ajv-formats';
-import { parse as parseYaml } from 'yaml';
 import { TabbyError } from '../../lib/errors.js';
 import type { SpeakerConfig } from '../speaker/config.js';
 import type { BgpFilterSpec } from '../policy/filter.js';
 import { API_VERSION_V3 } from '../../api/meta.js';
-import { ValidationError, validateResource } from '../../api/validate.js';
+import { configValidator } from './config-validate.js';
+import type * as ResourceValidationModule from '../../api/validate.js';
+
+export { CONFIG_SCHEMA } from './config-schema.js';
 
 export const EXAMPLE_CONFIG = `routerId: 10.0.0.1
 asNumber: 64512
@@ -35,123 +40,7 @@ export class ConfigError extends TabbyError {
   }
 }
 
-const community = { type: 'string', pattern: '^[0-9]+:[0-9]+(:[0-9]+)?$' };
-const cidr = { type: 'string', pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' };
-const ip = { type: 'string', anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] };
-const asn = { type: 'integer', minimum: 1, maximum: 4294967295 };
-/** BGPFilter rule lists are checked by the Calico resource validation (api/), see parseConfig. */
-const rules = { type: 'array', items: { type: 'object' } };
 
-export const CONFIG_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['routerId', 'asNumber'],
-  properties: {
-    routerId: { type: 'string', format: 'ipv4' },
-    asNumber: asn,
-    clusterId: { type: 'string', format: 'ipv4' },
-    listen: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['port'],
-      properties: { address: ip, port: { type: 'integer', minimum: 0, maximum: 65535 } },
-    },
-    peers: {
-      type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['address', 'asNumber'],
-        properties: {
-          address: ip,
-          port: { type: 'integer', minimum: 1, maximum: 65535 },
-          asNumber: asn,
-          localAsNumber: asn,
-          password: { type: 'string', minLength: 1, maxLength: 80 },
-          passive: { type: 'boolean' },
-          ttlSecurity: { type: 'integer', minimum: 1, maximum: 254 },
-          multihop: { type: 'integer', minimum: 1, maximum: 255 },
-          sourceAddress: ip,
-          routeReflectorClient: { type: 'boolean' },
-          addPaths: { enum: ['none', 'receive', 'send', 'both'] },
-          gracefulRestart: {
-            anyOf: [
-              { const: false },
-              { type: 'object', additionalProperties: false, required: ['restartTime'], properties: { restartTime: { type: 'integer', minimum: 0, maximum: 4095 } } },
-            ],
-          },
-          holdTime: { anyOf: [{ const: 0 }, { type: 'integer', minimum: 3, maximum: 65535 }] },
-          keepaliveTime: { type: 'integer', minimum: 1 },
-          connectRetryTime: { type: 'integer', minimum: 1 },
-          nextHopMode: { enum: ['auto', 'self', 'keep'] },
-          nextHopSelf: { type: 'object', additionalProperties: false, properties: { ipv4: { type: 'string', format: 'ipv4' }, ipv6: { type: 'string', format: 'ipv6' } } },
-          allowLocalAs: { type: 'integer', minimum: 0, maximum: 10 },
-          maxPrefixes: { type: 'integer', minimum: 1 },
-          maxPrefixRestartTime: { type: 'integer', minimum: 0, maximum: 86400 },
-          families: { type: 'array', items: { enum: ['ipv4-unicast', 'ipv6-unicast'] }, minItems: 1 },
-          filters: { type: 'array', items: { type: 'string' } },
-          description: { type: 'string' },
-        },
-      },
-    },
-    originate: {
-      type: 'array',
-      items: {
-        anyOf: [
-          cidr,
-          {
-            type: 'object',
-            additionalProperties: false,
-            required: ['prefix'],
-            properties: { prefix: cidr, communities: { type: 'array', items: community }, interface: { type: 'string' } },
-          },
-        ],
-      },
-    },
-    filters: {
-      type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name'],
-        properties: {
-          name: { type: 'string', minLength: 1 },
-          exportV4: rules,
-          importV4: rules,
-          exportV6: rules,
-          importV6: rules,
-        },
-      },
-    },
-    prefixAdvertisements: {
-      type: 'array',
-      items: { type: 'object', additionalProperties: false, required: ['cidr', 'communities'], properties: { cidr, communities: { type: 'array', items: community } } },
-    },
-    maxPaths: { type: 'integer', minimum: 1, maximum: 64 },
-    routePriority: { type: 'integer', minimum: 1, maximum: 2147483646 },
-    maxPendingRoutes: { type: 'integer', minimum: 1 },
-    gracefulRestart: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { restarting: { type: 'boolean' }, deferralTime: { type: 'integer', minimum: 0, maximum: 3600 } },
-    },
-    fib: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        install: { type: 'boolean' },
-        protocol: { type: 'integer', minimum: 1, maximum: 255 },
-        table: { type: 'integer', minimum: 1 },
-        metric: { type: 'integer', minimum: 0 },
-      },
-    },
-    statusSocket: { type: 'string', minLength: 1 },
-  },
-} as const;
-
-const ajv = new Ajv({ allErrors: true, strict: false });
-(addFormats as unknown as (a: Ajv) => void)(ajv);
-const validate = ajv.compile(CONFIG_SCHEMA);
 
 interface RawFilter {
   name: string;
@@ -161,8 +50,11 @@ interface RawFilter {
   importV6?: unknown;
 }
 
+type ResourceValidation = typeof ResourceValidationModule;
+
 /** A filter's rules, checked exactly like a projectcalico.org/v3 BGPFilter resource. */
-function validFilterSpec(name: string, spec: Omit<RawFilter, 'name'>, source: string): BgpFilterSpec {
+function validFilterSpec(api: ResourceValidation, name: string, spec: Omit<RawFilter, 'name'>, source: string): BgpFilterSpec {
+  const { validateResource, ValidationError } = api;
   try {
     const r = validateResource({ apiVersion: API_VERSION_V3, kind: 'BGPFilter', metadata: { name }, spec });
     return r.spec as BgpFilterSpec;
@@ -173,7 +65,8 @@ function validFilterSpec(name: string, spec: Omit<RawFilter, 'name'>, source: st
 }
 
 /** Validate a parsed document and build the daemon configuration. */
-export function parseConfig(doc: unknown, source = 'config'): DaemonConfig {
+export async function parseConfig(doc: unknown, source = 'config'): Promise<DaemonConfig> {
+  const validate = await configValidator();
   if (!validate(doc)) {
     const msgs = (validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
     throw new ConfigError(`${source}: ${msgs.join('; ')}`);
@@ -183,9 +76,12 @@ export function parseConfig(doc: unknown, source = 'config'): DaemonConfig {
   const statusSocket = d.statusSocket as string | undefined;
   delete d.fib;
   delete d.statusSocket;
-  const filters = (d.filters as RawFilter[] | undefined)?.map((f) => {
+  const rawFilters = d.filters as RawFilter[] | undefined;
+  // The Calico resource validation (its own ajv and schemas) loads only for a file with filters.
+  const api = rawFilters?.length ? await import('../../api/validate.js') : undefined;
+  const filters = rawFilters?.map((f) => {
     const { name, ...spec } = f;
-    return { name, spec: validFilterSpec(name, spec, source) };
+    return { name, spec: validFilterSpec(api as ResourceValidation, name, spec, source) };
   });
   const speaker = { peers: [], ...d, ...(filters ? { filters } : {}) } as unknown as SpeakerConfig;
   const ids = new Set<string>();
@@ -214,9 +110,22 @@ export async function loadConfig(file: string): Promise<DaemonConfig> {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = await parseText(text);
   } catch (err) {
     throw new ConfigError(`${file}: not valid YAML/JSON: ${(err as Error).message}`);
   }
   return parseConfig(doc, file);
+}
+
+/** JSON as is; anything else (or JSON.parse failing) through the YAML parser, loaded on demand. */
+async function parseText(text: string): Promise<unknown> {
+  if (text.trimStart().startsWith('{')) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      // YAML flow mappings start with '{' too; let the YAML parser decide and report.
+    }
+  }
+  const { parse } = await import('yaml');
+  return parse(text) as unknown;
 }

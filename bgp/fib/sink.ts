@@ -1,15 +1,22 @@
 /**
  * Kernel installation of best paths, through a pluggable sink.
  *
- *   Loc-RIB DestChange ─► FibInstaller (desired state, pure) ─► flush() ─► FibSink (I/O)
+ *   Loc-RIB DestChange ─► FibInstaller (pending changes, pure) ─► flush() ─► FibSink (I/O)
  *
  * The sink decides *how* a route is installed (plain next hop, tunnel device, CrossSubnet…), so
  * felix can own those decisions; the speaker only says which prefixes go where. Setters never do
- * I/O; flush() applies the difference and keeps failed keys for the next flush.
+ * I/O; flush() applies the difference and keeps failed prefixes for the next flush.
+ *
+ * Memory (bench/results/bgpfib.md): the installer keeps no copy of the Loc-RIB. It holds only the
+ * changes not yet applied — one queue slot each, pointing at the best path (or ECMP set) the RIB
+ * keeps anyway — and builds FibRoute objects for one batch at a time, synchronously, so none of
+ * them outlives the call into the sink. The kernel is the record of what is installed:
+ * withdrawAll() asks the sink (list()).
  */
 import { errorMessage } from '../../lib/errors.js';
 import type { Family, PathAttributes } from '../types.js';
-import { destKey, type DestChange } from '../rib/loc-rib.js';
+import type { DestChange } from '../rib/loc-rib.js';
+import type { Path } from '../rib/path.js';
 
 export interface FibNextHop {
   gateway: string;
@@ -33,7 +40,11 @@ export interface FibSink {
   replace(route: FibRoute): Promise<void> | void;
   /** Remove our route for the prefix (absent is not an error). */
   delete(family: Family, prefix: string): Promise<void> | void;
-  /** Routes of ours already installed (kept from a previous run); used to clean up after restart. */
+  /**
+   * Routes of ours already installed (kept from a previous run); used to clean up after restart
+   * and by FibInstaller.withdrawAll(). Without it the installer remembers the prefixes it
+   * installed itself (one set slot per route).
+   */
   list?(): Promise<Array<{ family: Family; prefix: string }>> | Array<{ family: Family; prefix: string }>;
   /**
    * Optional: apply many operations at once (e.g. pipelined netlink). Resolves to one entry per
@@ -45,8 +56,13 @@ export interface FibSink {
 
 export type FibOp = { kind: 'replace'; route: FibRoute } | { kind: 'delete'; family: Family; prefix: string };
 
-/** Routes per applyBatch() call: bounds the memory of one call and lets the event loop breathe. */
+/** Routes per applyBatch() call: bounds the memory of one call (the only FibRoute objects alive). */
 const FIB_BATCH = 4096;
+
+/** IPv4 and IPv6 prefix texts never coincide, so the prefix alone keys a route of either family. */
+export function familyOfFibPrefix(prefix: string): Family {
+  return prefix.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast';
+}
 
 /** An in-memory sink for tests and `fib.install: false`. */
 export class MemoryFibSink implements FibSink {
@@ -59,12 +75,12 @@ export class MemoryFibSink implements FibSink {
       this.failNext--;
       throw new Error(`injected failure for ${route.prefix}`);
     }
-    this.routes.set(destKey(route.family, route.prefix), route);
+    this.routes.set(route.prefix, route);
     this.log.push(`replace ${route.prefix} via ${route.nextHops.map((n) => n.gateway).join(',')}`);
   }
 
-  delete(family: Family, prefix: string): void {
-    this.routes.delete(destKey(family, prefix));
+  delete(_family: Family, prefix: string): void {
+    this.routes.delete(prefix);
     this.log.push(`delete ${prefix}`);
   }
 
@@ -79,10 +95,92 @@ export interface FibInstallerOptions {
   onError?: (prefix: string, err: unknown) => void;
 }
 
+/**
+ * A pending change: the best path (one next hop), the ECMP set, or the prefix text to remove.
+ * Paths are the RIB's own objects (immutable attributes) and carry their prefix, so a queued
+ * change costs one array slot (8 B) and no allocation.
+ */
+type Entry = Path | readonly Path[] | string;
+
+const prefixOf = (e: Entry): string => (typeof e === 'string' ? e : 'prefix' in e ? e.prefix : (e[0] as Path).prefix);
+
+/** Entries per queue chunk: small arrays in the regular heap, never copied to grow. */
+const CHUNK = 4096;
+
+/**
+ * A FIFO of entries in fixed-size chunks. One growing array would be copied at every growth
+ * (~3× its final size in large-object garbage at a million entries) and hold its full
+ * length until the last entry is taken; a consumed chunk is garbage at once.
+ */
+class Queue {
+  private readonly chunks: Entry[][] = [[]];
+  private head = 0;
+  private count = 0;
+  get size(): number {
+    return this.count;
+  }
+  push(e: Entry): void {
+    let tail = this.chunks[this.chunks.length - 1] as Entry[];
+    const n = tail.length;
+    // Consecutive changes of one prefix (common: several per UPDATE burst) keep only the last.
+    if (n > (this.chunks.length === 1 ? this.head : 0) && prefixOf(tail[n - 1] as Entry) === prefixOf(e)) {
+      tail[n - 1] = e;
+      return;
+    }
+    if (n === CHUNK) {
+      tail = [];
+      this.chunks.push(tail);
+    }
+    tail.push(e);
+    this.count++;
+  }
+  /** Puts entries before everything queued (they are older than all of it). */
+  prepend(entries: Entry[]): void {
+    if (entries.length === 0) return;
+    const first = this.chunks[0] as Entry[];
+    if (this.head > 0) this.chunks[0] = first.slice(this.head);
+    this.head = 0;
+    this.chunks.unshift(entries);
+    this.count += entries.length;
+  }
+  shift(): Entry | undefined {
+    if (this.count === 0) return undefined;
+    let first = this.chunks[0] as Entry[];
+    while (this.head === first.length) {
+      this.chunks.shift();
+      this.head = 0;
+      first = this.chunks[0] as Entry[];
+    }
+    const e = first[this.head] as Entry;
+    first[this.head++] = ''; // drop the reference
+    this.count--;
+    if (this.count === 0) this.clear();
+    return e;
+  }
+  clear(): void {
+    this.chunks.length = 0;
+    this.chunks.push([]);
+    this.head = 0;
+    this.count = 0;
+  }
+}
+
 export class FibInstaller {
-  private readonly desired = new Map<string, FibRoute>();
-  private readonly installed = new Map<string, FibRoute | { family: Family; prefix: string; nextHops?: undefined }>();
-  private readonly dirty = new Set<string>();
+  /**
+   * Changes not yet applied, in change order. A prefix may appear more than once (each entry is
+   * its state at that time; applying them in order ends in the last): a map keyed by prefix
+   * would cost ~4× as much per entry, and at a table load the queue holds every prefix while
+   * the kernel catches up.
+   */
+  private readonly queue = new Queue();
+  /** Failed prefixes, retried on the next flush (kept out of the queue so a flush cannot spin on them). */
+  private readonly failed = new Map<string, Entry>();
+  /** Removals held back while `holding` (graceful restart), applied by release(). */
+  private readonly held = new Map<string, Entry>();
+  /** Routes found installed by adoptInstalled() and not changed since: removed by release(). */
+  private kept: Set<string> | undefined;
+  /** Prefixes we installed, only for sinks that cannot list() their routes. */
+  private readonly installed: Set<string> | undefined;
   private holding = false;
   private flushing: Promise<void> | undefined;
   private again = false;
@@ -91,7 +189,9 @@ export class FibInstaller {
   constructor(
     private readonly sink: FibSink,
     private readonly opts: FibInstallerOptions = {},
-  ) {}
+  ) {
+    if (!sink.list) this.installed = new Set();
+  }
 
   /**
    * Graceful restart (restarting role): learn what is already installed and keep it until
@@ -99,11 +199,8 @@ export class FibInstaller {
    */
   async adoptInstalled(): Promise<number> {
     const list = (await this.sink.list?.()) ?? [];
-    for (const r of list) {
-      const k = destKey(r.family, r.prefix);
-      this.installed.set(k, { family: r.family, prefix: r.prefix });
-      this.dirty.add(k);
-    }
+    this.kept = new Set();
+    for (const r of list) this.kept.add(r.prefix);
     this.holding = true;
     return list.length;
   }
@@ -111,14 +208,25 @@ export class FibInstaller {
   /** End the hold: deletions of kept routes may now happen. */
   release(): Promise<void> {
     this.holding = false;
+    // Older than anything queued since (a newer change of the prefix cleared its entry here).
+    this.queue.prepend([...this.held.values(), ...(this.kept ?? [])]);
+    this.held.clear();
+    this.kept = undefined;
     return this.flush();
   }
 
   /** Remove every route this installer put in (FIB switched off or replaced). */
-  withdrawAll(): Promise<void> {
-    this.desired.clear();
+  async withdrawAll(): Promise<void> {
     this.holding = false;
-    for (const k of this.installed.keys()) this.dirty.add(k);
+    this.held.clear();
+    this.failed.clear();
+    this.queue.clear();
+    // Let a batch in flight land first, so that what it installs is listed (and removed) too.
+    await this.flushing?.catch(() => undefined);
+    const listed = this.sink.list ? await this.sink.list() : undefined;
+    for (const k of listed ? listed.map((r) => r.prefix) : (this.installed ?? [])) this.queue.push(k);
+    if (this.kept) for (const k of this.kept) this.queue.push(k);
+    this.kept = undefined;
     return this.flush();
   }
 
@@ -126,27 +234,36 @@ export class FibInstaller {
     for (const c of changes) {
       if (!c.multipathChanged && !c.bestChanged) continue;
       const d = c.dest;
-      const k = destKey(d.family, d.prefix);
-      const best = d.best;
-      if (!best || d.paths.size === 0 || (best.source.type === 'local' && !this.opts.installLocal)) {
-        this.desired.delete(k);
-      } else {
-        const nextHops = d.multipath
-          .filter((p) => p.attrs.nextHop !== undefined)
-          .map((p) => ({ gateway: p.attrs.nextHop as string, peer: p.source.id }));
-        if (nextHops.length === 0) this.desired.delete(k);
-        else {
-          const r: FibRoute = { family: d.family, prefix: d.prefix, nextHops, attrs: best.attrs };
-          if (best.attrs.priority !== undefined) r.priority = best.attrs.priority;
-          this.desired.set(k, r);
-        }
-      }
-      this.dirty.add(k);
+      const k = d.prefix;
+      const e = this.wanted(d.best, d);
+      // Nothing installed before and nothing to install now (a local prefix, a new destination
+      // without a usable path): no kernel operation. Every change from installable to not is
+      // queued, so a removal still owed is queued, failed or held already.
+      if (typeof e === 'string' && !this.installable(c.previousBest) && !this.kept?.has(k)) continue;
+      // This change decides the prefix: older failed or held states and a kept route give way.
+      this.failed.delete(k);
+      this.held.delete(k);
+      this.kept?.delete(k);
+      this.queue.push(e);
     }
   }
 
+  private installable(best: Path | undefined): boolean {
+    return best !== undefined && (best.source.type !== 'local' || this.opts.installLocal === true);
+  }
+
+  private wanted(best: Path | undefined, d: DestChange['dest']): Entry {
+    if (best === undefined || !this.installable(best)) return d.prefix;
+    const multi = d.multipath;
+    if (multi.length <= 1) return best.attrs.nextHop === undefined ? d.prefix : best;
+    const withHop = multi.filter((p) => p.attrs.nextHop !== undefined);
+    if (withHop.length === 0) return d.prefix;
+    return withHop.length === 1 ? (withHop[0] as Path) : withHop;
+  }
+
+  /** Changes waiting to be written (queued, failed or held). */
   get pending(): number {
-    return this.dirty.size;
+    return this.queue.size + this.failed.size + this.held.size;
   }
 
   /** Apply pending changes to the sink; failures stay pending (see `errors`). Serialised. */
@@ -165,85 +282,97 @@ export class FibInstaller {
     return this.flushing;
   }
 
-  private async doFlush(): Promise<void> {
-    if (this.sink.applyBatch) return this.doFlushBatched(this.sink.applyBatch.bind(this.sink));
-    const keys = [...this.dirty];
-    for (const k of keys) {
-      const want = this.desired.get(k);
-      const have = this.installed.get(k);
-      try {
-        if (want) {
-          if (have && 'attrs' in have && sameRoute(have, want)) {
-            this.dirty.delete(k);
-            continue;
-          }
-          await this.sink.replace(want);
-          this.installed.set(k, want);
-        } else if (have) {
-          if (this.holding) continue;
-          await this.sink.delete(have.family, have.prefix);
-          this.installed.delete(k);
-        }
-        this.dirty.delete(k);
-        this.errors.delete(k);
-      } catch (err) {
-        this.errors.set(k, errorMessage(err));
-        this.opts.onError?.(want?.prefix ?? have?.prefix ?? k, err);
-      }
+  /** Record the outcome of one operation. */
+  private done(e: Entry, err: unknown): void {
+    const k = prefixOf(e);
+    if (err !== undefined) {
+      this.errors.set(k, errorMessage(err));
+      // Retried on the next flush, before the changes queued since (so a newer one still wins).
+      this.failed.set(k, e);
+      this.opts.onError?.(k, err);
+      return;
+    }
+    this.errors.delete(k);
+    if (this.installed) {
+      if (typeof e === 'string') this.installed.delete(k);
+      else this.installed.add(k);
     }
   }
 
-  private async doFlushBatched(applyBatch: (ops: readonly FibOp[]) => Promise<Array<unknown>>): Promise<void> {
-    const keys = [...this.dirty];
-    for (let at = 0; at < keys.length; at += FIB_BATCH) {
-      const ops: FibOp[] = [];
-      const opKeys: string[] = [];
-      for (const k of keys.slice(at, at + FIB_BATCH)) {
-        const want = this.desired.get(k);
-        const have = this.installed.get(k);
-        if (want) {
-          if (have && 'attrs' in have && sameRoute(have, want)) {
-            this.dirty.delete(k);
-            continue;
-          }
-          ops.push({ kind: 'replace', route: want });
-        } else if (have) {
-          if (this.holding) continue;
-          ops.push({ kind: 'delete', family: have.family, prefix: have.prefix });
-        } else {
-          this.dirty.delete(k);
-          this.errors.delete(k);
+  /** Takes up to `max` operations off the queue; removals wait in `held` while holding. */
+  private take(max: number): { entries: Entry[]; ops: FibOp[] } {
+    const entries: Entry[] = [];
+    const ops: FibOp[] = [];
+    while (ops.length < max) {
+      const e = this.queue.shift();
+      if (e === undefined) break;
+      if (typeof e === 'string') {
+        if (this.holding) {
+          this.held.set(e, e);
           continue;
         }
-        opKeys.push(k);
+        ops.push({ kind: 'delete', family: familyOfFibPrefix(e), prefix: e });
+      } else ops.push({ kind: 'replace', route: toRoute(e) });
+      entries.push(e);
+    }
+    return { entries, ops };
+  }
+
+  /**
+   * Starts the next sink call. Synchronous on purpose: the FibOp/FibRoute objects of the batch are
+   * referenced only here and by the sink, not by the awaiting flush, so with a sink that encodes
+   * them at once (NetlinkFibSink) they die young instead of being promoted while the kernel works.
+   */
+  private start(batch: ((ops: readonly FibOp[]) => Promise<Array<unknown>>) | undefined): { entries: Entry[]; result: Promise<Array<unknown>> } | undefined {
+    const { entries, ops } = this.take(batch ? FIB_BATCH : 1);
+    if (ops.length === 0) return undefined;
+    let result: Promise<Array<unknown>>;
+    try {
+      if (batch) result = batch(ops);
+      else {
+        const op = ops[0] as FibOp;
+        result = Promise.resolve(op.kind === 'replace' ? this.sink.replace(op.route) : this.sink.delete(op.family, op.prefix)).then(() => [undefined]);
       }
-      if (ops.length === 0) continue;
+    } catch (err) {
+      result = Promise.reject(err ?? new Error('FIB sink failed'));
+    }
+    return { entries, result };
+  }
+
+  private async doFlush(): Promise<void> {
+    this.queue.prepend([...this.failed.values()]);
+    this.failed.clear();
+    const batch = this.sink.applyBatch?.bind(this.sink);
+    let cur = this.start(batch);
+    while (cur) {
+      // Two batches in flight: the next one is built and encoded while the kernel works on this
+      // one (the netlink handle sends them in order), so the kernel does not wait for us.
+      const next = batch ? this.start(batch) : undefined;
       let results: Array<unknown>;
       try {
-        results = await applyBatch(ops);
+        results = await cur.result;
       } catch (err) {
-        results = ops.map(() => err);
+        results = cur.entries.map(() => err ?? new Error('FIB sink failed'));
       }
-      ops.forEach((op, i) => {
-        const k = opKeys[i]!;
-        const err = results[i];
-        if (err !== undefined) {
-          this.errors.set(k, errorMessage(err));
-          this.opts.onError?.(op.kind === 'replace' ? op.route.prefix : op.prefix, err);
-          return;
-        }
-        if (op.kind === 'replace') this.installed.set(k, op.route);
-        else this.installed.delete(k);
-        // A change that arrived while the batch ran keeps the key dirty only if it differs.
-        const want = this.desired.get(k);
-        if (op.kind === 'replace' ? want === op.route : want === undefined) this.dirty.delete(k);
-        this.errors.delete(k);
-      });
+      for (let i = 0; i < cur.entries.length; i++) this.done(cur.entries[i] as Entry, results[i]);
+      // Let the RIB and the sessions run between batches (a sink may answer without I/O).
+      if (batch && (next || this.queue.size > 0)) await new Promise<void>((r) => setImmediate(r));
+      cur = next ?? this.start(batch);
     }
   }
 }
 
-function sameRoute(a: FibRoute, b: FibRoute): boolean {
-  if (a.nextHops.length !== b.nextHops.length || a.priority !== b.priority) return false;
-  return a.nextHops.every((n, i) => n.gateway === b.nextHops[i]?.gateway);
+/** The route for a wanted state: the best path first, then the other ECMP next hops. */
+function toRoute(want: Path | readonly Path[]): FibRoute {
+  const paths: readonly Path[] = 'attrs' in want ? [want] : want;
+  const best = paths[0] as Path;
+  const prefix = best.prefix;
+  const r: FibRoute = {
+    family: familyOfFibPrefix(prefix),
+    prefix,
+    nextHops: paths.map((p) => ({ gateway: p.attrs.nextHop as string, peer: p.source.id })),
+    attrs: best.attrs,
+  };
+  if (best.attrs.priority !== undefined) r.priority = best.attrs.priority;
+  return r;
 }

@@ -57,5 +57,24 @@ test('restart: installed routes are adopted and kept until release, then stale o
   assert.equal(sink.routes.size, 2, 'nothing removed while holding');
   await rib.submit(a.id, [ann('10.1.0.0/24', '10.0.0.1')]);
   await fib.release();
-  assert.deepEqual(sink.log, ['replace 10.1.0.0/24 via 10.0.0.1', 'delete 10.9.0.0/24']);
+  // Different prefixes: their order does not matter.
+  assert.deepEqual([...sink.log].sort(), ['delete 10.9.0.0/24', 'replace 10.1.0.0/24 via 10.0.0.1']);
+  assert.deepEqual([...sink.routes.keys()], ['10.1.0.0/24']);
+});
+
+test('restart: a kept route whose prefix became local is removed at release; a held removal gives way to a newer change', async () => {
+  const { rib, sink, fib, a } = await setup();
+  for (const p of ['10.1.0.0/24', '10.244.1.0/26']) sink.replace({ family: 'ipv4-unicast', prefix: p, nextHops: [{ gateway: '10.0.0.1', peer: 'x' }], attrs: {} });
+  sink.log.length = 0;
+  await fib.adoptInstalled();
+  await rib.originate('ipv4-unicast', '10.244.1.0/26');
+  await rib.submit(a.id, [ann('10.1.0.0/24', '10.0.0.1')]);
+  await rib.submit(a.id, [{ kind: 'withdraw', family: 'ipv4-unicast', prefix: '10.1.0.0/24' }]);
+  await fib.flush();
+  assert.equal(sink.routes.size, 2, 'removals wait while holding');
+  await rib.submit(a.id, [ann('10.1.0.0/24', '10.0.0.7')]);
+  await fib.release();
+  assert.deepEqual([...sink.routes.keys()], ['10.1.0.0/24']);
+  assert.equal(sink.routes.get('10.1.0.0/24')?.nextHops[0]?.gateway, '10.0.0.7');
+  assert.equal(fib.pending, 0);
 });
