@@ -390,6 +390,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     await this.gr.peerUp(rt.id, this.grCap(neg));
     if (this.deferral?.active) {
       this.deferral.peerEstablished(rt.id, this.grCap(neg));
+      // Every configured peer is up: nobody else to wait for than the End-of-RIBs awaited (none
+      // when all peers restart too — Calico #7144 — or do not do GR): release without the bound.
+      if ([...this.peers.values()].every((p) => p.negotiated !== undefined)) this.deferral.settle();
       return;
     }
     this.advertise(rt, true);

@@ -21,13 +21,18 @@ import { configAdvertisements, mergeOriginate, serviceHostRoutes } from './adver
 import { ServiceWatcher } from './services.js';
 import { applyPeerPasswords, SecretResolver, type FailedPeer, type SecretAccess, type ServiceSource } from './secrets.js';
 import { NodeStatusReporter, type NodeStatusInputs } from './nodestatus.js';
+import type { RestartState } from './graceful.js';
 
 /** The BGP speaker surface the agent needs (bgp/speaker.ts BgpSpeaker satisfies it). */
 export interface SpeakerLike {
   start(): Promise<void>;
   stop(message?: string): Promise<void>;
   setConfig(cfg: SpeakerConfigLike): Promise<void>;
-  status(): { peers: Array<{ address: string; port: number; peerType: string; state: string; since: string; info: string; prefixes: { received: number } }> };
+  status(): {
+    peers: Array<{ address: string; port: number; peerType: string; state: string; since: string; info: string; prefixes: { received: number } }>;
+    /** Graceful restart, restarting role: advertisements (and our End-of-RIB) still held back. */
+    deferringAdvertisements?: boolean;
+  };
   routes(): Array<{ family: string; prefix: string; paths: Array<{ from: string; nextHop?: string; best: boolean }> }>;
   on(ev: 'peer-state' | 'best-path', fn: () => void): unknown;
 }
@@ -61,8 +66,12 @@ export interface SpeakerConfigLike {
   prefixAdvertisements?: Array<{ cidr: string; communities: string[] }>;
   /** The BGPFilter resources peers name (by name, applied in the peer's order). */
   filters?: Array<{ name: string; spec: BGPFilter['spec'] }>;
-  /** felix keeps the kernel routes when the agent stops or dies, so peers may keep forwarding (GR F bit). */
-  gracefulRestart?: { forwardingPreserved: boolean };
+  /**
+   * felix keeps the kernel routes when the agent stops or dies, so peers may keep forwarding (GR F
+   * bit); `restarting` (R bit, End-of-RIB deferred at most `deferralTime` s) after a restart that
+   * found those routes in the kernel (node/graceful.ts).
+   */
+  gracefulRestart?: { forwardingPreserved: boolean; restarting?: boolean; deferralTime?: number };
 }
 
 /** The dataplane surface (felix/dataplane.ts Dataplane satisfies it). */
@@ -98,6 +107,11 @@ export interface AgentDeps {
   services?: { source: ServiceSource; refreshMs?: number };
   /** Who owns allocations, for the IPAM GC (default: WorkloadEndpoints + Nodes; pods on Kubernetes). */
   ipamGcOwners?: GcOwnerSource;
+  /**
+   * Whether this start is a graceful restart (node/graceful.ts kernelRestartState: felix's routes
+   * still in the kernel). Asked once, before the dataplane starts; omitted = a first start.
+   */
+  restartState?: () => Promise<RestartState>;
   /** Starts the CNI server (node/cni-server.ts) after startup; omitted = none (tests, TABBY_CNI_SERVER=off). */
   cniServer?: () => Promise<{ close(): Promise<void> }>;
 }
@@ -162,6 +176,7 @@ export class NodeAgent {
   private lastReconfig: Date | undefined;
   private lastConfigSig = '';
   private adSignature = '';
+  private restart: RestartState | undefined;
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -224,6 +239,10 @@ export class NodeAgent {
       this.ipamGc.start();
     }
     if (this.deps.cniServer) this.servers.push(await this.deps.cniServer());
+    if (this.deps.restartState) {
+      this.restart = await this.deps.restartState();
+      log.info({ restarting: this.restart.restarting, keptRoutes: this.restart.keptRoutes }, `graceful restart: ${this.restart.detail}`);
+    }
     if (this.deps.dataplane) {
       this.dataplane = this.deps.dataplane();
       await this.dataplane.start();
@@ -306,7 +325,7 @@ export class NodeAgent {
         listen: { port: plan.listenPort },
         peers: plan.peers.map(toPeerConfig),
         originate: plan.exports,
-        gracefulRestart: { forwardingPreserved: true },
+        gracefulRestart: this.gracefulRestartConfig(),
         filters: this.items<BGPFilter>('BGPFilter').map((f) => ({ name: f.metadata.name, spec: f.spec })),
       };
       if (ads.communities.length) sc.prefixAdvertisements = ads.communities;
@@ -346,6 +365,24 @@ export class NodeAgent {
       this.metrics.routeApply.observe((this.now() - t0) / 1000);
       this.health.report('dataplane', st.applied ? { live: true, ready: true, detail: 'applied' } : { live: true, ready: false, detail: 'dataplane not fully applied yet' });
     }
+  }
+
+  private gracefulRestartConfig(): NonNullable<SpeakerConfigLike['gracefulRestart']> {
+    const deferral = this.cfg.grDeferralSec ?? 0;
+    if (!this.restart?.restarting || deferral <= 0) return { forwardingPreserved: true };
+    return { forwardingPreserved: true, restarting: true, deferralTime: deferral };
+  }
+
+  /** The restarting role's state for status: why, and whether advertisements are still held. */
+  private gracefulRestartStatus(): string | undefined {
+    const r = this.restart;
+    if (!r) return undefined;
+    if (!r.restarting) return r.detail;
+    if ((this.cfg.grDeferralSec ?? 0) <= 0) return `${r.detail}; TABBY_GR_DEFERRAL_TIME=0: no restarting role`;
+    if (!this.speaker) return `${r.detail}; BGP not started yet`;
+    return this.speaker.status().deferringAdvertisements
+      ? `${r.detail}; restarting (R bit): advertisements held until the peers' End-of-RIB (≤ ${this.cfg.grDeferralSec} s)`
+      : `${r.detail}; restart done: advertisements and End-of-RIB sent`;
   }
 
   private poolSignature = '';
@@ -433,6 +470,8 @@ export class NodeAgent {
     if (this.plan) {
       bgp.routerId = this.plan.routerId;
       bgp.asNumber = this.plan.asNumber;
+      const gr = this.gracefulRestartStatus();
+      if (gr) bgp.gracefulRestart = gr;
       if (this.plan.reason) bgp.reason = this.plan.reason;
       else if (this.cfg.networkingBackend !== 'bird') bgp.reason = `CALICO_NETWORKING_BACKEND=${this.cfg.networkingBackend}`;
       else if (!this.deps.speaker) bgp.reason = 'BGP speaker not wired';

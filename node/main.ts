@@ -15,6 +15,7 @@ import { kubernetesCore, secretAccessFrom, secretSettings } from './secrets.js';
 import type { NodeBgpListeners } from './bgp-listen.js';
 import { SESSION_TIMERS } from './bgp-config.js';
 import { podGcOwners, type GcOwnerSource } from './ipam-gc.js';
+import { kernelRestartState } from './graceful.js';
 
 
 async function hostMtu(iface: string | undefined): Promise<number> {
@@ -121,6 +122,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
     hostMtu,
     ipam: new Ipam({ datastore: ds, log }),
     speaker: speakerFactory,
+    restartState: () => kernelRestartState(log),
     dataplane: () => {
       const dc: Parameters<typeof Dataplane.open>[0] = { libDir: cfg.libDir, routeRefreshIntervalMs: cfg.felix.routeRefreshIntervalSec * 1000, ipv6: cfg.felix.ipv6Support, log };
       if (cfg.felix.ipipMTU !== undefined) dc.ipipMTU = cfg.felix.ipipMTU;
