@@ -177,6 +177,8 @@ export class NodeAgent {
   private lastConfigSig = '';
   private adSignature = '';
   private restart: RestartState | undefined;
+  /** Peers running without their optional password (peer name + reason), warned about once. */
+  private optionalMissing = new Set<string>();
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -306,7 +308,15 @@ export class NodeAgent {
       ...(this.cfg.routerId ? { routerId: this.cfg.routerId } : {}),
     });
     const secrets = this.secrets;
-    this.failedPeers = secrets ? applyPeerPasswords(plan, config, this.items<BGPPeer>('BGPPeer'), (ref) => secrets.lookup(ref)) : [];
+    const optional = new Set<string>();
+    const warnOnce = ({ peer, reason }: FailedPeer): void => {
+      const k = `${peer.name}\n${reason}`;
+      optional.add(k);
+      if (!this.optionalMissing.has(k)) this.deps.log.warn({ peer: peer.name, address: peer.address }, `BGP peer ${peer.name}: ${reason}`);
+    };
+    this.failedPeers = secrets ? applyPeerPasswords(plan, config, this.items<BGPPeer>('BGPPeer'), (ref) => secrets.lookup(ref), warnOnce) : [];
+    // Warned once while it stays missing; a Secret that comes and goes again is warned about again.
+    this.optionalMissing = optional;
     const since = new Date(this.now()).toISOString();
     this.failedSince = new Map(this.failedPeers.map(({ peer }) => [peer.name, this.failedSince.get(peer.name) ?? since]));
     const ads = configAdvertisements(config?.spec);
