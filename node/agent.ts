@@ -87,6 +87,8 @@ export interface AgentDeps {
   detect: () => Promise<Detection>;
   /** IPv6 autodetection (IP6=autodetect). */
   detect6?: () => Promise<Detection>;
+  /** The interface holding a static IP/IP6 (node/autodetect.ts locateAddress). */
+  locate?: StartupDeps['locate'];
   hostMtu?: StartupDeps['hostMtu'];
   /** Created once the BGP plan is enabled; omitted = BGP not run (tests). */
   speaker?: (cfg: SpeakerConfigLike) => SpeakerLike;
@@ -210,6 +212,7 @@ export class NodeAgent {
     }
     const sdeps: StartupDeps = { ds: this.deps.ds, log, detect: this.deps.detect };
     if (this.deps.detect6) sdeps.detect6 = this.deps.detect6;
+    if (this.deps.locate) sdeps.locate = this.deps.locate;
     if (this.deps.hostMtu) sdeps.hostMtu = this.deps.hostMtu;
     if (this.deps.version) sdeps.version = this.deps.version;
     if (this.deps.wait) sdeps.wait = this.deps.wait;
@@ -368,8 +371,10 @@ export class NodeAgent {
         workloadEndpoints: this.items<WorkloadEndpoint>('WorkloadEndpoint').filter((w) => w.spec.node === this.cfg.nodeName),
         bgpRoutes: this.bgpRoutes(),
       };
-      if (this.startup?.detection) view.parentIface = this.startup.detection.interface;
-      if (this.startup?.detection6) view.parentIface6 = this.startup.detection6.interface;
+      // The interfaces holding the node's addresses (autodetected, or a static IP/IP6 located):
+      // IPv6 no-encap routes leave by the IPv6 one even when IPv4 was autodetected elsewhere.
+      if (this.startup?.interface) view.parentIface = this.startup.interface;
+      if (this.startup?.interface6) view.parentIface6 = this.startup.interface6;
       const t0 = this.now();
       const st = await this.dataplane.update(this.deps.dataplaneInputs(view));
       this.metrics.routeApply.observe((this.now() - t0) / 1000);
@@ -456,7 +461,7 @@ export class NodeAgent {
     };
     if (this.plan?.routerId) inp.routerId = this.plan.routerId;
     if (this.lastReconfig) inp.lastReconfiguration = this.lastReconfig;
-    if (this.startup?.detection?.interface) inp.interface = this.startup.detection.interface;
+    if (this.startup?.interface) inp.interface = this.startup.interface;
     return inp;
   }
 

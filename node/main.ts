@@ -9,7 +9,7 @@ import type { Datastore } from '../datastore/types.js';
 import { errorMessage, TabbyError } from '../lib/errors.js';
 import { openDatastore } from '../datastore/index.js';
 import { DEFAULT_RUN_DIR, parseNodeConfig } from './config.js';
-import { autodetect, summarize } from './autodetect.js';
+import { autodetect, locateAddress, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
 import { kubernetesCore, secretAccessFrom, secretSettings } from './secrets.js';
 import type { NodeBgpListeners } from './bgp-listen.js';
@@ -119,6 +119,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       log.info({ considered: d.explanation }, `IPv6 autodetection: ${summarize(d)}`);
       return d;
     },
+    locate: locateAddress,
     hostMtu,
     ipam: new Ipam({ datastore: ds, log }),
     speaker: speakerFactory,
