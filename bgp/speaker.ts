@@ -577,6 +577,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   private endDeferral(why: string): void {
     this.log.info({ why }, 'graceful restart: advertising after selection deferral');
+    // The restart is over: a session that comes up again later must not claim it (R bit).
+    for (const rt of this.peers.values()) rt.transport.restartDone?.();
     for (const rt of this.peers.values()) if (rt.negotiated && !rt.advertising) this.advertise(rt, true);
     void this.fib?.release();
   }

@@ -9,7 +9,8 @@
  * 4. restart → the agent finds its kernel routes (restarting: R bit — BIRD shows "Restart recovery"
  *    in the neighbor's capabilities), holds its advertisements until
  *    BIRD's End-of-RIB, then sends its table and End-of-RIB → BIRD's block route is fresh again
- *    and the service CIDR (no longer originated) is swept at our End-of-RIB.
+ *    and the service CIDR (no longer originated) is swept at our End-of-RIB;
+ * 5. a later session (BIRD restarts the protocol) gets an OPEN without the R bit.
  * Also: the BGPPeer's password is an optional secretKeyRef to a missing Secret → the session runs
  * without TCP-MD5 (BIRD has no password).
  *
@@ -151,4 +152,11 @@ test('tabby-node restarting with graceful restart: BIRD keeps our routes stale o
   assert.doesNotMatch(bird.birdc('show', 'protocols', 'all', 'tabby'), /Neighbor graceful restart active/, 'BIRD left the helper mode');
   assert.match((await readStatus(runDir)).bgp.gracefulRestart ?? '', /restart done/);
   assert.match(kernel(block), /blackhole.*proto 80/);
+
+  // 5. The restart is over: a new session (BIRD restarts its side) gets an OPEN without the R bit.
+  const before = bird.birdc('show', 'protocols', 'tabby').match(/Established/) ? bird.birdc('show', 'protocols', 'tabby') : '';
+  bird.birdc('restart', 'tabby');
+  await until('BIRD Established once more', () => established() && bird.birdc('show', 'protocols', 'tabby') !== before, debug);
+  assert.doesNotMatch(neighborGr(), /Restart recovery/, 'no R bit after the restart is over');
+  assert.ok(has(block));
 });

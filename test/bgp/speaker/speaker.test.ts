@@ -132,6 +132,7 @@ test('restarting role: advertisements deferred until End-of-RIB from non-restart
   assert.deepEqual(announced(u), ['10.244.1.0/26']);
   assert.equal(eors(u), 1);
   assert.equal(eors(t('10.0.0.2').take()), 1, 'the restarting peer gets our table without us waiting for it');
+  assert.deepEqual([t('10.0.0.1').restarting, t('10.0.0.2').restarting], [false, false], 'later OPENs go without the R bit');
 });
 
 test('restarting role: all peers up and none to wait for (both restarting, Calico #7144) → released without the bound', async () => {
