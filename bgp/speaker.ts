@@ -390,6 +390,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     await this.gr.peerUp(rt.id, this.grCap(neg));
     if (this.deferral?.active) {
       this.deferral.peerEstablished(rt.id, this.grCap(neg));
+      // Every configured peer is up: nobody else to wait for than the End-of-RIBs awaited (none
+      // when all peers restart too — Calico #7144 — or do not do GR): release without the bound.
+      if ([...this.peers.values()].every((p) => p.negotiated !== undefined)) this.deferral.settle();
       return;
     }
     this.advertise(rt, true);
@@ -581,6 +584,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   private endDeferral(why: string): void {
     this.log.info({ why }, 'graceful restart: advertising after selection deferral');
+    // The restart is over: a session that comes up again later must not claim it (R bit).
+    for (const rt of this.peers.values()) rt.transport.restartDone?.();
     for (const rt of this.peers.values()) if (rt.negotiated && !rt.advertising) this.advertise(rt, true);
     void this.fib?.release();
   }

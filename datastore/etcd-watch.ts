@@ -15,7 +15,8 @@
 import type { KindInfo } from '../api/kinds.js';
 import type { Resource } from '../api/meta.js';
 import type { Logger } from '../lib/log.js';
-import { WatchState, backoffDelay, keyOf, listFilter, rev, sleep } from './common.js';
+import { WatchState, keyOf, listFilter, sleep } from './common.js';
+import { runWatchLoop } from './watch-loop.js';
 import type { WatchEvent, WatchOptions, Watcher } from './types.js';
 
 /** One change from an etcd watch response, values already decoded by the transport. */
@@ -77,7 +78,6 @@ export function etcdWatch<T extends Resource>(src: EtcdWatchSource<T>, opts: Wat
     if (!ac.signal.aborted) onEvent(ev);
   };
   const state = new WatchState<T>((o) => keyOf(info, o), listFilter(info, opts), emit);
-  let attempt = 0;
   let stopCurrent: (() => Promise<void>) | undefined;
 
   const kindPrefix = `${src.keyPrefix}${info.plural}/`;
@@ -90,50 +90,32 @@ export function etcdWatch<T extends Resource>(src: EtcdWatchSource<T>, opts: Wat
     }
   };
 
-  const loop = async (): Promise<void> => {
-    let needList = true;
-    let started = false;
-    while (!ac.signal.aborted) {
-      try {
-        if (needList) {
-          const { items, revision } = await src.list();
-          if (ac.signal.aborted) return;
-          if (opts.revision !== undefined && !started) state.seed(items, rev(opts.revision));
-          else state.resync(items, revision);
-          started = true;
-          needList = false;
-        }
-        const end = await src.stream({
-          from: state.resumeFrom(),
-          signal: ac.signal,
-          resumeFrom: () => state.resumeFrom(),
-          connected: () => {
-            attempt = 0;
-          },
-          change: (c) => {
-            if (!ac.signal.aborted) apply(c);
-          },
-          trouble: (err) => emit({ type: 'ERROR', error: err }),
-          onStop: (fn) => {
-            stopCurrent = fn;
-          },
-        });
-        stopCurrent = undefined;
-        if (ac.signal.aborted) return;
-        if (end.relist) {
-          // etcd cancelled the watch: usually "required revision has been compacted". Relist.
-          src.log.info({ err: end.error.message, kind: info.kind }, 'etcd watch cancelled; relisting');
-          needList = true;
-        }
-        emit({ type: 'ERROR', error: end.error });
-      } catch (err) {
-        if (ac.signal.aborted) return;
-        emit({ type: 'ERROR', error: err instanceof Error ? err : new Error(String(err)) });
-      }
-      await sleep(backoffDelay(attempt++), ac.signal);
-    }
-  };
-  void loop();
+  void runWatchLoop({
+    signal: ac.signal,
+    state,
+    revision: opts.revision,
+    emit,
+    list: () => src.list(),
+    stream: async (connected) => {
+      const end = await src.stream({
+        from: state.resumeFrom(),
+        signal: ac.signal,
+        resumeFrom: () => state.resumeFrom(),
+        connected,
+        change: (c) => {
+          if (!ac.signal.aborted) apply(c);
+        },
+        trouble: (err) => emit({ type: 'ERROR', error: err }),
+        onStop: (fn) => {
+          stopCurrent = fn;
+        },
+      });
+      stopCurrent = undefined;
+      // etcd cancelled the watch (usually "required revision has been compacted"): relist.
+      if (end.relist && !ac.signal.aborted) src.log.info({ err: end.error.message, kind: info.kind }, 'etcd watch cancelled; relisting');
+      return { relist: end.relist, error: end.error };
+    },
+  });
 
   const handle: Watcher = {
     stop: async () => {

@@ -20,7 +20,8 @@ import type { Resource } from '../api/meta.js';
 import { CRD_GROUP } from '../api/meta.js';
 import type { Logger } from '../lib/log.js';
 import { silentLogger } from '../lib/log.js';
-import { WatchState, backoffDelay, withDeadline, compareByKey, effectiveNamespace, keyOf, listFilter, normalizeForWrite, resolveKind, rev, sleep } from './common.js';
+import { WatchState, withDeadline, compareByKey, effectiveNamespace, keyOf, listFilter, normalizeForWrite, resolveKind, rev } from './common.js';
+import { runWatchLoop } from './watch-loop.js';
 import type { Datastore, DeleteOptions, ListOptions, ListResult, WatchEvent, WatchOptions, Watcher } from './types.js';
 import { AlreadyExistsError, ConflictError, DatastoreConfigError, DatastoreError, NotFoundError, UnavailableError } from './types.js';
 import { KubernetesCoreReader, type EndpointsInfo, type SecretReader, type ServiceInfo, type ServiceReader } from './kubernetes-core.js';
@@ -307,11 +308,10 @@ export class KubernetesDatastore implements Datastore {
         ? `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(opts.namespace)}/${info.plural}`
         : `/apis/${GROUP}/${VERSION}/${info.plural}`;
     let abortStream: AbortController | undefined;
-    let attempt = 0;
     let lines = 0;
 
     /** One watch stream; resolves "gone" when the server says 410, else "closed"/"failed". */
-    const stream = (): Promise<'gone' | 'closed' | 'failed'> =>
+    const stream = (onLineSeen: () => void): Promise<'gone' | 'closed' | 'failed'> =>
       new Promise((resolve) => {
         let outcome: 'gone' | 'closed' | 'failed' = 'closed';
         lines = 0;
@@ -319,7 +319,7 @@ export class KubernetesDatastore implements Datastore {
         if (opts.labelSelector) params.labelSelector = opts.labelSelector;
         const onLine = (type: string, obj: K8sObject): void => {
           if (ac.signal.aborted) return;
-          attempt = 0;
+          onLineSeen();
           lines++;
           if (type === 'ERROR') {
             const st = obj as { code?: number; message?: string };
@@ -385,39 +385,28 @@ export class KubernetesDatastore implements Datastore {
           });
       });
 
-    const loop = async (): Promise<void> => {
-      let needList = true;
-      let started = false;
-      let goneStreak = 0;
-      while (!ac.signal.aborted) {
-        try {
-          if (needList) {
-            const { items, revision } = await this.rawList(info, opts);
-            if (ac.signal.aborted) return;
-            const objs = items.map((o) => this.fromK8s<T>(info, o));
-            if (!started && opts.revision !== undefined) state.seed(objs, rev(opts.revision));
-            else state.resync(objs, rev(revision));
-            started = true;
-            needList = false;
-          }
-          const outcome = await stream();
-          if (ac.signal.aborted) return;
-          if (outcome === 'gone') {
-            this.log.info({ kind: info.kind }, 'watch resourceVersion expired (410); relisting');
-            needList = true;
-            if (goneStreak++ === 0) continue; // relist at once the first time, back off if it repeats
-          } else {
-            goneStreak = 0;
-          }
-          if (outcome === 'closed' && lines > 0) continue; // normal server-side timeout: resume at once
-        } catch (err) {
-          if (ac.signal.aborted) return;
-          emit({ type: 'ERROR', error: err instanceof Error ? err : new Error(String(err)) });
+    let goneStreak = 0;
+    void runWatchLoop({
+      signal: ac.signal,
+      state,
+      revision: opts.revision,
+      emit,
+      list: async () => {
+        const { items, revision } = await this.rawList(info, opts);
+        return { items: items.map((o) => this.fromK8s<T>(info, o)), revision: rev(revision) };
+      },
+      stream: async (connected) => {
+        const outcome = await stream(connected);
+        if (outcome === 'gone') {
+          if (!ac.signal.aborted) this.log.info({ kind: info.kind }, 'watch resourceVersion expired (410); relisting');
+          // Relist at once the first time, back off if it repeats.
+          return { relist: true, now: goneStreak++ === 0 };
         }
-        await sleep(backoffDelay(attempt++), ac.signal);
-      }
-    };
-    void loop();
+        goneStreak = 0;
+        // A normal server-side timeout resumes at once; trouble was reported by the stream.
+        return { now: outcome === 'closed' && lines > 0 };
+      },
+    });
 
     const handle: Watcher = {
       stop: async () => {

@@ -21,13 +21,18 @@ import { configAdvertisements, mergeOriginate, serviceHostRoutes } from './adver
 import { ServiceWatcher } from './services.js';
 import { applyPeerPasswords, SecretResolver, type FailedPeer, type SecretAccess, type ServiceSource } from './secrets.js';
 import { NodeStatusReporter, type NodeStatusInputs } from './nodestatus.js';
+import type { RestartState } from './graceful.js';
 
 /** The BGP speaker surface the agent needs (bgp/speaker.ts BgpSpeaker satisfies it). */
 export interface SpeakerLike {
   start(): Promise<void>;
   stop(message?: string): Promise<void>;
   setConfig(cfg: SpeakerConfigLike): Promise<void>;
-  status(): { peers: Array<{ address: string; port: number; peerType: string; state: string; since: string; info: string; prefixes: { received: number } }> };
+  status(): {
+    peers: Array<{ address: string; port: number; peerType: string; state: string; since: string; info: string; prefixes: { received: number } }>;
+    /** Graceful restart, restarting role: advertisements (and our End-of-RIB) still held back. */
+    deferringAdvertisements?: boolean;
+  };
   routes(): Array<{ family: string; prefix: string; paths: Array<{ from: string; nextHop?: string; best: boolean }> }>;
   on(ev: 'peer-state' | 'best-path', fn: () => void): unknown;
 }
@@ -61,8 +66,12 @@ export interface SpeakerConfigLike {
   prefixAdvertisements?: Array<{ cidr: string; communities: string[] }>;
   /** The BGPFilter resources peers name (by name, applied in the peer's order). */
   filters?: Array<{ name: string; spec: BGPFilter['spec'] }>;
-  /** felix keeps the kernel routes when the agent stops or dies, so peers may keep forwarding (GR F bit). */
-  gracefulRestart?: { forwardingPreserved: boolean };
+  /**
+   * felix keeps the kernel routes when the agent stops or dies, so peers may keep forwarding (GR F
+   * bit); `restarting` (R bit, End-of-RIB deferred at most `deferralTime` s) after a restart that
+   * found those routes in the kernel (node/graceful.ts).
+   */
+  gracefulRestart?: { forwardingPreserved: boolean; restarting?: boolean; deferralTime?: number };
 }
 
 /** The dataplane surface (felix/dataplane.ts Dataplane satisfies it). */
@@ -78,6 +87,8 @@ export interface AgentDeps {
   detect: () => Promise<Detection>;
   /** IPv6 autodetection (IP6=autodetect). */
   detect6?: () => Promise<Detection>;
+  /** The interface holding a static IP/IP6 (node/autodetect.ts locateAddress). */
+  locate?: StartupDeps['locate'];
   hostMtu?: StartupDeps['hostMtu'];
   /** Created once the BGP plan is enabled; omitted = BGP not run (tests). */
   speaker?: (cfg: SpeakerConfigLike) => SpeakerLike;
@@ -100,6 +111,11 @@ export interface AgentDeps {
   ipamGcOwners?: GcOwnerSource;
   /** Called once, after the first BGP plan: whether the speaker was started (node/main.ts closes its early listeners if not). */
   onFirstPlan?: (speakerStarted: boolean) => void;
+  /**
+   * Whether this start is a graceful restart (node/graceful.ts kernelRestartState: felix's routes
+   * still in the kernel). Asked once, before the dataplane starts; omitted = a first start.
+   */
+  restartState?: () => Promise<RestartState>;
   /** Starts the CNI server (node/cni-server.ts) after startup; omitted = none (tests, TABBY_CNI_SERVER=off). */
   cniServer?: () => Promise<{ close(): Promise<void> }>;
 }
@@ -173,6 +189,9 @@ export class NodeAgent {
   private lastReconfig: Date | undefined;
   private lastConfigSig = '';
   private adSignature = '';
+  private restart: RestartState | undefined;
+  /** Peers running without their optional password (peer name + reason), warned about once. */
+  private optionalMissing = new Set<string>();
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -204,6 +223,7 @@ export class NodeAgent {
     }
     const sdeps: StartupDeps = { ds: this.deps.ds, log, detect: this.deps.detect };
     if (this.deps.detect6) sdeps.detect6 = this.deps.detect6;
+    if (this.deps.locate) sdeps.locate = this.deps.locate;
     if (this.deps.hostMtu) sdeps.hostMtu = this.deps.hostMtu;
     if (this.deps.version) sdeps.version = this.deps.version;
     if (this.deps.wait) sdeps.wait = this.deps.wait;
@@ -235,6 +255,10 @@ export class NodeAgent {
       this.ipamGc.start();
     }
     if (this.deps.cniServer) this.servers.push(await this.deps.cniServer());
+    if (this.deps.restartState) {
+      this.restart = await this.deps.restartState();
+      log.info({ restarting: this.restart.restarting, keptRoutes: this.restart.keptRoutes }, `graceful restart: ${this.restart.detail}`);
+    }
     if (this.deps.dataplane) {
       this.dataplane = this.deps.dataplane();
       await this.dataplane.start();
@@ -325,7 +349,15 @@ export class NodeAgent {
       ...(this.cfg.routerId ? { routerId: this.cfg.routerId } : {}),
     });
     const secrets = this.secrets;
-    this.failedPeers = secrets ? applyPeerPasswords(plan, config, this.items<BGPPeer>('BGPPeer'), (ref) => secrets.lookup(ref)) : [];
+    const optional = new Set<string>();
+    const warnOnce = ({ peer, reason }: FailedPeer): void => {
+      const k = `${peer.name}\n${reason}`;
+      optional.add(k);
+      if (!this.optionalMissing.has(k)) this.deps.log.warn({ peer: peer.name, address: peer.address }, `BGP peer ${peer.name}: ${reason}`);
+    };
+    this.failedPeers = secrets ? applyPeerPasswords(plan, config, this.items<BGPPeer>('BGPPeer'), (ref) => secrets.lookup(ref), warnOnce) : [];
+    // Warned once while it stays missing; a Secret that comes and goes again is warned about again.
+    this.optionalMissing = optional;
     const since = new Date(this.now()).toISOString();
     this.failedSince = new Map(this.failedPeers.map(({ peer }) => [peer.name, this.failedSince.get(peer.name) ?? since]));
     const ads = configAdvertisements(config?.spec);
@@ -344,7 +376,7 @@ export class NodeAgent {
         listen: { port: plan.listenPort },
         peers: plan.peers.map(toPeerConfig),
         originate: plan.exports,
-        gracefulRestart: { forwardingPreserved: true },
+        gracefulRestart: this.gracefulRestartConfig(),
         filters: this.items<BGPFilter>('BGPFilter').map((f) => ({ name: f.metadata.name, spec: f.spec })),
       };
       if (ads.communities.length) sc.prefixAdvertisements = ads.communities;
@@ -386,8 +418,10 @@ export class NodeAgent {
       workloadEndpoints: this.items<WorkloadEndpoint>('WorkloadEndpoint').filter((w) => w.spec.node === this.cfg.nodeName),
       bgpRoutes: this.bgpRoutesCache,
     };
-    if (this.startup?.detection) view.parentIface = this.startup.detection.interface;
-    if (this.startup?.detection6) view.parentIface6 = this.startup.detection6.interface;
+    // The interfaces holding the node's addresses (autodetected, or a static IP/IP6 located):
+    // IPv6 no-encap routes leave by the IPv6 one even when IPv4 was autodetected elsewhere.
+    if (this.startup?.interface) view.parentIface = this.startup.interface;
+    if (this.startup?.interface6) view.parentIface6 = this.startup.interface6;
     const inputs = this.deps.dataplaneInputs(view);
     const sig = JSON.stringify(inputs);
     if (sig === this.lastDataplaneSig) return;
@@ -397,6 +431,24 @@ export class NodeAgent {
     // Not fully applied (routes waiting for an interface…): the same view is sent again next time.
     this.lastDataplaneSig = st.applied ? sig : '';
     this.health.report('dataplane', st.applied ? { live: true, ready: true, detail: 'applied' } : { live: true, ready: false, detail: 'dataplane not fully applied yet' });
+  }
+
+  private gracefulRestartConfig(): NonNullable<SpeakerConfigLike['gracefulRestart']> {
+    const deferral = this.cfg.grDeferralSec ?? 0;
+    if (!this.restart?.restarting || deferral <= 0) return { forwardingPreserved: true };
+    return { forwardingPreserved: true, restarting: true, deferralTime: deferral };
+  }
+
+  /** The restarting role's state for status: why, and whether advertisements are still held. */
+  private gracefulRestartStatus(): string | undefined {
+    const r = this.restart;
+    if (!r) return undefined;
+    if (!r.restarting) return r.detail;
+    if ((this.cfg.grDeferralSec ?? 0) <= 0) return `${r.detail}; TABBY_GR_DEFERRAL_TIME=0: no restarting role`;
+    if (!this.speaker) return `${r.detail}; BGP not started yet`;
+    return this.speaker.status().deferringAdvertisements
+      ? `${r.detail}; restarting (R bit): advertisements held until the peers' End-of-RIB (≤ ${this.cfg.grDeferralSec} s)`
+      : `${r.detail}; restart done: advertisements and End-of-RIB sent`;
   }
 
   private poolSignature = '';
@@ -460,7 +512,7 @@ export class NodeAgent {
     };
     if (this.plan?.routerId) inp.routerId = this.plan.routerId;
     if (this.lastReconfig) inp.lastReconfiguration = this.lastReconfig;
-    if (this.startup?.detection?.interface) inp.interface = this.startup.detection.interface;
+    if (this.startup?.interface) inp.interface = this.startup.interface;
     return inp;
   }
 
@@ -487,6 +539,8 @@ export class NodeAgent {
     if (this.plan) {
       bgp.routerId = this.plan.routerId;
       bgp.asNumber = this.plan.asNumber;
+      const gr = this.gracefulRestartStatus();
+      if (gr) bgp.gracefulRestart = gr;
       if (this.plan.reason) bgp.reason = this.plan.reason;
       else if (this.cfg.networkingBackend !== 'bird') bgp.reason = `CALICO_NETWORKING_BACKEND=${this.cfg.networkingBackend}`;
       else if (!this.deps.speaker) bgp.reason = 'BGP speaker not wired';

@@ -186,6 +186,21 @@ export async function netlinkInterfaces(family: 4 | 6 = 4): Promise<HostInterfac
   }
 }
 
+/** The interface that holds `address` (a static IP/IP6), if any (pure). */
+export function interfaceHolding(ifaces: readonly HostInterface[], address: string): string | undefined {
+  const want = parseCidr(`${address}/${address.includes(':') ? 128 : 32}`)?.addr.toString();
+  if (want === undefined) return undefined;
+  return ifaces.find((i) => i.addresses.some((a) => parseCidr(a)?.addr.toString() === want))?.name;
+}
+
+/**
+ * Where a static node address lives on this host (IP=<addr> / IP6=<addr>): the interface its
+ * no-encap routes must leave by. Undefined when no interface holds it.
+ */
+export async function locateAddress(address: string, family: 4 | 6): Promise<string | undefined> {
+  return interfaceHolding(await netlinkInterfaces(family), address);
+}
+
 /** The local address the kernel picks towards `dest` (a connected UDP socket sends nothing). */
 export async function sourceAddressFor(dest: string, family: 4 | 6 = 4): Promise<string | undefined> {
   const dgram = await import('node:dgram');

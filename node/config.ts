@@ -91,6 +91,12 @@ export interface NodeConfig {
   ipamGc?: IpamGcConfig;
   /** TABBY_CNI_SERVER (`on` default, `off`): serve the `tabby` CNI shim on `<runDir>/cni.sock`. */
   cniServer: boolean;
+  /**
+   * TABBY_GR_DEFERRAL_TIME (seconds or a Go duration, default 30): after a restart with kept kernel
+   * routes, the longest wait for the peers' End-of-RIB before advertising (node/graceful.ts);
+   * 0 = no restarting role (no R bit, advertise at once).
+   */
+  grDeferralSec?: number;
 }
 
 export const DEFAULT_POOL_CIDR = '192.168.0.0/16';
@@ -98,6 +104,8 @@ export const DEFAULT_RUN_DIR = '/var/run/tabby';
 export const DEFAULT_LIB_DIR = '/var/lib/tabby';
 export const DEFAULT_HEALTH_PORT = 9099;
 export const DEFAULT_METRICS_PORT = 9091;
+/** TABBY_GR_DEFERRAL_TIME default (node/graceful.ts). */
+export const DEFAULT_GR_DEFERRAL_SEC = 30;
 
 function val(env: NodeJS.ProcessEnv, key: string): string | undefined {
   const v = env[key];
@@ -413,5 +421,7 @@ export function parseNodeConfig(env: NodeJS.ProcessEnv, opts: ParseOptions = {})
   const pool6 = parseDefaultPool6(env);
   if (pool6) cfg.defaultPool6 = pool6;
   cfg.ipamGc = parseIpamGc(env);
+  const grd = val(env, 'TABBY_GR_DEFERRAL_TIME');
+  cfg.grDeferralSec = grd === undefined ? DEFAULT_GR_DEFERRAL_SEC : Math.min(3600, parseDurationSec('TABBY_GR_DEFERRAL_TIME', grd));
   return cfg;
 }

@@ -9,12 +9,13 @@ import type { Datastore } from '../datastore/types.js';
 import { errorMessage, TabbyError } from '../lib/errors.js';
 import { openDatastore } from '../datastore/index.js';
 import { DEFAULT_RUN_DIR, parseNodeConfig } from './config.js';
-import { autodetect, summarize } from './autodetect.js';
+import { autodetect, locateAddress, summarize } from './autodetect.js';
 import { NodeAgent, type SpeakerLike } from './agent.js';
 import { kubernetesCore, secretAccessFrom, secretSettings } from './secrets.js';
 import type { NodeBgpListeners } from './bgp-listen.js';
 import { SESSION_TIMERS } from './bgp-config.js';
 import { podGcOwners, type GcOwnerSource } from './ipam-gc.js';
+import { kernelRestartState } from './graceful.js';
 
 
 async function hostMtu(iface: string | undefined): Promise<number> {
@@ -130,9 +131,11 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       log.info({ considered: d.explanation }, `IPv6 autodetection: ${summarize(d)}`);
       return d;
     },
+    locate: locateAddress,
     hostMtu,
     ipam: new Ipam({ datastore: ds, log }),
     speaker: speakerFactory,
+    restartState: () => kernelRestartState(log),
     dataplane: () => {
       const dc: Parameters<typeof Dataplane.open>[0] = { libDir: cfg.libDir, routeRefreshIntervalMs: cfg.felix.routeRefreshIntervalSec * 1000, ipv6: cfg.felix.ipv6Support, log };
       if (cfg.felix.ipipMTU !== undefined) dc.ipipMTU = cfg.felix.ipipMTU;

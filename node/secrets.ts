@@ -10,7 +10,10 @@
  *   working session); values are never logged.
  * - `applyPeerPasswords(plan, …)` sets each peer's password from its reference; a peer whose
  *   password cannot be resolved is taken out of the session set and reported with the reason
- *   (never started without the password it was configured with).
+ *   (never started without the password it was configured with) — except with
+ *   `secretKeyRef.optional: true` (Kubernetes semantics): when the Secret or the key does not exist
+ *   the peer runs without a password (no TCP-MD5). Only a definite absence counts: a pending read,
+ *   a read error or no Kubernetes API still hold the peer back (the Secret may well exist).
  */
 import type { Logger } from '../lib/log.js';
 import { errorMessage } from '../lib/errors.js';
@@ -27,7 +30,8 @@ export interface SecretSource {
   read(namespace: string, name: string): Promise<Record<string, string> | undefined>;
 }
 
-export type SecretLookup = { value: string } | { error: string };
+/** `missing`: the Secret or its key does not exist (known for sure — not a read error or a pending read). */
+export type SecretLookup = { value: string } | { error: string; missing?: true };
 
 export interface SecretSettings {
   namespace: string;
@@ -147,12 +151,12 @@ export class SecretResolver {
       case 'pending':
         return { error: `reading ${where}` };
       case 'missing':
-        return { error: `${where} not found` };
+        return { error: `${where} not found`, missing: true };
       case 'error':
         return { error: `cannot read ${where}: ${e.message}` };
       case 'found': {
         const v = e.data[ref.key];
-        return v === undefined ? { error: `${where} has no key ${JSON.stringify(ref.key)}` } : { value: v };
+        return v === undefined ? { error: `${where} has no key ${JSON.stringify(ref.key)}`, missing: true } : { value: v };
       }
     }
   }
@@ -208,13 +212,15 @@ export function passwordRefOf(p: ComputedPeer, config: BGPConfiguration | undefi
 
 /**
  * Resolve passwords in place: peers with a resolved password get it, peers whose reference cannot
- * be resolved are removed from `plan.peers` and returned.
+ * be resolved are removed from `plan.peers` and returned. An optional reference whose Secret or
+ * key is missing leaves the peer in without a password; `optionalMissing` hears about each one.
  */
 export function applyPeerPasswords(
   plan: BgpPlan,
   config: BGPConfiguration | undefined,
   peers: readonly BGPPeer[],
   lookup: (ref: SecretKeyRef) => SecretLookup,
+  optionalMissing?: (missing: FailedPeer) => void,
 ): FailedPeer[] {
   const failed: FailedPeer[] = [];
   plan.peers = plan.peers.filter((p) => {
@@ -226,6 +232,10 @@ export function applyPeerPasswords(
       return true;
     }
     delete p.password;
+    if (ref.optional === true && r.missing) {
+      optionalMissing?.({ peer: p, reason: `optional password: ${r.error}; running without TCP-MD5` });
+      return true;
+    }
     failed.push({ peer: p, reason: `password unavailable: ${r.error}` });
     return false;
   });

@@ -198,6 +198,11 @@ export interface StartupDeps {
   detect: () => Promise<Detection>;
   /** Resolves the node IPv6 address; called only for IP6=autodetect (absent: IP6=autodetect fails). */
   detect6?: () => Promise<Detection>;
+  /**
+   * The interface that holds a static IP / IP6 address (node/autodetect.ts locateAddress); omitted
+   * = not looked up. Autodetected addresses bring their interface with them.
+   */
+  locate?: (address: string, family: 4 | 6) => Promise<string | undefined>;
   /** MTU of the detected interface (default 1500). */
   hostMtu?: (iface: string | undefined) => Promise<number>;
   version?: string;
@@ -210,6 +215,9 @@ export interface StartupResult {
   node: Node;
   detection?: Detection;
   detection6?: Detection;
+  /** The interface holding the node's IPv4 / IPv6 address (autodetected or located), for no-encap routes. */
+  interface?: string;
+  interface6?: string;
   /** How the IP was chosen, one line. */
   ipSource: string;
   /** How the IPv6 address was chosen, one line. */
@@ -222,22 +230,28 @@ export interface StartupResult {
 interface Resolved {
   cidr?: string;
   detection?: Detection;
+  /** The interface holding the address. */
+  iface?: string;
   source: string;
 }
 
 /** IP / IP6 → the address in CIDR form and how it was chosen. */
-async function resolveAddress(setting: IPSetting, family: 4 | 6, detect: (() => Promise<Detection>) | undefined, log: Logger): Promise<Resolved> {
+async function resolveAddress(setting: IPSetting, family: 4 | 6, detect: (() => Promise<Detection>) | undefined, log: Logger, locate?: StartupDeps['locate']): Promise<Resolved> {
   const v = family === 4 ? '' : '6';
   if (setting.mode === 'autodetect') {
     if (!detect) throw new StartupError('AutodetectUnavailable', `IP${v}=autodetect but no IPv${family} detector is wired`, { hint: `set IP${v}=<addr>/<len>` });
     const d = await detect();
     log.info({ ip: d.cidr, interface: d.interface, method: d.method, considered: d.explanation }, `autodetected the node IPv${family} address`);
-    return { cidr: d.cidr, detection: d, source: `autodetected: ${summarize(d)}` };
+    return { cidr: d.cidr, detection: d, iface: d.interface, source: `autodetected: ${summarize(d)}` };
   }
   if (setting.mode === 'static') {
     const cidr = `${setting.address}/${setting.prefix ?? (family === 4 ? 32 : 128)}`;
-    log.info({ ip: cidr }, `using the node IPv${family} address from IP${v}`);
-    return { cidr, source: `from the IP${v} environment variable (${cidr})` };
+    const iface = locate ? await locate(setting.address, family) : undefined;
+    if (locate && iface === undefined) log.warn({ ip: cidr }, `IP${v} ${setting.address} is on no interface of this host: IPv${family} no-encap routes get no device`);
+    log.info({ ip: cidr, interface: iface }, `using the node IPv${family} address from IP${v}`);
+    const r: Resolved = { cidr, source: `from the IP${v} environment variable (${cidr}${iface ? ` on ${iface}` : ''})` };
+    if (iface) r.iface = iface;
+    return r;
   }
   log.info(`IP${v}=none: not setting an IPv${family} address`);
   return { source: family === 4 ? 'IP=none: no IPv4 address, IPv4 BGP disabled on this node' : 'IP6=none: no IPv6 address' };
@@ -246,8 +260,8 @@ async function resolveAddress(setting: IPSetting, family: 4 | 6, detect: (() => 
 export async function runStartup(cfg: NodeConfig, deps: StartupDeps): Promise<StartupResult> {
   const { ds, log } = deps;
   if (cfg.waitForDatastore) await waitForDatastore(ds, log, deps.wait);
-  const v4 = await resolveAddress(cfg.ip, 4, deps.detect, log);
-  const v6 = await resolveAddress(cfg.ip6, 6, deps.detect6, log);
+  const v4 = await resolveAddress(cfg.ip, 4, deps.detect, log, deps.locate);
+  const v6 = await resolveAddress(cfg.ip6, 6, deps.detect6, log, deps.locate);
   const ipv4Cidr = v4.cidr;
   const detection = v4.detection;
   const node = await registerNode(ds, {
@@ -264,7 +278,7 @@ export async function runStartup(cfg: NodeConfig, deps: StartupDeps): Promise<St
   const pools = (await ds.list<IPPool>('IPPool')).items;
   let registered = node;
   if (deps.ipam && (ipv4Cidr || v6.cidr)) registered = await ensureTunnelAddresses(ds, deps.ipam, cfg.nodeName, log);
-  const hostMtu = deps.hostMtu ? await deps.hostMtu(detection?.interface) : 1500;
+  const hostMtu = deps.hostMtu ? await deps.hostMtu(v4.iface) : 1500;
   const mtu = podMtu(hostMtu, pools, cfg.felix);
   await writeFileAtomic(cfg.libDir, 'nodename', cfg.nodeName);
   await writeFileAtomic(cfg.libDir, 'mtu', `${mtu}\n`);
@@ -272,6 +286,8 @@ export async function runStartup(cfg: NodeConfig, deps: StartupDeps): Promise<St
   const res: StartupResult = { node: registered, ipSource: v4.source, ipSource6: v6.source, mtu };
   if (detection) res.detection = detection;
   if (v6.detection) res.detection6 = v6.detection;
+  if (v4.iface) res.interface = v4.iface;
+  if (v6.iface) res.interface6 = v6.iface;
   if (pool) res.pool = pool;
   if (pool6) res.pool6 = pool6;
   return res;

@@ -28,7 +28,8 @@ export interface NodeStatusSnapshot {
   ip: { cidr?: string; source: string; explanation: string[] };
   /** The node's IPv6 address (absent from agents that predate IPv6 support). */
   ip6?: { cidr?: string; source: string; explanation: string[] };
-  bgp: { enabled: boolean; reason?: string; routerId?: string; asNumber?: number; peers: PeerSnapshot[]; exports: string[] };
+  /** `gracefulRestart`: this start's graceful-restart role (node/graceful.ts), absent from older agents. */
+  bgp: { enabled: boolean; reason?: string; routerId?: string; asNumber?: number; peers: PeerSnapshot[]; exports: string[]; gracefulRestart?: string };
   health: { live: boolean; ready: boolean; components: Record<string, { ready: boolean; detail?: string }> };
 }
 
@@ -146,6 +147,7 @@ export function formatNodeStatus(s: NodeStatusSnapshot, now = new Date(), verbos
       ),
     );
   }
+  if (s.bgp.enabled && s.bgp.gracefulRestart && (verbose || /restarting/.test(s.bgp.gracefulRestart))) out.push(`Graceful restart: ${s.bgp.gracefulRestart}`);
   out.push('');
   out.push('IPv6 BGP status');
   const v6 = s.bgp.peers.filter((p) => p.address.includes(':'));

@@ -32,6 +32,7 @@ class SessionTransport implements PeerTransport {
   private chain: Promise<void> = Promise.resolve();
   private lastSocket: net.Socket | undefined;
   private lastNotification: string | undefined;
+  private config: LocalConfig;
 
   constructor(
     readonly peer: PeerConfig,
@@ -82,6 +83,7 @@ class SessionTransport implements PeerTransport {
     if (opts.idleHoldTime !== undefined) sessionOpts.idleHoldTime = opts.idleHoldTime;
     if (opts.maxIdleHoldTime !== undefined) sessionOpts.maxIdleHoldTime = opts.maxIdleHoldTime;
     if (opts.clock) sessionOpts.clock = opts.clock;
+    this.config = config;
     this.session = new Session(sessionOpts);
     this.session.on('state', (c) => {
       const detail = c.detail ?? (c.reason === 'notification-received' ? this.lastNotification : undefined);
@@ -118,6 +120,13 @@ class SessionTransport implements PeerTransport {
     if (message !== undefined && (subcode === 2 || subcode === 4)) o.shutdownMessage = message;
     if (data !== undefined) o.data = data;
     this.session.stop(o);
+  }
+
+  restartDone(): void {
+    const gr = this.config.gracefulRestart;
+    if (!gr?.restarting) return;
+    this.config = { ...this.config, gracefulRestart: { ...gr, restarting: false } };
+    this.session.setConfig(this.config);
   }
 
   dispose(): void {

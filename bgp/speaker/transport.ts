@@ -41,6 +41,8 @@ export interface PeerTransport {
   send(messages: readonly Uint8Array[]): void;
   /** The peer is gone from the configuration: release what start() registered. */
   dispose?(): void;
+  /** Our graceful restart is over: later OPENs of this session go without the R bit. */
+  restartDone?(): void;
   /** Inbound flow control: stop reading from the peer (TCP backpressure) / read again. */
   pauseInput?(): void;
   resumeInput?(): void;

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { MemoryDatastore } from '../../datastore/memory.js';
-import { silentLogger } from '../../lib/log.js';
+import { Writable } from 'node:stream';
+import { createLogger, silentLogger } from '../../lib/log.js';
 import { parseNodeConfig } from '../../node/config.js';
 import { NodeAgent, type SpeakerConfigLike, type SpeakerLike } from '../../node/agent.js';
 import { formatNodeStatus, readStatus } from '../../node/status.js';
@@ -132,4 +133,52 @@ test('agent: service CIDRs + communities advertised live, passwords from Secrets
   assert.equal(ns.status?.agent?.birdV4?.version, 'tabby test');
   assert.deepEqual(ns.status?.routes?.routesV4, [{ type: 'RIB', destination: '10.96.0.0/12', learnedFrom: { sourceType: 'Static' } }]);
   assert.deepEqual(ns.spec, { node: 'node-a', classes: ['Agent', 'BGP', 'Routes'], updatePeriodSeconds: 1 });
+});
+
+test('agent: an optional password Secret that is missing → the peer runs without a password, warned once (again after it comes and goes)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tk5-agent-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ds = new MemoryDatastore();
+  let secret: Record<string, string> | undefined;
+  await ds.create<BGPPeer>({ apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name: 'tor' }, spec: { peerIP: '10.0.0.254', asNumber: 65100, password: { secretKeyRef: { name: 'bgp-secrets', key: 'tor', optional: true } } } });
+  const cfg = parseNodeConfig({ NODENAME: 'node-a', IP: '10.0.0.1/24', TABBY_RUN_DIR: join(dir, 'run'), TABBY_LIB_DIR: join(dir, 'lib'), DATASTORE_TYPE: 'memory', FELIX_HEALTHENABLED: 'false', NO_DEFAULT_POOLS: 'true' });
+  const lines: string[] = [];
+  const log = createLogger({ name: 'tabby-node', level: 'info', destination: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }) });
+  let sp: RecordingSpeaker | undefined;
+  const agent = new NodeAgent(cfg, {
+    ds,
+    log,
+    detect: async () => assert.fail('static IP'),
+    speaker: (c) => (sp = new RecordingSpeaker(c)),
+    secrets: { namespace: 'calico-system', refreshMs: 20, source: { read: async () => secret } },
+  });
+  t.after(() => agent.stop());
+  await agent.start();
+  const warnings = () => lines.filter((l) => l.includes('optional password: Secret calico-system/bgp-secrets not found; running without TCP-MD5')).length;
+  const speaker = await until('peer configured without a password', async () => {
+    await agent.settle();
+    return sp?.last.peers.length === 1 && warnings() === 1 && sp;
+  });
+  assert.equal(speaker.last.peers[0]!.password, undefined);
+  // More recomputes (a new BGPConfiguration) do not repeat the warning.
+  await ds.create<BGPConfiguration>({ apiVersion: 'projectcalico.org/v3', kind: 'BGPConfiguration', metadata: { name: 'default' }, spec: { serviceClusterIPs: [{ cidr: '10.96.0.0/12' }] } });
+  await until('recomputed', async () => {
+    await agent.settle();
+    return speaker.last.originate?.includes('10.96.0.0/12');
+  });
+  assert.equal(warnings(), 1, 'warned once');
+  const st = await readStatus(cfg.runDir);
+  assert.deepEqual(st.bgp.peers.map((p) => p.address), ['10.0.0.254'], 'not held back');
+
+  secret = { tor: 'torpw' };
+  await until('password once the Secret exists', async () => {
+    await agent.settle();
+    return speaker.last.peers[0]?.password === 'torpw';
+  });
+  secret = undefined;
+  await until('warned again when it is gone again', async () => {
+    await agent.settle();
+    return speaker.last.peers[0]?.password === undefined && warnings() === 2;
+  });
+  assert.ok(!lines.join('').includes('torpw'), 'the password never reaches the log');
 });

@@ -145,3 +145,44 @@ test('switching a pool to VXLAN allocates the tunnel address live', async (t) =>
   }
   assert.match(addr ?? '', /^10\.244\./);
 });
+
+test('graceful restart, restarting role: kept kernel routes → R bit + bounded End-of-RIB deferral; status says so; TABBY_GR_DEFERRAL_TIME=0 turns it off', async (t) => {
+  const { restartStateFrom } = await import('../../node/graceful.js');
+  assert.deepEqual(restartStateFrom(0).restarting, false);
+  assert.equal(restartStateFrom(3).restarting, true);
+  assert.match(restartStateFrom(3).detail, /3 kernel route\(s\) of protocol 80/);
+  const run = async (kept: number, env: Record<string, string> = {}) => {
+    const dir = await mkdtemp(join(tmpdir(), 'tk5-agent-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const cfg = parseNodeConfig({ NODENAME: 'node-a', IP: '10.0.0.2/24', TABBY_RUN_DIR: join(dir, 'run'), TABBY_LIB_DIR: join(dir, 'lib'), DATASTORE_TYPE: 'memory', ...env });
+    cfg.felix.healthEnabled = false;
+    let speaker: FakeSpeaker | undefined;
+    let deferring = true;
+    const agent = new NodeAgent(cfg, {
+      ds: new MemoryDatastore(),
+      log: silentLogger(),
+      detect: async () => assert.fail('static IP'),
+      hostMtu: async () => 1500,
+      speaker: (c) => {
+        speaker = new FakeSpeaker(c);
+        const status = speaker.status.bind(speaker);
+        return Object.assign(speaker, { status: () => ({ ...status(), deferringAdvertisements: deferring }) });
+      },
+      restartState: async () => restartStateFrom(kept),
+    });
+    t.after(() => agent.stop());
+    await agent.start();
+    await agent.settle();
+    return { gr: speaker!.configs.at(-1)!.gracefulRestart, agent, release: () => (deferring = false) };
+  };
+  const restarted = await run(4);
+  assert.deepEqual(restarted.gr, { forwardingPreserved: true, restarting: true, deferralTime: 30 });
+  assert.match(restarted.agent.snapshot().bgp.gracefulRestart ?? '', /4 kernel route\(s\).*restarting \(R bit\): advertisements held until the peers' End-of-RIB \(≤ 30 s\)/);
+  assert.match(formatNodeStatus(restarted.agent.snapshot()), /Graceful restart: .*restarting \(R bit\)/);
+  restarted.release();
+  assert.match(restarted.agent.snapshot().bgp.gracefulRestart ?? '', /restart done/);
+
+  assert.deepEqual((await run(0)).gr, { forwardingPreserved: true }, 'first start: no R bit');
+  assert.deepEqual((await run(4, { TABBY_GR_DEFERRAL_TIME: '1m' })).gr, { forwardingPreserved: true, restarting: true, deferralTime: 60 });
+  assert.deepEqual((await run(4, { TABBY_GR_DEFERRAL_TIME: '0' })).gr, { forwardingPreserved: true }, 'deferral 0: no restarting role');
+});

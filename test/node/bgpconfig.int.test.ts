@@ -16,16 +16,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer, type Server } from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { firstReason, needCommand, needRoot } from '../lib/skip.js';
-import { startK8sDatastore } from '../k8s-server/harness.js';
-import { writeKubeconfig } from '../k8s-server/server.js';
 import { readStatus } from '../../node/status.js';
 import type { BGPConfiguration, BGPPeer, CalicoNodeStatus } from '../../api/types.js';
+import { makeKddBirdLab, sh, until } from './kdd-bird-lab.js';
 
 const NODE_NS = `tnm-n-${process.pid % 100000}`;
 const BIRD_NS = `tnm-b-${process.pid % 100000}`;
@@ -41,33 +37,6 @@ const API_PORT = 18150;
 const SECRET_NS = 'calico-system';
 const PASSWORD = 'tnm-s3cret';
 const PASSWORD2 = 'tnm-n3w-s3cret';
-const ROOT = new URL('../../', import.meta.url).pathname;
-
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function delNs(ns: string): void {
-  try {
-    sh('ip', ['netns', 'del', ns]);
-  } catch {
-    /* not there */
-  }
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, debug: () => string, tries = 300): Promise<T> {
-  let last = '';
-  for (let i = 0; i < tries; i++) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = String(err);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`gave up waiting for ${what} ${last}\n${debug()}`);
-}
 
 /** One BIRD per peer: BIRD 2.0.12 runs one session per neighbor address and one listening port. */
 function birdConf(proto: string, local: string, port: number, password?: string): string {
@@ -89,55 +58,9 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
   const skip = firstReason(needRoot(), needCommand('bird', 'bird2'), needCommand('birdc', 'bird2'), needCommand('socat'));
   if (skip) return t.skip(skip);
 
-  const dir = await mkdtemp(join(tmpdir(), 'tnm-int-'));
-  const k = await startK8sDatastore();
-  const procs: ChildProcess[] = [];
-  const sock = join(dir, 'k8s.sock');
-  // API server bridge: unix socket (root namespace) → test server; socat inside the node namespace.
-  const bridge: Server = createServer((c) => {
-    const up = createConnection(k.srv.port, '127.0.0.1');
-    c.pipe(up).pipe(c);
-    c.on('error', () => up.destroy());
-    up.on('error', () => c.destroy());
-  });
-  let nodeLog = '';
-  t.after(async () => {
-    for (const p of procs) {
-      if (p.exitCode === null && p.signalCode === null) {
-        await new Promise<void>((resolve) => {
-          p.once('exit', () => resolve());
-          p.kill('SIGKILL');
-        });
-      }
-    }
-    await new Promise<void>((r) => (bridge.listening ? bridge.close(() => r()) : r()));
-    delNs(NODE_NS);
-    delNs(BIRD_NS);
-    await k.cleanup();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  // Namespaces + veth.
-  delNs(NODE_NS);
-  delNs(BIRD_NS);
-  sh('ip', ['netns', 'add', NODE_NS]);
-  sh('ip', ['netns', 'add', BIRD_NS]);
-  sh('ip', ['-n', NODE_NS, 'link', 'add', 'tnm0', 'type', 'veth', 'peer', 'name', 'tnm0', 'netns', BIRD_NS]);
-  for (const [ns, ip] of [[NODE_NS, NODE_IP], [BIRD_NS, BIRD_IP]] as const) {
-    sh('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'tnm0']);
-    sh('ip', ['-n', ns, 'link', 'set', 'tnm0', 'up']);
-    sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-  }
+  const lab = await makeKddBirdLab(t, { nodeNs: NODE_NS, birdNs: BIRD_NS, nodeIp: NODE_IP, birdIp: BIRD_IP, apiPort: API_PORT, link: 'tnm0', prefix: 'tnm-int' });
+  const { k, dir } = lab;
   sh('ip', ['-n', BIRD_NS, 'addr', 'add', `${BIRD_IP2}/24`, 'dev', 'tnm0']);
-
-  await new Promise<void>((r) => bridge.listen(sock, () => r()));
-  const spawnIn = (ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess => {
-    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.push(p);
-    return p;
-  };
-  spawnIn(NODE_NS, 'socat', [`TCP-LISTEN:${API_PORT},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock}`]);
-  const kubeconfig = await writeKubeconfig(join(dir, 'kubeconfig-ns'), { url: `http://127.0.0.1:${API_PORT}`, token: k.srv.token });
 
   // Cluster configuration: the peer needs the Secret, which does not exist yet.
   await k.ds.create<BGPConfiguration>({
@@ -163,26 +86,13 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
   await k.ds.create<CalicoNodeStatus>({ apiVersion: 'projectcalico.org/v3', kind: 'CalicoNodeStatus', metadata: { name: 'tnm-status' }, spec: { node: 'tnm-node-1', classes: ['Agent', 'BGP', 'Routes'], updatePeriodSeconds: 1 } });
 
   // BIRD.
-  let birdLog = '';
-  const startBird = async (name: string, text: string): Promise<{ conf: string; birdc: (...args: string[]) => string }> => {
-    const conf = join(dir, `${name}.conf`);
-    const ctl = join(dir, `${name}.ctl`);
-    await writeFile(conf, text);
-    sh('bird', ['-p', '-c', conf]);
-    const bird = spawnIn(BIRD_NS, 'bird', ['-f', '-c', conf, '-s', ctl]);
-    bird.stderr?.on('data', (d: Buffer) => (birdLog += `${name}: ${d.toString()}`));
-    return { conf, birdc: (...args: string[]): string => sh('birdc', ['-s', ctl, ...args]) };
-  };
-  const { conf, birdc } = await startBird('tor', birdConf('tabby', BIRD_IP, BIRD_PORT, PASSWORD));
-  const plainBird = await startBird('plain', birdConf('plain', BIRD_IP2, BIRD_PORT2));
+  const { conf, birdc } = await lab.startBird('tor', birdConf('tabby', BIRD_IP, BIRD_PORT, PASSWORD));
+  const plainBird = await lab.startBird('plain', birdConf('plain', BIRD_IP2, BIRD_PORT2));
 
   // tabby-node.
   const runDir = join(dir, 'run');
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
+  lab.startNode({
     NODENAME: 'tnm-node-1',
-    DATASTORE_TYPE: 'kubernetes',
-    KUBECONFIG: kubeconfig,
     IP: `${NODE_IP}/24`,
     NO_DEFAULT_POOLS: 'true',
     TABBY_RUN_DIR: runDir,
@@ -191,11 +101,7 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
     NAMESPACE: SECRET_NS,
     TABBY_SECRET_REFRESH_SECONDS: '1',
     LOG_LEVEL: 'info',
-  };
-  delete env.NODE_EXTRA_CA_CERTS;
-  const node = spawnIn(NODE_NS, process.execPath, ['--import', 'tsx', join(ROOT, 'node/main.ts')], env);
-  node.stdout?.on('data', (d: Buffer) => (nodeLog += d.toString()));
-  node.stderr?.on('data', (d: Buffer) => (nodeLog += d.toString()));
+  });
   const protocols = (): string => {
     try {
       return `${birdc('show', 'protocols', 'all')}\n${plainBird.birdc('show', 'protocols', 'all')}`;
@@ -203,7 +109,7 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
       return String(err);
     }
   };
-  const debug = (): string => `--- tabby-node\n${nodeLog.slice(-6000)}\n--- bird\n${birdLog.slice(-2000)}\n${protocols()}`;
+  const debug = (): string => `--- tabby-node\n${lab.nodeLog().slice(-6000)}\n--- bird\n${lab.birdLog().slice(-2000)}\n${protocols()}`;
 
   // 1. Missing Secret: the peer is held back and the status says why.
   const held = await until(
@@ -277,5 +183,5 @@ test('tabby-node on KDD: MD5 password from a Secret (missing → reason → Esta
   }, debug);
   assert.equal((await peerOf(BIRD_IP2))?.since, plainSince, 'the session without a password was not touched');
   assert.equal((await peerOf(BIRD_IP2))?.state, 'Established');
-  assert.ok(!nodeLog.includes(PASSWORD) && !nodeLog.includes(PASSWORD2), 'passwords never reach the log');
+  assert.ok(!lab.nodeLog().includes(PASSWORD) && !lab.nodeLog().includes(PASSWORD2), 'passwords never reach the log');
 });

@@ -67,12 +67,6 @@ function capturingLogger(lines: Array<Record<string, unknown>>) {
   return createLogger({ name: 'tabby-node', level: 'debug', destination });
 }
 
-async function cluster(ds: Datastore) {
-  await ensureClusterInformation(ds, 'test');
-  await addPool(ds, 'p4', { cidr: '10.90.0.0/16', blockSize: 26 });
-  return new Ipam({ datastore: ds });
-}
-
 async function pod(ds: Datastore, ipam: Ipam, node: string, cid: string, withWep: boolean): Promise<string> {
   const r = await ipam.autoAssign({ num4: 1, handleId: `k8s-pod-network.${cid}`, hostname: node, attrs: { node, namespace: 'ns', pod: cid, containerID: cid } });
   const ip = r.ipv4[0]!.ip;
@@ -82,110 +76,113 @@ async function pod(ds: Datastore, ipam: Ipam, node: string, cid: string, withWep
   return ip;
 }
 
-async function holds(ipam: Ipam, cid: string): Promise<boolean> {
-  return (await ipam.ipsByHandle(`k8s-pod-network.${cid}`)).length > 0;
+/**
+ * One test's cluster under a fresh key prefix: ClusterInformation, the pool and these Nodes, an
+ * admin connection; `collector(identity, deps)` is an IpamGc on its own connection, stopped at test
+ * end; `pod(node, cid, withWep)` allocates (and optionally records the owner); `holds(cid)`.
+ * Undefined (the test skipped) without etcd.
+ */
+async function fixture(t: TestContext, nodes: string[]) {
+  const e = need(t);
+  if (!e) return undefined;
+  const prefix = `/tgc-${process.pid}-${prefixN++}/`;
+  const admin = client(e.endpoint, prefix);
+  await ensureClusterInformation(admin, 'test');
+  await addPool(admin, 'p4', { cidr: '10.90.0.0/16', blockSize: 26 });
+  for (const n of nodes) await addNode(admin, n);
+  const ipam = new Ipam({ datastore: admin });
+  return {
+    e,
+    prefix,
+    admin,
+    ipam,
+    collector(identity: string, deps: Partial<ConstructorParameters<typeof IpamGc>[1]> = {}): IpamGc {
+      const ds = client(e.endpoint, prefix);
+      const gc = new IpamGc(CFG, { ds, ipam: new Ipam({ datastore: ds }), identity, ...deps });
+      t.after(() => gc.stop());
+      return gc;
+    },
+    pod: (node: string, cid: string, withWep: boolean) => pod(admin, ipam, node, cid, withWep),
+    holds: async (cid: string) => (await ipam.ipsByHandle(`k8s-pod-network.${cid}`)).length > 0,
+  };
 }
 
 test('two agents: one leader; a leak goes after the grace and a second look; a live pod stays; the survivor takes over', async (t) => {
-  const e = need(t);
-  if (!e) return;
-  const prefix = `/tgc-${process.pid}-${prefixN++}/`;
-  const admin = client(e.endpoint, prefix);
-  const ipam = await cluster(admin);
-  await addNode(admin, 'n1');
-  await addNode(admin, 'n2');
-  await pod(admin, ipam, 'n1', 'live', true);
-  await pod(admin, ipam, 'n2', 'leak1', false);
+  const f = await fixture(t, ['n1', 'n2']);
+  if (!f) return;
+  await f.pod('n1', 'live', true);
+  await f.pod('n2', 'leak1', false);
 
   const logs: Array<Record<string, unknown>> = [];
-  const mk = (id: string) => {
-    const ds = client(e.endpoint, prefix);
-    return new IpamGc(CFG, { ds, ipam: new Ipam({ datastore: ds }), identity: id, log: capturingLogger(logs).child({ agent: id }), metrics: new NodeMetrics(false) });
-  };
+  const mk = (id: string) => f.collector(id, { log: capturingLogger(logs).child({ agent: id }), metrics: new NodeMetrics(false) });
   const a = mk('n1');
   const b = mk('n2');
   let bothLeading = 0;
   const sampler = setInterval(() => {
     if (a.isLeader() && b.isLeader()) bothLeading++;
   }, 20);
-  t.after(async () => {
-    clearInterval(sampler);
-    await a.stop();
-    await b.stop();
-  });
+  t.after(() => clearInterval(sampler));
   a.start();
   b.start();
 
   await waitFor('a leader', () => a.isLeader() || b.isLeader());
-  await waitFor('the leak released', async () => !(await holds(ipam, 'leak1')));
+  await waitFor('the leak released', async () => !(await f.holds('leak1')));
   // The log line follows the release's commit: wait for it too.
   const released = () => logs.find((l) => l.msg === 'released a leaked allocation' && l.handle === 'k8s-pod-network.leak1');
   await waitFor('the release logged', () => released() !== undefined);
   const rel = released()!;
   assert.ok((rel.time as number) - Date.parse(rel.ownerlessSince as string) >= CFG.graceMs, 'released no earlier than the grace after the first observation');
-  assert.ok(await holds(ipam, 'live'), 'the live pod keeps its address');
+  assert.ok(await f.holds('live'), 'the live pod keeps its address');
   assert.equal(bothLeading, 0, 'never two leaders at once');
 
   // The leader dies without giving the lease up; the other one takes over after the lease expires.
   const [leader, follower] = a.isLeader() ? [a, b] : [b, a];
   await leader.stop({ releaseLease: false });
-  await pod(admin, ipam, 'n1', 'leak2', false);
+  await f.pod('n1', 'leak2', false);
   await waitFor('the follower leads', () => follower.isLeader());
-  await waitFor('the second leak released by the new leader', async () => !(await holds(ipam, 'leak2')));
-  assert.ok(await holds(ipam, 'live'));
+  await waitFor('the second leak released by the new leader', async () => !(await f.holds('leak2')));
+  assert.ok(await f.holds('live'));
 });
 
 test('a deleted Node: its pods, tunnel address, affinities and blocks are freed', async (t) => {
-  const e = need(t);
-  if (!e) return;
-  const prefix = `/tgc-${process.pid}-${prefixN++}/`;
-  const admin = client(e.endpoint, prefix);
-  const ipam = await cluster(admin);
-  await addNode(admin, 'n1');
-  await addNode(admin, 'n3');
+  const f = await fixture(t, ['n1', 'n3']);
+  if (!f) return;
+  const { ipam } = f;
   await ensureTunnelAddress(ipam, 'n3', 'ipip');
-  await pod(admin, ipam, 'n3', 'on-n3', true);
-  await pod(admin, ipam, 'n1', 'on-n1', true);
+  await f.pod('n3', 'on-n3', true);
+  await f.pod('n1', 'on-n1', true);
   const n3Blocks = (await ipam.store.listAffinities('n3')).map((a) => a.spec.cidr);
   assert.equal(n3Blocks.length, 1);
 
-  const ds = client(e.endpoint, prefix);
-  const gc = new IpamGc(CFG, { ds, ipam: new Ipam({ datastore: ds }), identity: 'n1' });
-  t.after(() => gc.stop());
+  const gc = f.collector('n1');
   gc.start();
   await waitFor('leader', () => gc.isLeader());
-  await admin.delete('Node', 'n3');
+  await f.admin.delete('Node', 'n3');
   await waitFor('n3 affinities released', async () => (await ipam.store.listAffinities('n3')).length === 0);
   await waitFor('n3 tunnel handle gone', async () => (await ipam.store.getHandle('ipip-tunnel-addr-n3')) === undefined);
-  await waitFor('n3 pod released', async () => !(await holds(ipam, 'on-n3')));
+  await waitFor('n3 pod released', async () => !(await f.holds('on-n3')));
   await waitFor('n3 block deleted', async () => (await ipam.store.getBlock(n3Blocks[0]!)) === undefined);
-  assert.ok(await holds(ipam, 'on-n1'), 'the live node keeps everything');
+  assert.ok(await f.holds('on-n1'), 'the live node keeps everything');
   assert.equal((await ipam.store.listAffinities('n1')).length, 1);
 });
 
 test('an unreachable owner source releases nothing; once it answers again the leak goes', async (t) => {
-  const e = need(t);
-  if (!e) return;
-  const prefix = `/tgc-${process.pid}-${prefixN++}/`;
-  const admin = client(e.endpoint, prefix);
-  const ipam = await cluster(admin);
-  await addNode(admin, 'n1');
-  const proxy = await startTcpProxy(e.clientPort, [23915, 23919]);
+  const f = await fixture(t, ['n1']);
+  if (!f) return;
+  const proxy = await startTcpProxy(f.e.clientPort, [23915, 23919]);
   t.after(() => proxy.close());
-  const viaProxy = client(proxy.endpoint, prefix, 800);
+  const viaProxy = client(proxy.endpoint, f.prefix, 800);
   proxy.cut();
-  await pod(admin, ipam, 'n1', 'leak', false);
+  await f.pod('n1', 'leak', false);
 
   const metrics = new NodeMetrics(false);
-  const ds = client(e.endpoint, prefix);
-  const gc = new IpamGc(CFG, { ds, ipam: new Ipam({ datastore: ds }), identity: 'n1', metrics, owners: workloadEndpointGcOwners(viaProxy) });
-  t.after(() => gc.stop());
+  const gc = f.collector('n1', { metrics, owners: workloadEndpointGcOwners(viaProxy) });
   const errors = async () => Number(/stage="owners"} (\d+)/.exec(await metrics.registry!.getSingleMetricAsString('tabby_ipam_gc_errors_total'))?.[1] ?? 0);
   gc.start();
   // Let failing passes span well over the grace.
   const cutAt = Date.now();
   await waitFor('several failed passes over more than the grace', async () => (await errors()) >= 3 && Date.now() - cutAt > 2 * CFG.graceMs);
-  assert.ok(await holds(ipam, 'leak'), 'nothing released while owners cannot be read');
+  assert.ok(await f.holds('leak'), 'nothing released while owners cannot be read');
   proxy.restore();
-  await waitFor('released once owners are readable', async () => !(await holds(ipam, 'leak')));
+  await waitFor('released once owners are readable', async () => !(await f.holds('leak')));
 });

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { MemoryDatastore } from '../../datastore/memory.js';
 import { silentLogger } from '../../lib/log.js';
 import { NodeConfigError, parseNodeConfig } from '../../node/config.js';
-import { AutodetectError, chooseAddress } from '../../node/autodetect.js';
+import { AutodetectError, chooseAddress, interfaceHolding } from '../../node/autodetect.js';
+import { inputsFromResources } from '../../felix/resources.js';
+import { calculate } from '../../felix/calc.js';
 import { podMtu, registerNode, runStartup } from '../../node/startup.js';
 import { ensureTunnelAddresses } from '../../node/tunnel.js';
 import { Ipam } from '../../ipam/ipam.js';
@@ -271,4 +273,48 @@ test('IPv6 VXLAN pool → ipv6VXLANTunnelAddr under vxlan-v6-tunnel-addr-<node>,
   const p = await ds.get<IPPool>('IPPool', 'v6');
   await ds.update<IPPool>({ ...p, spec: { ...p.spec, vxlanMode: 'Never' } });
   assert.equal((await ensureTunnelAddresses(ds, ipam, 'n1', silentLogger())).spec?.ipv6VXLANTunnelAddr, undefined, 'released when no pool needs it');
+});
+
+test('static IP6 with IPv4 autodetected: IPv6 no-encap routes leave by the interface that holds IP6, not the IPv4 one', async (t) => {
+  const ifaces = [
+    { name: 'eth0', up: true, addresses: ['10.0.0.2/24', 'fe80::1/64'] },
+    { name: 'eth1', up: true, addresses: ['fd00:0:0:0::2/64'] },
+  ];
+  assert.equal(interfaceHolding(ifaces, 'fd00::2'), 'eth1', 'compared as addresses, not strings');
+  assert.equal(interfaceHolding(ifaces, '10.0.0.2'), 'eth0');
+  assert.equal(interfaceHolding(ifaces, 'fd00::9'), undefined);
+
+  const dir = await mkdtemp(join(tmpdir(), 'tk5-v6if-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ds = new MemoryDatastore();
+  const cfg = parseNodeConfig({ NODENAME: 'node-a', IP: 'autodetect', IP6: 'fd00::2/64', TABBY_RUN_DIR: join(dir, 'run'), TABBY_LIB_DIR: join(dir, 'lib'), DATASTORE_TYPE: 'memory', FELIX_HEALTHENABLED: 'false', NO_DEFAULT_POOLS: 'true' });
+  const views: DataplaneView[] = [];
+  const located: string[] = [];
+  const agent = new NodeAgent(cfg, {
+    ds,
+    log: silentLogger(),
+    detect: async () => ({ cidr: '10.0.0.2/24', address: '10.0.0.2', interface: 'eth0', method: 'first-found', explanation: ['eth0: chosen 10.0.0.2/24'] }),
+    detect6: async () => assert.fail('IP6 is static: no IPv6 autodetection'),
+    locate: async (address, family) => {
+      located.push(`${address}/${family}`);
+      return interfaceHolding(ifaces, address);
+    },
+    dataplane: () => ({ start: async () => undefined, stop: async () => undefined, update: async () => ({ applied: true }) }),
+    dataplaneInputs: (v) => void views.push(v),
+  });
+  t.after(() => agent.stop());
+  await agent.start();
+  await ds.create<IPPool>({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'v6' }, spec: { cidr: 'fd00:10:244::/48', blockSize: 122, nodeSelector: 'all()' } });
+  await ds.create<Node>({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'node-b' }, spec: { bgp: { ipv4Address: '10.0.0.3/24', ipv6Address: 'fd00::3/64' } } });
+  await ds.create({ apiVersion: 'crd.projectcalico.org/v1', kind: 'IPAMBlock', metadata: { name: 'fd00-10-244---40-122' }, spec: { cidr: 'fd00:10:244::40/122', affinity: 'host:node-b', allocations: [], unallocated: [], attributes: [], deleted: false } });
+  for (let i = 0; i < 100 && !views.at(-1)?.blocks.length; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    await agent.settle();
+  }
+  assert.deepEqual(located, ['fd00::2/6']);
+  const view = views.at(-1)!;
+  assert.deepEqual([view.parentIface, view.parentIface6], ['eth0', 'eth1']);
+  const routes = calculate(inputsFromResources(view)).routes.filter((r) => r.reason === 'noencap');
+  assert.deepEqual(routes.map((r) => [r.dst, r.gw, r.dev]), [['fd00:10:244::40/122', 'fd00::3', 'eth1']]);
+  assert.match(agent.snapshot().ip6?.source ?? '', /from the IP6 environment variable \(fd00::2\/64 on eth1\)/);
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { startK8sDatastore } from '../k8s-server/harness.js';
 import { createLogger } from '../../lib/log.js';
-import { applyPeerPasswords, SecretResolver, secretAccess, secretSettings, type SecretSource } from '../../node/secrets.js';
+import { applyPeerPasswords, SecretResolver, secretAccess, secretSettings, type SecretLookup, type SecretSource } from '../../node/secrets.js';
 import { MemoryDatastore } from '../../datastore/memory.js';
 import { computeBgpPlan } from '../../node/bgp-config.js';
 import type { BGPConfiguration, BGPPeer, Node } from '../../api/types.js';
@@ -57,10 +57,10 @@ test('SecretResolver over the Kubernetes datastore: found, missing Secret, missi
   await r.refresh();
   assert.equal(changes, 1);
   assert.deepEqual(r.lookup({ name: 'bgp', key: 'peer' }), { value: 's3cret' });
-  assert.deepEqual(r.lookup({ name: 'bgp', key: 'other' }), { error: `Secret ${NS}/bgp has no key "other"` });
+  assert.deepEqual(r.lookup({ name: 'bgp', key: 'other' }), { error: `Secret ${NS}/bgp has no key "other"`, missing: true });
   r.lookup({ name: 'absent', key: 'x' });
   await r.refresh();
-  assert.deepEqual(r.lookup({ name: 'absent', key: 'x' }), { error: `Secret ${NS}/absent not found` });
+  assert.deepEqual(r.lookup({ name: 'absent', key: 'x' }), { error: `Secret ${NS}/absent not found`, missing: true });
 
   await r.refresh();
   const before = changes;
@@ -76,7 +76,7 @@ test('SecretResolver over the Kubernetes datastore: found, missing Secret, missi
   k.srv.deleteSecret(NS, 'bgp');
   await r.refresh();
   assert.equal(changes, before + 2);
-  assert.deepEqual(r.lookup({ name: 'bgp', key: 'peer' }), { error: `Secret ${NS}/bgp not found` });
+  assert.deepEqual(r.lookup({ name: 'bgp', key: 'peer' }), { error: `Secret ${NS}/bgp not found`, missing: true });
   assert.ok(!cap.text().includes('s3cret') && !cap.text().includes('n3w'), 'passwords never reach the log');
   assert.match(cap.text(), /BGP password Secret changed/);
 });
@@ -153,4 +153,45 @@ test('secretAccess: KDD reads through the datastore; etcd-style stores need a ku
   const broken = await secretAccess({ KUBECONFIG: '/nonexistent/kubeconfig' }, mem);
   assert.equal(broken.source, undefined);
   assert.match(broken.unavailableReason ?? '', /^cannot read BGP password Secrets: cannot load kubeconfig \/nonexistent\/kubeconfig/);
+});
+
+test('applyPeerPasswords: secretKeyRef.optional — a missing Secret or key runs the peer without a password; read trouble still holds it back', () => {
+  const node = (name: string, ip: string): Node => ({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name }, spec: { bgp: { ipv4Address: `${ip}/24` } } });
+  const peer = (name: string, ip: string, secretKeyRef: { name: string; key: string; optional?: boolean }): BGPPeer => ({ apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name }, spec: { peerIP: ip, asNumber: 65100, password: { secretKeyRef } } });
+  const config: BGPConfiguration = { apiVersion: 'projectcalico.org/v3', kind: 'BGPConfiguration', metadata: { name: 'default' }, spec: { nodeMeshPassword: { secretKeyRef: { name: 'gone', key: 'pw', optional: true } } } };
+  const peers = [
+    peer('opt-nosecret', '10.0.0.250', { name: 'gone', key: 'x', optional: true }),
+    peer('opt-nokey', '10.0.0.251', { name: 'bgp', key: 'nokey', optional: true }),
+    peer('opt-found', '10.0.0.252', { name: 'bgp', key: 'tor', optional: true }),
+    peer('opt-error', '10.0.0.253', { name: 'denied', key: 'x', optional: true }),
+    peer('opt-pending', '10.0.0.254', { name: 'pending', key: 'x', optional: true }),
+    peer('required', '10.0.0.249', { name: 'gone', key: 'x', optional: false }),
+    peer('required-absent', '10.0.0.248', { name: 'gone', key: 'x' }),
+  ];
+  const plan = computeBgpPlan({ nodeName: 'a', nodes: [node('a', '10.0.0.1'), node('b', '10.0.0.2')], peers, config, affinities: [], blocks: [], pools: [] });
+  const lookup = (ref: { name: string; key: string }): SecretLookup => {
+    if (ref.name === 'gone') return { error: `Secret ns/gone not found`, missing: true };
+    if (ref.name === 'denied') return { error: 'cannot read Secret ns/denied: HTTP 403' };
+    if (ref.name === 'pending') return { error: 'reading Secret ns/pending' };
+    return ref.key === 'tor' ? { value: 'torpw' } : { error: `Secret ns/bgp has no key "${ref.key}"`, missing: true };
+  };
+  const optional: string[] = [];
+  const failed = applyPeerPasswords(plan, config, peers, lookup, (m) => optional.push(`${m.peer.address}: ${m.reason}`));
+  assert.deepEqual(plan.peers.map((p) => [p.address, p.password]).sort(), [
+    ['10.0.0.2', undefined],
+    ['10.0.0.250', undefined],
+    ['10.0.0.251', undefined],
+    ['10.0.0.252', 'torpw'],
+  ]);
+  assert.deepEqual(optional.sort(), [
+    '10.0.0.250: optional password: Secret ns/gone not found; running without TCP-MD5',
+    '10.0.0.251: optional password: Secret ns/bgp has no key "nokey"; running without TCP-MD5',
+    '10.0.0.2: optional password: Secret ns/gone not found; running without TCP-MD5',
+  ]);
+  assert.deepEqual(failed.map((f) => [f.peer.address, f.reason]).sort(), [
+    ['10.0.0.248', 'password unavailable: Secret ns/gone not found'],
+    ['10.0.0.249', 'password unavailable: Secret ns/gone not found'],
+    ['10.0.0.253', 'password unavailable: cannot read Secret ns/denied: HTTP 403'],
+    ['10.0.0.254', 'password unavailable: reading Secret ns/pending'],
+  ]);
 });

@@ -25,6 +25,10 @@ export class FakeTransport implements PeerTransport {
   send(messages: readonly Uint8Array[]): void {
     this.sent.push(...messages);
   }
+  restarting: boolean | undefined = undefined;
+  restartDone(): void {
+    this.restarting = false;
+  }
 
   /** Bring the session up with these negotiated values. */
   establish(over: Partial<Negotiated> = {}, localAddress = '10.0.0.100'): void {

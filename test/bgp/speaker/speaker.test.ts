@@ -132,6 +132,27 @@ test('restarting role: advertisements deferred until End-of-RIB from non-restart
   assert.deepEqual(announced(u), ['10.244.1.0/26']);
   assert.equal(eors(u), 1);
   assert.equal(eors(t('10.0.0.2').take()), 1, 'the restarting peer gets our table without us waiting for it');
+  assert.deepEqual([t('10.0.0.1').restarting, t('10.0.0.2').restarting], [false, false], 'later OPENs go without the R bit');
+});
+
+test('restarting role: all peers up and none to wait for (both restarting, Calico #7144) → released without the bound', async () => {
+  const peers = base.peers.slice(0, 2);
+  const { sp, t, clock } = await setup({ ...base, peers, gracefulRestart: { restarting: true, deferralTime: 60 } });
+  const gr = { restartTime: 120, restarting: true, notification: false, families: [{ family: 'ipv4-unicast' as const, forwarding: true }] };
+  t('10.0.0.1').establish({ gracefulRestart: gr });
+  await sp.settle();
+  assert.equal(sp.status().deferringAdvertisements, true, 'a configured peer is not up yet: keep waiting (bounded)');
+  assert.deepEqual(t('10.0.0.1').take(), []);
+  t('10.0.0.2').establish({ gracefulRestart: gr });
+  await sp.settle();
+  await sp.settle();
+  assert.equal(sp.status().deferringAdvertisements, false);
+  assert.equal(clock.pending, 0, 'the bound is cancelled');
+  for (const a of ['10.0.0.1', '10.0.0.2']) {
+    const u = t(a).take();
+    assert.deepEqual(announced(u), ['10.244.1.0/26']);
+    assert.equal(eors(u), 1);
+  }
 });
 
 test('max-prefix: Cease subcode 1, Idle with the reason in status, reconnect after the idle time', async () => {
