@@ -13,12 +13,13 @@
  * shebang's V8 flags; BENCH_AGENT_NODE_FLAGS="…" runs `node <flags> bin/tabby-node` instead), stamp
  * the "tabby-node started" log line, read utime+stime from /proc/<pid>/stat at that moment, wait
  * BENCH_SETTLE_MS (default 2000) and read VmRSS / VmHWM / CPU again, then SIGTERM.
- * BENCH_PROFILE=1: one more run with --cpu-prof, and a breakdown of its samples up to "started".
+ * BENCH_PROFILE=1: one more run with --cpu-prof, and a breakdown of its samples up to "started"
+ * (BENCH_PROFILE_OUT=<file> keeps the .cpuprofile).
  *
  *   npm run build && node --import tsx bench/node-startup.ts
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, openSync, closeSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,6 +210,7 @@ async function main(): Promise<void> {
       const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error('no .cpuprofile written');
       console.log(`\n--cpu-prof run (sampling 200 µs; the profiler adds its own overhead): "started" after ${s.startedMs.toFixed(0)} ms, ${f2(s.cpuStarted)} CPU s`);
+      if (process.env.BENCH_PROFILE_OUT) copyFileSync(join(profDir, file), process.env.BENCH_PROFILE_OUT);
       breakdown(JSON.parse(readFileSync(join(profDir, file), 'utf8')) as CpuProfile);
     }
   } finally {
