@@ -1,7 +1,8 @@
 /**
  * What tabby-node loads at start: the esbuild bundle's static import graph (as scripts/build.mjs
  * builds it, with code splitting) must not reach the gRPC etcd client or the ajv validator; those
- * are dynamic imports only (bench/results/etcdwatch.md: ≈ 25 and ≈ 10 MB per agent).
+ * are dynamic imports only (bench/results/etcdwatch.md: ≈ 25 and ≈ 10 MB per agent). Nor yaml,
+ * the Kubernetes client or prom-client, and pino is not imported at all (bench/results/startup.md).
  */
 import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
-test('tabby-node: etcd3, grpc and ajv are not on the static import path of the bundle', async () => {
+test('tabby-node: etcd3, grpc, ajv, yaml, prom-client are not on the static import path of the bundle, pino not at all', async () => {
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const res = await build({
     entryPoints: { 'tabby-node': join(root, 'node/main.ts') },
@@ -29,6 +30,22 @@ test('tabby-node: etcd3, grpc and ajv are not on the static import path of the b
   assert.ok(entry, 'entry output found');
   const seen = new Set<string>();
   const externals = new Set<string>();
+  const everyExternal = new Set<string>(); // static and dynamic imports, the whole reachable graph
+  const all = new Set<string>();
+  const every = [entry];
+  while (every.length) {
+    const o = every.pop()!;
+    if (all.has(o)) continue;
+    all.add(o);
+    for (const imp of outputs[o]?.imports ?? []) {
+      if (imp.external) everyExternal.add(imp.path);
+      else every.push(imp.path);
+    }
+  }
+  // pino is never imported by tabby-node (lib/linelog.ts writes its lines; lib/log.ts createLogger
+  // loads pino on first use, which tabby-node does not call): ≈ 30–50 ms CPU per start.
+  assert.ok(![...everyExternal].some((e) => e === 'pino' || e.startsWith('pino/')), `pino is imported: ${[...everyExternal].join(', ')}`);
+  assert.ok(all.size > 5, `the walk reached the lazy chunks too (${all.size} outputs)`);
   const sources = new Set<string>();
   const todo = [entry];
   while (todo.length) {
@@ -44,7 +61,7 @@ test('tabby-node: etcd3, grpc and ajv are not on the static import path of the b
       else todo.push(imp.path);
     }
   }
-  for (const pkg of ['etcd3', '@grpc/grpc-js', 'ajv', 'ajv-formats', '@kubernetes/client-node']) {
+  for (const pkg of ['etcd3', '@grpc/grpc-js', 'ajv', 'ajv-formats', '@kubernetes/client-node', 'yaml', 'prom-client']) {
     assert.ok(![...externals].some((e) => e === pkg || e.startsWith(`${pkg}/`)), `${pkg} is imported statically: ${[...externals].join(', ')}`);
   }
   assert.ok(![...sources].some((s) => s.endsWith('api/validate.ts')), 'api/validate.ts (ajv) is on the startup path');
