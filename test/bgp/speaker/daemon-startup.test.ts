@@ -51,7 +51,8 @@ test('tabby-bgp: koffi, netlink, yaml, ajv and the resource validation are not l
   const { sources, packages } = staticGraph(res.metafile, 'bgp/daemon-main.ts');
   assert.ok(sources.has('bgp/daemon.ts') && sources.has('bgp/speaker.ts'), `the walk reached the daemon: ${[...sources].slice(0, 5).join(', ')}`);
   for (const pkg of ['koffi', 'yaml', 'ajv', 'ajv-formats']) assert.ok(![...packages].some((p) => p === pkg || p.startsWith(`${pkg}/`)), `${pkg} is imported statically: ${[...packages].join(', ')}`);
-  for (const src of ['lib/libc.ts', 'netlink/socket.ts', 'bgp/fib/netlink.ts', 'api/validate.ts']) assert.ok(!sources.has(src), `${src} is on the startup path`);
+  // lib/libc.ts is reachable (MD5/TTL sockopts) but requires koffi only on its first call.
+  for (const src of ['netlink/socket.ts', 'bgp/fib/netlink.ts', 'api/validate.ts']) assert.ok(!sources.has(src), `${src} is on the startup path`);
 });
 
 test('tabby-bgp bundle: the build-time config validator rejects a bad file like ajv does', { timeout: 60_000 }, async (t) => {
