@@ -266,7 +266,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   private installer(sink: FibSink): FibInstaller {
-    return new FibInstaller(sink, { onError: (prefix, err) => this.emit('warning', { message: `FIB: ${prefix}: ${errorMessage(err)}` }) });
+    return new FibInstaller(sink, {
+      onError: (prefix, err) => this.emit('warning', { message: `FIB: ${prefix}: ${errorMessage(err)}` }),
+      lookupV4: (addr, len) => this.rib.loc.destinationV4(addr, len),
+    });
   }
 
   /** Wait until queued RIB work (and FIB writes) is done. */

@@ -15,7 +15,7 @@
  */
 import { errorMessage } from '../../lib/errors.js';
 import type { Family, PathAttributes } from '../types.js';
-import type { DestChange } from '../rib/loc-rib.js';
+import type { DestChange, Destination } from '../rib/loc-rib.js';
 import type { Path } from '../rib/path.js';
 
 export interface FibNextHop {
@@ -92,6 +92,13 @@ export class MemoryFibSink implements FibSink {
 export interface FibInstallerOptions {
   /** Also install locally originated prefixes (normally not: they are ours already). */
   installLocal?: boolean;
+  /**
+   * The Loc-RIB's current destination of a columnar IPv4 prefix (LocRib.destinationV4). Given, a
+   * columnar change is queued as its (addr, len) — 8 B in a typed array, no objects kept — and
+   * looked up when its batch is built: while the kernel lags a table load by seconds, the queue
+   * would otherwise keep a path object and prefix text alive per route (~120 MB at 1M).
+   */
+  lookupV4?: (addr: number, len: number) => Destination;
   onError?: (prefix: string, err: unknown) => void;
 }
 
@@ -165,6 +172,55 @@ class Queue {
   }
 }
 
+/**
+ * A FIFO of columnar IPv4 prefixes as (addr, len) pairs in fixed-size Int32Array chunks. Entries
+ * name a prefix, not a state: the state installed is the Loc-RIB's when the entry is taken.
+ */
+class V4Queue {
+  private readonly chunks: Int32Array[] = [];
+  private tailLen = 0;
+  private head = 0;
+  private count = 0;
+  get size(): number {
+    return this.count;
+  }
+  push(addr: number, len: number): void {
+    let tail = this.chunks[this.chunks.length - 1];
+    const a = addr | 0;
+    // The same prefix again right after itself: one lookup later covers both.
+    if (tail && this.tailLen > (this.chunks.length === 1 ? this.head : 0) && tail[this.tailLen - 2] === a && tail[this.tailLen - 1] === len) return;
+    if (!tail || this.tailLen === tail.length) {
+      tail = new Int32Array(CHUNK * 2);
+      this.chunks.push(tail);
+      this.tailLen = 0;
+    }
+    tail[this.tailLen++] = a;
+    tail[this.tailLen++] = len;
+    this.count++;
+  }
+  /** The oldest entry as addr * 64 + len (exact: < 2^38), removed; -1 when empty. */
+  shift(): number {
+    if (this.count === 0) return -1;
+    let first = this.chunks[0] as Int32Array;
+    if (this.head === first.length) {
+      this.chunks.shift();
+      this.head = 0;
+      first = this.chunks[0] as Int32Array;
+    }
+    const key = ((first[this.head] as number) >>> 0) * 64 + (first[this.head + 1] as number);
+    this.head += 2;
+    this.count--;
+    if (this.count === 0) this.clear();
+    return key;
+  }
+  clear(): void {
+    this.chunks.length = 0;
+    this.tailLen = 0;
+    this.head = 0;
+    this.count = 0;
+  }
+}
+
 export class FibInstaller {
   /**
    * Changes not yet applied, in change order. A prefix may appear more than once (each entry is
@@ -173,6 +229,12 @@ export class FibInstaller {
    * the kernel catches up.
    */
   private readonly queue = new Queue();
+  /**
+   * Columnar IPv4 changes (opts.lookupV4), taken after `queue`: each installs the prefix's state at
+   * the time it is taken, i.e. the newest, so whatever order they run in with `queue`, the last
+   * operation on a prefix writes its current state.
+   */
+  private readonly v4q = new V4Queue();
   /** Failed prefixes, retried on the next flush (kept out of the queue so a flush cannot spin on them). */
   private readonly failed = new Map<string, Entry>();
   /** Removals held back while `holding` (graceful restart), applied by release(). */
@@ -221,6 +283,7 @@ export class FibInstaller {
     this.held.clear();
     this.failed.clear();
     this.queue.clear();
+    this.v4q.clear();
     // Let a batch in flight land first, so that what it installs is listed (and removed) too.
     await this.flushing?.catch(() => undefined);
     const listed = this.sink.list ? await this.sink.list() : undefined;
@@ -244,7 +307,8 @@ export class FibInstaller {
       this.failed.delete(k);
       this.held.delete(k);
       this.kept?.delete(k);
-      this.queue.push(e);
+      if (c.v4Addr !== undefined && c.v4Len !== undefined && this.opts.lookupV4) this.v4q.push(c.v4Addr, c.v4Len);
+      else this.queue.push(e);
     }
   }
 
@@ -263,7 +327,7 @@ export class FibInstaller {
 
   /** Changes waiting to be written (queued, failed or held). */
   get pending(): number {
-    return this.queue.size + this.failed.size + this.held.size;
+    return this.queue.size + this.v4q.size + this.failed.size + this.held.size;
   }
 
   /** Apply pending changes to the sink; failures stay pending (see `errors`). Serialised. */
@@ -299,12 +363,20 @@ export class FibInstaller {
     }
   }
 
+  /** The wanted state, now, of the oldest columnar prefix queued (undefined: none queued). */
+  private nextV4(): Entry | undefined {
+    const key = this.v4q.shift();
+    if (key < 0 || !this.opts.lookupV4) return undefined;
+    const d = this.opts.lookupV4(Math.floor(key / 64), key % 64);
+    return this.wanted(d.best, d);
+  }
+
   /** Takes up to `max` operations off the queue; removals wait in `held` while holding. */
   private take(max: number): { entries: Entry[]; ops: FibOp[] } {
     const entries: Entry[] = [];
     const ops: FibOp[] = [];
     while (ops.length < max) {
-      const e = this.queue.shift();
+      const e = this.queue.size > 0 ? this.queue.shift() : this.nextV4();
       if (e === undefined) break;
       if (typeof e === 'string') {
         if (this.holding) {
@@ -356,7 +428,7 @@ export class FibInstaller {
       }
       for (let i = 0; i < cur.entries.length; i++) this.done(cur.entries[i] as Entry, results[i]);
       // Let the RIB and the sessions run between batches (a sink may answer without I/O).
-      if (batch && (next || this.queue.size > 0)) await new Promise<void>((r) => setImmediate(r));
+      if (batch && (next || this.queue.size > 0 || this.v4q.size > 0)) await new Promise<void>((r) => setImmediate(r));
       cur = next ?? this.start(batch);
     }
   }

@@ -104,6 +104,9 @@ export interface DestChange {
   /** The path that was added, replaced or removed (ADD-PATH export sends just this one). */
   readonly path: Path;
   readonly removed: boolean;
+  /** A columnar IPv4 change: its address and length (readers may look the prefix up later instead of keeping objects). */
+  readonly v4Addr?: number;
+  readonly v4Len?: number;
 }
 
 /** The ADD-PATH path id we send for a path (assigned on first use, kept while the path exists). */
@@ -230,6 +233,14 @@ export class V4Change implements DestChange {
     private readonly stale = false,
   ) {
     this.text = prefix;
+  }
+
+  get v4Addr(): number {
+    return this.addr;
+  }
+
+  get v4Len(): number {
+    return this.len;
   }
 
   get prefix(): string {
@@ -415,6 +426,11 @@ export class LocRib {
       if (d) return d;
     }
     return new V4View(prefix);
+  }
+
+  /** The destination of (addr, len) now (an empty view when there is none). */
+  destinationV4(addr: number, len: number): Destination {
+    return this.currentV4(addr, len, formatV4(addr, len), undefined);
   }
 
   private viewAt(slot: number, prefix: string, hint: Path | undefined): V4View {
