@@ -74,6 +74,13 @@ export class RefTable<T extends object> {
   }
 }
 
+/** The power of two ≥ `n` (at least MIN_CAPACITY). */
+function capacityFor(n: number): number {
+  let cap = MIN_CAPACITY;
+  while (cap < n) cap *= 2;
+  return cap;
+}
+
 export class V4Table {
   private addr: Uint32Array;
   private len: Uint8Array;
@@ -88,8 +95,7 @@ export class V4Table {
   generation = 0;
 
   constructor(capacity = MIN_CAPACITY) {
-    let cap = MIN_CAPACITY;
-    while (cap < capacity) cap *= 2;
+    const cap = capacityFor(capacity);
     this.mask = cap - 1;
     this.addr = new Uint32Array(cap);
     this.len = new Uint8Array(cap).fill(EMPTY);
@@ -193,15 +199,14 @@ export class V4Table {
 
   /** Rebuild at the size the live slots need (no tombstones left). */
   private rebuild(): void {
-    let cap = MIN_CAPACITY;
-    while (cap < (this.live + 1) * 2) cap *= 2;
     const { addr, len, attrCol, srcCol, flagCol } = this;
-    this.mask = cap - 1;
-    this.addr = new Uint32Array(cap);
-    this.len = new Uint8Array(cap).fill(EMPTY);
-    this.attrCol = new Int32Array(cap);
-    this.srcCol = new Uint16Array(cap);
-    this.flagCol = new Uint8Array(cap);
+    const fresh = new V4Table((this.live + 1) * 2);
+    this.mask = fresh.mask;
+    this.addr = fresh.addr;
+    this.len = fresh.len;
+    this.attrCol = fresh.attrCol;
+    this.srcCol = fresh.srcCol;
+    this.flagCol = fresh.flagCol;
     this.live = 0;
     this.tombs = 0;
     this.generation++;

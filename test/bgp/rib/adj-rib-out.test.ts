@@ -2,19 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rib, type RibOp } from '../../../bgp/rib/rib.js';
 import { AdjRibOut, type GroupSettings, type OutBatch } from '../../../bgp/rib/adj-rib-out.js';
-import { seq, src } from './helpers.js';
+import { IBGP_GROUP, seq, src } from './helpers.js';
 
 const local = { asn: 64512, routerId: '10.0.0.100' };
-const base: GroupSettings = {
-  family: 'ipv4-unicast',
-  type: 'ibgp',
-  rrClient: false,
-  nextHopMode: 'auto',
-  localAddress: { 'ipv4-unicast': '10.0.0.100' },
-  localAs: 64512,
-  addPathTx: false,
-  policyId: '',
-};
+const base: GroupSettings = IBGP_GROUP;
 const ann = (prefix: string, nextHop: string, extra = {}): RibOp => ({ kind: 'announce', family: 'ipv4-unicast', prefix, attrs: { origin: 0, asPath: [], nextHop, ...extra } });
 
 function setup(reflector = false) {

@@ -8,7 +8,7 @@ import { AdjRibOut, type GroupSettings, type OutBatch } from '../../../bgp/rib/a
 import { formatV4, type PackedNlri } from '../../../bgp/codec/nlri.js';
 import type { Path, PathSource } from '../../../bgp/rib/path.js';
 import type { PathAttributes } from '../../../bgp/types.js';
-import { path, src } from './helpers.js';
+import { IBGP_GROUP, path, src } from './helpers.js';
 
 /** The table's live (addr, len) pairs, by walking its slots. */
 function liveKeys(t: V4Table): string[] {
@@ -236,16 +236,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom('stale' as const, 'sweep' as const, 'remove' as const), peer: fc.nat(3) }) },
 );
 
-const GROUP: GroupSettings = {
-  family: 'ipv4-unicast',
-  type: 'ibgp',
-  rrClient: false,
-  nextHopMode: 'auto',
-  localAddress: { 'ipv4-unicast': '10.0.0.100' },
-  localAs: 64512,
-  addPathTx: false,
-  policyId: '',
-};
+const GROUP: GroupSettings = IBGP_GROUP;
 /** Receivers of the Adj-RIB-Out: eBGP, iBGP non-client, an RR client that is also a source (split horizon), ADD-PATH. */
 const OUT_PEERS: Array<[string, GroupSettings]> = [
   ['192.0.2.1', { ...GROUP, type: 'ebgp' }],
