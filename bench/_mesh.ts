@@ -356,20 +356,44 @@ export class Mesh {
     return out;
   }
 
+  /**
+   * etcd's keys with the writes each got after revision `since` (per kind: keys written, writes),
+   * and the current revision. Every write here is a watch event for every agent watching that kind.
+   */
+  async etcdWrites(since = 0): Promise<{ revision: number; byKind: Map<string, { keys: number; writes: number }> }> {
+    const b64 = (x: string): string => Buffer.from(x).toString('base64');
+    const res = await fetch(`${ETCD_ENDPOINT}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: b64('/'), range_end: b64('0'), keys_only: true }) });
+    const j = (await res.json()) as { header: { revision: string }; kvs?: Array<{ key: string; create_revision: string; mod_revision: string; version: string }> };
+    const byKind = new Map<string, { keys: number; writes: number }>();
+    for (const kv of j.kvs ?? []) {
+      if (Number(kv.mod_revision) <= since) continue;
+      const key = Buffer.from(kv.key, 'base64').toString();
+      const kind = key.split('/').slice(0, -1).filter((x) => x && !/^(calico|resources|v3|projectcalico\.org)$/.test(x)).slice(0, 2).join('/');
+      // Writes since `since`: all of them for a key created after it, at least one otherwise.
+      const writes = Number(kv.create_revision) > since ? Number(kv.version) : 1;
+      const e = byKind.get(kind) ?? { keys: 0, writes: 0 };
+      e.keys++;
+      e.writes += writes;
+      byKind.set(kind, e);
+    }
+    return { revision: Number(j.header.revision), byKind };
+  }
+
   /** CPU seconds (utime+stime) etcd has used so far (the `ip netns exec` child execs etcd: same pid). */
   etcdCpu(): number {
     return this.etcd?.pid === undefined ? NaN : procCpu(this.etcd.pid);
   }
 
   /** VmRSS and VmHWM (MB) and CPU seconds (utime+stime) of every running agent. */
-  memory(): Array<{ node: string; rss: number; hwm: number; cpu: number }> {
-    const out: Array<{ node: string; rss: number; hwm: number; cpu: number }> = [];
+  memory(): Array<{ node: string; rss: number; hwm: number; cpu: number; sys: number }> {
+    const out: Array<{ node: string; rss: number; hwm: number; cpu: number; sys: number }> = [];
     for (const m of this.nodes) {
       if (m.pid === undefined) continue;
       try {
         const status = readFileSync(`/proc/${m.pid}/status`, 'utf8');
         const kb = (k: string): number => Number(/\d+/.exec(status.split('\n').find((l) => l.startsWith(k)) ?? '')?.[0] ?? NaN);
-        out.push({ node: m.name, rss: kb('VmRSS:') / 1024, hwm: kb('VmHWM:') / 1024, cpu: procCpu(m.pid) });
+        const c = procCpuSplit(m.pid);
+        out.push({ node: m.name, rss: kb('VmRSS:') / 1024, hwm: kb('VmHWM:') / 1024, cpu: c.user + c.sys, sys: c.sys });
       } catch {
         // exited
       }
@@ -410,9 +434,15 @@ export function machineCpu(): { busy: number; idle: number } {
 
 /** utime+stime of a process in seconds (/proc/<pid>/stat, 100 ticks per second); throws when it is gone. */
 export function procCpu(pid: number): number {
+  const { user, sys } = procCpuSplit(pid);
+  return user + sys;
+}
+
+/** User and system CPU seconds of a process (utime, stime). */
+export function procCpuSplit(pid: number): { user: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
 }
 
 function tail(file: string): string {

@@ -46,6 +46,7 @@ interface Row {
   hwmMax: number;
   cpuMed: number;
   cpuSum: number;
+  sysSum: number;
   etcdCpu: number;
   benchCpu: number;
   /** Machine-wide CPU seconds busy / idle from the first spawn to convergence (all processes, kernel). */
@@ -73,6 +74,7 @@ async function runSize(n: number): Promise<Row> {
       await claimer.close();
     }
     progress(`${n} blocks claimed; starting agents`);
+    const rev0 = (await mesh.etcdWrites()).revision;
     const loadBefore = loadAverage();
     const t0 = nowMs();
     const t0Epoch = Date.now();
@@ -126,12 +128,18 @@ async function runSize(n: number): Promise<Row> {
       hwmMax: Math.max(...mem.map((x) => x.hwm)),
       cpuMed: pct(mem.map((x) => x.cpu), 50),
       cpuSum: mem.reduce((a, x) => a + x.cpu, 0),
+      sysSum: mem.reduce((a, x) => a + x.sys, 0),
       etcdCpu,
       benchCpu,
       machineBusy: machine1.busy - machine0.busy,
       machineIdle: machine1.idle - machine0.idle,
       load: `${loadBefore} → ${loadAverage()}`,
     };
+    const w = await mesh.etcdWrites(rev0);
+    console.log(
+      `nodes=${n} datastore writes while converging: ${w.revision - rev0} revisions; by key prefix: ` +
+        [...w.byKind].map(([k, v]) => `${k} ${v.writes} on ${v.keys} keys`).join(', '),
+    );
     // BENCH_IDLE_S: how much CPU the converged agents burn while idle (timers, keepalives, leases).
     const idleS = Number(process.env.BENCH_IDLE_S ?? 0);
     if (idleS > 0) {
@@ -143,7 +151,7 @@ async function runSize(n: number): Promise<Row> {
     console.log(
       `nodes=${n} converged=${f1(row.converged)} ms (all routes ${f1(row.routes)} ms, first ${f1(row.firstRoute)} ms; all sessions Established ${f1(row.sessions)} ms; ` +
         `spawning took ${f1(spawnAll)} ms) agents with ${n - 1}/${n - 1} Established: ${row.established}  VmRSS med/max ${f1(row.rssMed)}/${f1(row.rssMax)} MB  ` +
-        `VmHWM med/max ${f1(row.hwmMed)}/${f1(row.hwmMax)} MB  CPU per agent med ${f1(row.cpuMed)} s, all ${f1(row.cpuSum)} s, etcd ${f1(row.etcdCpu)} s, bench ${f1(row.benchCpu)} s; machine busy/idle ${f1(row.machineBusy)}/${f1(row.machineIdle)} CPU-s  load ${row.load}`,
+        `VmHWM med/max ${f1(row.hwmMed)}/${f1(row.hwmMax)} MB  CPU per agent med ${f1(row.cpuMed)} s, all ${f1(row.cpuSum)} s (system ${f1(row.sysSum)} s), etcd ${f1(row.etcdCpu)} s, bench ${f1(row.benchCpu)} s; machine busy/idle ${f1(row.machineBusy)}/${f1(row.machineIdle)} CPU-s  load ${row.load}`,
     );
     return row;
   } finally {

@@ -22,7 +22,7 @@ export function poolKey(cfg: DatastoreConfig): string {
   const { etcdTransport: _t, requestTimeoutMs: _r, ...rest } = cfg;
   void _t;
   void _r;
-  return JSON.stringify(Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b))));
+  return JSON.stringify(Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
 }
 
 function fileStamp(cfg: DatastoreConfig): string {

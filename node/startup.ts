@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../lib/log.js';
 import { TabbyError, errorMessage } from '../lib/errors.js';
 import type { ClusterInformation, IPPool, Node } from '../api/types.js';
-import { AlreadyExistsError, ConflictError, NotFoundError, type Datastore } from '../datastore/types.js';
+import { AlreadyExistsError, ConflictError, NotFoundError, UnavailableError, type Datastore } from '../datastore/types.js';
 import type { DefaultPoolConfig, IPSetting, NodeConfig } from './config.js';
 import { summarize, type Detection } from './autodetect.js';
 import type { Ipam } from '../ipam/ipam.js';
@@ -257,6 +257,9 @@ async function resolveAddress(setting: IPSetting, family: 4 | 6, detect: (() => 
   return { source: family === 4 ? 'IP=none: no IPv4 address, IPv4 BGP disabled on this node' : 'IP6=none: no IPv6 address' };
 }
 
+/** How many times the startup steps are redone after the datastore dropped out in the middle of them. */
+export const STARTUP_ROUNDS = 5;
+
 export async function runStartup(cfg: NodeConfig, deps: StartupDeps): Promise<StartupResult> {
   const { ds, log } = deps;
   if (cfg.waitForDatastore) await waitForDatastore(ds, log, deps.wait);
@@ -264,20 +267,37 @@ export async function runStartup(cfg: NodeConfig, deps: StartupDeps): Promise<St
   const v6 = await resolveAddress(cfg.ip6, 6, deps.detect6, log, deps.locate);
   const ipv4Cidr = v4.cidr;
   const detection = v4.detection;
-  const node = await registerNode(ds, {
-    nodeName: cfg.nodeName,
-    ...(ipv4Cidr ? { ipv4Cidr } : {}),
-    ...(v6.cidr ? { ipv6Cidr: v6.cidr } : {}),
-    ...(cfg.asNumber !== undefined ? { asNumber: cfg.asNumber } : {}),
-  });
-  const b = node.spec?.bgp;
-  log.info({ node: cfg.nodeName, ipv4Address: b?.ipv4Address, ipv6Address: b?.ipv6Address, asNumber: b?.asNumber, rrClusterId: b?.routeReflectorClusterID }, 'registered the Node');
-  await ensureClusterInformation(ds, deps.version ?? '0.1.0');
-  const pool = cfg.defaultPool ? await ensureDefaultPool(ds, cfg.defaultPool, log) : undefined;
-  const pool6 = cfg.defaultPool6 ? await ensureDefaultPool(ds, cfg.defaultPool6, log) : undefined;
-  const pools = (await ds.list<IPPool>('IPPool')).items;
-  let registered = node;
-  if (deps.ipam && (ipv4Cidr || v6.cidr)) registered = await ensureTunnelAddresses(ds, deps.ipam, cfg.nodeName, log);
+  // The datastore steps are idempotent: when the datastore drops out between them (an overloaded
+  // etcd timing a request out), wait for it again and redo them rather than exit.
+  const steps = async (): Promise<{ registered: Node; pool: IPPool | undefined; pool6: IPPool | undefined; pools: IPPool[] }> => {
+    const node = await registerNode(ds, {
+      nodeName: cfg.nodeName,
+      ...(ipv4Cidr ? { ipv4Cidr } : {}),
+      ...(v6.cidr ? { ipv6Cidr: v6.cidr } : {}),
+      ...(cfg.asNumber !== undefined ? { asNumber: cfg.asNumber } : {}),
+    });
+    const b = node.spec?.bgp;
+    log.info({ node: cfg.nodeName, ipv4Address: b?.ipv4Address, ipv6Address: b?.ipv6Address, asNumber: b?.asNumber, rrClusterId: b?.routeReflectorClusterID }, 'registered the Node');
+    await ensureClusterInformation(ds, deps.version ?? '0.1.0');
+    const pool = cfg.defaultPool ? await ensureDefaultPool(ds, cfg.defaultPool, log) : undefined;
+    const pool6 = cfg.defaultPool6 ? await ensureDefaultPool(ds, cfg.defaultPool6, log) : undefined;
+    const pools = (await ds.list<IPPool>('IPPool')).items;
+    let registered = node;
+    if (deps.ipam && (ipv4Cidr || v6.cidr)) registered = await ensureTunnelAddresses(ds, deps.ipam, cfg.nodeName, log);
+    return { registered, pool, pool6, pools };
+  };
+  let done: Awaited<ReturnType<typeof steps>>;
+  for (let round = 1; ; round++) {
+    try {
+      done = await steps();
+      break;
+    } catch (err) {
+      if (!(err instanceof UnavailableError) || round >= STARTUP_ROUNDS) throw err;
+      log.warn({ round, of: STARTUP_ROUNDS, err: errorMessage(err) }, 'datastore unreachable during startup; waiting for it, then redoing the startup steps');
+      await waitForDatastore(ds, log, deps.wait);
+    }
+  }
+  const { registered, pool, pool6, pools } = done;
   const hostMtu = deps.hostMtu ? await deps.hostMtu(v4.iface) : 1500;
   const mtu = podMtu(hostMtu, pools, cfg.felix);
   await writeFileAtomic(cfg.libDir, 'nodename', cfg.nodeName);

@@ -5,7 +5,6 @@
  * when a password is set, because the kernel silently drops segments with a wrong key.
  */
 import net from 'node:net';
-import { isIPv6 } from 'node:net';
 import { TabbyError } from '../../lib/errors.js';
 import { closeFd, rawConnectPoll, rawConnectStart, setMd5, setMinTtl, setTtl } from './sockopt.js';
 
@@ -126,6 +125,8 @@ function plainConnect(o: ConnectOptions, port: number, timeoutMs: number): Promi
 export class BgpListener {
   private server: net.Server | undefined;
   private readonly gtsm = new Map<string, number>();
+  /** Peers whose MD5 key is on the listening socket: removing a key never installed is no syscall. */
+  private readonly md5 = new Set<string>();
   constructor(private readonly onConnection: (socket: net.Socket) => void) {}
 
   /** `ipv6Only` with address `::` lets a second listener on `0.0.0.0` share the port (dual stack). */
@@ -136,7 +137,7 @@ export class BgpListener {
       const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd;
       if (hops !== undefined && fd !== undefined && fd >= 0) {
         try {
-          setMinTtl(fd, isIPv6(remote ?? ''), 256 - hops);
+          setMinTtl(fd, (remote ?? '').includes(':'), 256 - hops);
         } catch {
           s.destroy();
           return;
@@ -145,6 +146,7 @@ export class BgpListener {
       this.onConnection(s);
     });
     this.server = server;
+    this.md5.clear(); // a new listening socket holds no keys yet
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: address, port, exclusive: true, ...(opts.ipv6Only ? { ipv6Only: true } : {}) }, () => {
@@ -164,7 +166,14 @@ export class BgpListener {
 
   /** Install or (with undefined) remove the TCP-MD5 key for connections from `peer`. */
   setPeerPassword(peer: string, password: string | undefined): void {
-    setMd5(this.fd(), peer, password ?? '');
+    if (password === undefined || password === '') {
+      if (!this.md5.has(peer)) return;
+      setMd5(this.fd(), peer, '');
+      this.md5.delete(peer);
+      return;
+    }
+    setMd5(this.fd(), peer, password);
+    this.md5.add(peer);
   }
 
   /** GTSM for connections from `peer` (applied to each accepted socket). */
@@ -173,7 +182,7 @@ export class BgpListener {
     else {
       this.gtsm.set(peer, hops);
       // GTSM peers expect our segments (the SYN-ACK included) with TTL 255.
-      setTtl(this.fd(), isIPv6(peer), 255);
+      setTtl(this.fd(), peer.includes(':'), 255);
     }
   }
 

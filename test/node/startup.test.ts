@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { MemoryDatastore } from '../../datastore/memory.js';
 import { UnavailableError } from '../../datastore/types.js';
 import { silentLogger } from '../../lib/log.js';
-import { ensureClusterInformation, podMtu, registerNode, StartupError, waitForDatastore } from '../../node/startup.js';
+import { ensureClusterInformation, podMtu, registerNode, runStartup, STARTUP_ROUNDS, StartupError, waitForDatastore } from '../../node/startup.js';
 import { toPeerConfig } from '../../node/agent.js';
 import { parseNodeConfig } from '../../node/config.js';
 import type { ClusterInformation, IPPool } from '../../api/types.js';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 test('waitForDatastore: bounded exponential back-off, then a typed error naming the cause', async () => {
   const ds = new MemoryDatastore();
@@ -65,4 +68,37 @@ test('toPeerConfig maps the plan onto the speaker’s PeerConfig', () => {
     toPeerConfig({ name: 'Global_10_0_0_9', type: 'global', address: '10.0.0.9', port: 1179, asNumber: 65100, passive: true, password: 'x', ttlSecurity: 1, sourceAddress: '10.0.0.2', gracefulRestartTime: 120, nextHopMode: 'Keep', routeReflectorClient: true, filters: ['f'] }),
     { address: '10.0.0.9', port: 1179, asNumber: 65100, description: 'global', passive: true, password: 'x', ttlSecurity: 1, sourceAddress: '10.0.0.2', routeReflectorClient: true, gracefulRestart: { restartTime: 120 }, nextHopMode: 'keep', filters: ['f'] },
   );
+});
+
+test('runStartup: the datastore dropping out between the steps is waited for and the steps redone, a bounded number of times', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tnd-startup-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cfg = parseNodeConfig({ NODENAME: 'n1', DATASTORE_TYPE: 'memory', IP: '10.0.0.5/24', CALICO_IPV4POOL_CIDR: '10.244.0.0/16', TABBY_RUN_DIR: join(dir, 'run'), TABBY_LIB_DIR: join(dir, 'lib') });
+  const ds = new MemoryDatastore();
+  // The Node registers, then the ClusterInformation read times out twice (an overloaded etcd).
+  let outages = 2;
+  const flaky = Object.assign(Object.create(ds) as MemoryDatastore, {
+    get: async (kind: string, name: string) => {
+      if (kind === 'ClusterInformation' && outages > 0) {
+        outages--;
+        throw new UnavailableError('http://127.0.0.1:1');
+      }
+      return ds.get(kind as 'Node', name);
+    },
+  });
+  const warnings: string[] = [];
+  const log = Object.assign(silentLogger(), { warn: (_o: unknown, msg?: string) => void warnings.push(msg ?? '') });
+  const res = await runStartup(cfg, { ds: flaky, log, detect: async () => assert.fail('static IP'), hostMtu: async () => 1500, wait: { sleep: async () => undefined } });
+  assert.equal(res.node.spec?.bgp?.ipv4Address, '10.0.0.5/24');
+  assert.equal(outages, 0);
+  assert.equal(warnings.filter((w) => /datastore unreachable during startup/.test(w)).length, 2);
+  assert.equal((await ds.list<ClusterInformation>('ClusterInformation')).items.length, 1);
+  assert.equal(await readFile(join(dir, 'lib', 'mtu'), 'utf8'), '1500\n');
+  // A datastore that keeps dropping out: the typed error after STARTUP_ROUNDS rounds, not a hang.
+  outages = Infinity;
+  await assert.rejects(
+    runStartup(cfg, { ds: flaky, log: silentLogger(), detect: async () => assert.fail('static IP'), hostMtu: async () => 1500, wait: { sleep: async () => undefined } }),
+    (err: unknown) => err instanceof UnavailableError,
+  );
+  assert.ok(STARTUP_ROUNDS >= 2);
 });

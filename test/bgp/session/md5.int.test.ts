@@ -120,5 +120,11 @@ test('MD5: removing a key that was never set is a no-op; setting then removing w
   await l.listen('127.0.0.1', 17948);
   assert.doesNotThrow(() => l.setPeerPassword('127.0.0.9', undefined));
   l.setPeerPassword('127.0.0.9', 's3cret');
+  // With the key installed, an unsigned SYN from that address goes unanswered…
+  await assert.rejects(connectPeer({ host: '127.0.0.1', port: 17948, localAddress: '127.0.0.9', timeoutMs: 500 }));
   assert.doesNotThrow(() => l.setPeerPassword('127.0.0.9', undefined));
+  // …and once it is removed (the listener remembers it installed one) plain connections work again.
+  const s = await connectPeer({ host: '127.0.0.1', port: 17948, localAddress: '127.0.0.9', timeoutMs: 2000 });
+  s.destroy();
+  assert.doesNotThrow(() => l.setPeerPassword('127.0.0.9', ''));
 });
