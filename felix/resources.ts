@@ -5,8 +5,9 @@
  * - local blocks = this node's *confirmed* host affinities (legacy empty state counts as confirmed);
  * - remote blocks = blocks with `affinity: host:<other>`, plus borrowed /32s: a workload on node X
  *   whose IP lies in a block affine to another node is routed to X (Calico's l3 route resolver);
- * - BGP routes give next hops: a learned prefix equal to a known block sets its next hop, any other
- *   learned prefix is added with the node that owns the next-hop address (when one does).
+ * - BGP routes give next hops: a learned prefix equal to a known block sets its next hop (unless it
+ *   is the owner's own address, which the datastore already gives: the inputs stay the same), any
+ *   other learned prefix is added with the node that owns the next-hop address (when one does).
  */
 import type { BlockAffinity, IPAMBlock, IPPool, Node, WorkloadEndpoint } from '../api/types.js';
 import { canonicalCidr, cidrContains, parseCidr, parseIP } from '../api/net.js';
@@ -41,6 +42,33 @@ export function nodeInput(n: Node): NodeInput {
 }
 
 const hostOf = (affinity: string | null | undefined): string | undefined => (affinity?.startsWith('host:') ? affinity.slice(5) : undefined);
+
+/** The address the datastore gives `node` for a prefix of that family (host part), if any. */
+function nodeHop(nodes: ReadonlyMap<string, NodeInput>, node: string | undefined, cidr: string): string | undefined {
+  const n = node === undefined ? undefined : nodes.get(node);
+  const a = cidr.includes(':') ? n?.ipv6Address : n?.ipv4Address;
+  return a ? hostPart(a) : undefined;
+}
+
+/**
+ * The next hop the datastore alone implies for each remote block (its owner's address), by
+ * canonical CIDR. A learned best path to one of these prefixes with this very next hop changes
+ * nothing in `inputsFromResources`' result: the agent skips the dataplane work for it.
+ */
+export function impliedNextHops(v: Pick<ResourceView, 'nodeName' | 'nodes' | 'blocks'>): Map<string, string> {
+  const nodes = new Map(v.nodes.map((n) => [n.metadata.name, nodeInput(n)]));
+  const out = new Map<string, string>();
+  for (const b of v.blocks) {
+    const node = hostOf(b.spec.affinity);
+    if (!node || node === v.nodeName || b.spec.deleted) continue;
+    const c = parseCidr(b.spec.cidr);
+    if (!c) continue;
+    const cidr = canonicalCidr(c);
+    const hop = nodeHop(nodes, node, cidr);
+    if (hop) out.set(cidr, hop);
+  }
+  return out;
+}
 
 export function inputsFromResources(v: ResourceView): DesiredInputs {
   const nodes = v.nodes.map(nodeInput);
@@ -78,13 +106,14 @@ export function inputsFromResources(v: ResourceView): DesiredInputs {
     }
   }
 
+  const byName = new Map(nodes.map((n) => [n.name, n]));
   for (const r of v.bgpRoutes ?? []) {
     const c = parseCidr(r.cidr);
     if (!c) continue;
     const cidr = canonicalCidr(c);
     const known = remote.get(cidr);
     if (known) {
-      known.nextHop = r.nextHop;
+      if (r.nextHop !== nodeHop(byName, known.node, cidr)) known.nextHop = r.nextHop;
       continue;
     }
     if (localBlocks.includes(cidr)) continue;

@@ -34,7 +34,15 @@ export interface SpeakerLike {
     deferringAdvertisements?: boolean;
   };
   routes(): Array<{ family: string; prefix: string; paths: Array<{ from: string; nextHop?: string; best: boolean }> }>;
-  on(ev: 'peer-state' | 'best-path', fn: () => void): unknown;
+  on(ev: 'peer-state', fn: () => void): unknown;
+  on(ev: 'best-path', fn: (e: BestPathLike) => void): unknown;
+}
+
+/** What the agent reads from the speaker's 'best-path' event (bgp/speaker.ts BestPathEvent). */
+export interface BestPathLike {
+  prefix: string;
+  /** Undefined when the prefix became unreachable. */
+  best?: { source: { id: string }; attrs: { nextHop?: string } } | undefined;
 }
 
 export interface PeerConfigLike {
@@ -96,6 +104,12 @@ export interface AgentDeps {
   dataplane?: () => DataplaneLike;
   /** felix/resources.ts inputsFromResources, injected to keep the agent free of felix internals. */
   dataplaneInputs?: (view: DataplaneView) => unknown;
+  /**
+   * felix/resources.ts impliedNextHops: the next hop the datastore alone gives each remote block. A
+   * learned best path that agrees with it changes nothing in the dataplane view and is not
+   * recomputed. Omitted = every best-path change is recomputed.
+   */
+  impliedNextHops?: (view: Pick<DataplaneView, 'nodeName' | 'nodes' | 'blocks'>) => Map<string, string>;
   now?: () => number;
   version?: string;
   wait?: StartupDeps['wait'];
@@ -168,11 +182,18 @@ export class NodeAgent {
   ipamGc: IpamGc | undefined;
   private pending: NodeJS.Timeout | undefined;
   /** What the next recompute must redo (see `schedule`). */
-  private dirty = { plan: true, dataplane: true, bgpRoutes: true };
+  private dirty = { plan: true, dataplane: true, rereadRoutes: true };
   /** Coalesced BGP readiness/metrics report after session state changes. */
   private pendingReport: NodeJS.Timeout | undefined;
-  /** speaker.routes() reduced to best paths learned from peers; recomputed after a best-path event only. */
-  private bgpRoutesCache: Array<{ cidr: string; nextHop: string }> = [];
+  /** When the last BGP report ran (Date.now(); rate limit of scheduleBgpReport). */
+  private lastReportAt = -Infinity;
+  /**
+   * Best paths learned from peers, prefix → next hop: read in full from speaker.routes() when the
+   * speaker starts (and after a failed recompute), then kept up to date from 'best-path' events.
+   */
+  private bgpBest = new Map<string, string>();
+  /** The next hop the datastore alone gives each remote block (felix/resources impliedNextHops). */
+  private impliedHops = new Map<string, string>();
   /** JSON of the dataplane inputs last applied (with `applied: true`): an identical view is not re-sent. */
   private lastDataplaneSig = '';
   private firstPlanDone = false;
@@ -294,31 +315,35 @@ export class NodeAgent {
   /**
    * Coalesce bursts of events into one recompute. `what` says which part is stale: `plan` (datastore,
    * secrets, services: BGP plan + speaker config + dataplane), `dataplane` (workload endpoints) or
-   * `bgp-routes` (a best path changed: dataplane only, with the speaker's routes re-read).
+   * `bgp-routes` (a learned best path changed the dataplane view: dataplane only).
    */
   schedule(what: 'plan' | 'dataplane' | 'bgp-routes' = 'plan'): void {
     if (what === 'plan') this.dirty.plan = true;
-    else if (what === 'bgp-routes') this.dirty.bgpRoutes = true;
     this.dirty.dataplane = true;
     if (this.stopped || this.pending) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
       this.running = this.running.then(() => this.recompute()).catch((err: unknown) => {
         // Redo everything on the next change: the failed part may have been any of them.
-        this.dirty = { plan: true, dataplane: true, bgpRoutes: true };
+        this.dirty = { plan: true, dataplane: true, rereadRoutes: true };
         this.metrics.reconcileErrors.inc();
         this.deps.log.error({ err: errorMessage(err) }, 'reconcile failed; retrying on the next change');
       });
     }, COALESCE_MS);
   }
 
-  /** Session state changes come in bursts (99 peers × 5 transitions at mesh start): report once per burst. */
+  /**
+   * Session state changes come in bursts (99 peers × 5 transitions at mesh start, spread over many
+   * seconds when 100 agents share a few cores): one report per burst, and at most one per
+   * BGP_REPORT_MIN_INTERVAL_MS — each reads every peer's status and sets two metrics per peer.
+   */
   private scheduleBgpReport(): void {
     if (this.stopped || this.pendingReport) return;
+    const wait = Math.max(BGP_REPORT_DELAY_MS, this.lastReportAt + BGP_REPORT_MIN_INTERVAL_MS - Date.now());
     this.pendingReport = setTimeout(() => {
       this.pendingReport = undefined;
       this.reportBgp();
-    }, BGP_REPORT_DELAY_MS);
+    }, wait);
   }
 
   private items<T extends Resource>(kind: WatchedKind): T[] {
@@ -328,9 +353,9 @@ export class NodeAgent {
   private async recompute(): Promise<void> {
     if (this.stopped || this.synced.size < WATCHED.length) return;
     const dirty = this.dirty;
-    this.dirty = { plan: false, dataplane: false, bgpRoutes: false };
+    this.dirty = { plan: false, dataplane: false, rereadRoutes: false };
     if (dirty.plan || !this.plan) await this.recomputePlan();
-    if (dirty.dataplane) await this.updateDataplane(dirty.bgpRoutes);
+    if (dirty.dataplane) await this.updateDataplane(dirty.rereadRoutes);
   }
 
   /** BGP plan from the datastore view → speaker configuration (only when it changed). */
@@ -391,32 +416,55 @@ export class NodeAgent {
         this.speaker = this.deps.speaker(sc);
         // Session states only change readiness/metrics; routes only the dataplane.
         this.speaker.on('peer-state', () => this.scheduleBgpReport());
-        this.speaker.on('best-path', () => this.schedule('bgp-routes'));
+        this.speaker.on('best-path', (e) => this.onBestPath(e));
+        // Everything learned before the subscription (none for a speaker that has not started).
+        this.bgpBest = this.bgpRoutes();
         await this.speaker.start();
       } else if (changed) {
         // The same configuration again (an event that did not touch BGP) is not re-applied.
         await this.speaker.setConfig(sc);
       }
     }
-    this.reportBgp();
+    // The first plan reports at once (readiness leaves "starting"); later ones join the rate-limited reports.
+    if (this.firstPlanDone) this.scheduleBgpReport();
+    else this.reportBgp();
     if (!this.firstPlanDone) {
       this.firstPlanDone = true;
       this.deps.onFirstPlan?.(this.speaker !== undefined);
     }
   }
 
+  /**
+   * A best path changed. Most learned paths at mesh start are the other nodes' blocks with the
+   * owner's address as next hop, which the datastore already gave felix: those change nothing in
+   * the dataplane view and cost no recompute (one per peer at a 100-node mesh start).
+   */
+  private onBestPath(e: BestPathLike): void {
+    const hop = e.best && e.best.source.id !== 'local' ? e.best.attrs.nextHop : undefined;
+    const old = this.bgpBest.get(e.prefix);
+    if (hop === old) return;
+    if (hop === undefined) this.bgpBest.delete(e.prefix);
+    else this.bgpBest.set(e.prefix, hop);
+    const implied = this.impliedHops.get(e.prefix);
+    const effective = (h: string | undefined): string | undefined => (h === implied ? undefined : h);
+    if (effective(old) !== effective(hop)) this.schedule('bgp-routes');
+  }
+
   /** The dataplane view → felix; an unchanged view is not re-sent once it was fully applied. */
-  private async updateDataplane(bgpRoutesChanged: boolean): Promise<void> {
+  private async updateDataplane(rereadBgpRoutes: boolean): Promise<void> {
     if (!this.dataplane || !this.deps.dataplaneInputs) return;
-    if (bgpRoutesChanged || !this.speaker) this.bgpRoutesCache = this.bgpRoutes();
+    if (rereadBgpRoutes || !this.speaker) this.bgpBest = this.bgpRoutes();
+    const nodes = this.items<Node>('Node');
+    const blocks = this.items<IPAMBlock>('IPAMBlock');
+    if (this.deps.impliedNextHops) this.impliedHops = this.deps.impliedNextHops({ nodeName: this.cfg.nodeName, nodes, blocks });
     const view: DataplaneView = {
       nodeName: this.cfg.nodeName,
-      nodes: this.items<Node>('Node'),
+      nodes,
       pools: this.items<IPPool>('IPPool'),
-      blocks: this.items<IPAMBlock>('IPAMBlock'),
+      blocks,
       affinities: this.items<BlockAffinity>('BlockAffinity'),
       workloadEndpoints: this.items<WorkloadEndpoint>('WorkloadEndpoint').filter((w) => w.spec.node === this.cfg.nodeName),
-      bgpRoutes: this.bgpRoutesCache,
+      bgpRoutes: [...this.bgpBest].map(([cidr, nextHop]) => ({ cidr, nextHop })),
     };
     // The interfaces holding the node's addresses (autodetected, or a static IP/IP6 located):
     // IPv6 no-encap routes leave by the IPv6 one even when IPv4 was autodetected elsewhere.
@@ -468,12 +516,13 @@ export class NodeAgent {
     startup.node = await ensureTunnelAddresses(this.deps.ds, this.deps.ipam, this.cfg.nodeName, this.deps.log);
   }
 
-  private bgpRoutes(): Array<{ cidr: string; nextHop: string }> {
-    if (!this.speaker) return [];
-    const out: Array<{ cidr: string; nextHop: string }> = [];
+  /** All best paths learned from peers, read from the speaker (prefix → next hop). */
+  private bgpRoutes(): Map<string, string> {
+    const out = new Map<string, string>();
+    if (!this.speaker) return out;
     for (const r of this.speaker.routes()) {
       const best = r.paths.find((p) => p.best);
-      if (best?.nextHop && best.from !== 'local') out.push({ cidr: r.prefix, nextHop: best.nextHop });
+      if (best?.nextHop && best.from !== 'local') out.set(r.prefix, best.nextHop);
     }
     return out;
   }
@@ -519,6 +568,7 @@ export class NodeAgent {
   private reportBgp(): void {
     if (this.pendingReport) clearTimeout(this.pendingReport);
     this.pendingReport = undefined;
+    this.lastReportAt = Date.now();
     const status = this.speaker?.status().peers ?? [];
     const peers = this.peerSnapshots(status);
     for (const p of status) {
@@ -591,6 +641,9 @@ export class NodeAgent {
 
 /** Delay before a BGP readiness/metrics report after a session state change (coalesces bursts). */
 export const BGP_REPORT_DELAY_MS = 100;
+
+/** Least time between two BGP readiness/metrics reports (readiness lags a session change by ≤ 1 s). */
+export const BGP_REPORT_MIN_INTERVAL_MS = 1000;
 
 /**
  * The coalescing window before a recompute: one claim's three writes land in one window. A window

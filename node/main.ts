@@ -66,7 +66,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   log.info({ node: cfg.nodeName, datastore: cfg.datastore.type, runDir: cfg.runDir, libDir: cfg.libDir }, 'tabby-node starting');
   const ds = await openDatastore(cfg.datastore, { logger: log });
 
-  const [{ BgpSpeaker }, { SessionTransports }, { openBgpListeners, openEarlyListeners, sessionLogger, speakerLogger }, { Dataplane }, { inputsFromResources }, { Ipam }] = await Promise.all([
+  const [{ BgpSpeaker }, { SessionTransports }, { openBgpListeners, openEarlyListeners, sessionLogger, speakerLogger }, { Dataplane }, { inputsFromResources, impliedNextHops }, { Ipam }] = await Promise.all([
     import('../bgp/speaker.js'),
     import('../bgp/speaker/session-transport.js'),
     import('./bgp-listen.js'),
@@ -146,6 +146,7 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
       return { start: () => dp.start(), stop: () => dp.stop(), update: (i) => dp.update(i as Parameters<typeof dp.update>[0]) };
     },
     dataplaneInputs: (v) => inputsFromResources(v),
+    impliedNextHops: (v) => impliedNextHops(v),
     // BGP not run after all (disabled, no address): the early listeners go.
     onFirstPlan: (speakerStarted) => void (speakerStarted || dropEarly()),
     ...(cfg.cniServer ? { cniServer: () => cniServer({ runDir: cfg.runDir, log, seed: { cfg: cfg.datastore, ds } }) } : {}),

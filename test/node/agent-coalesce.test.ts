@@ -15,11 +15,14 @@ import { MemoryDatastore } from '../../datastore/memory.js';
 import { silentLogger } from '../../lib/log.js';
 import { parseNodeConfig } from '../../node/config.js';
 import { BGP_REPORT_DELAY_MS, NodeAgent, type DataplaneLike, type SpeakerConfigLike, type SpeakerLike } from '../../node/agent.js';
-import { inputsFromResources } from '../../felix/resources.js';
+import { impliedNextHops, inputsFromResources } from '../../felix/resources.js';
 import type { BGPPeer, IPAMBlock, Node, WorkloadEndpoint } from '../../api/types.js';
 import type { Resource } from '../../api/meta.js';
 
 type Route = { prefix: string; nextHop: string };
+
+/** The speaker's 'best-path' event for a learned route (nextHop undefined: the prefix went away). */
+const bestPath = (prefix: string, nextHop: string | undefined) => ({ prefix, best: nextHop === undefined ? undefined : { source: { id: nextHop }, attrs: { nextHop } } });
 
 class FakeSpeaker extends EventEmitter implements SpeakerLike {
   readonly configs: SpeakerConfigLike[] = [];
@@ -75,6 +78,7 @@ async function startAgent(ds: MemoryDatastore, dir: string, learned: () => Route
     speaker: (c) => (speaker = new FakeSpeaker(c, learned)),
     dataplane: () => dataplane,
     dataplaneInputs: (v) => inputsFromResources(v),
+    impliedNextHops: (v) => impliedNextHops(v),
   });
   await agent.start();
   await settle(agent);
@@ -142,7 +146,7 @@ test('session state changes refresh readiness only; best-path changes re-send th
 
   // A best path: the dataplane gets the next hop; the speaker is not reconfigured.
   learned = [{ prefix: '10.244.5.0/26', nextHop: '10.0.0.11' }];
-  sp.emit('best-path');
+  sp.emit('best-path', bestPath('10.244.5.0/26', '10.0.0.11'));
   await settle(h.agent);
   assert.equal(sp.configs.length, configs);
   assert.equal(h.dataplane.updates.length, updates + 1);
@@ -150,7 +154,7 @@ test('session state changes refresh readiness only; best-path changes re-send th
   assert.deepEqual(last.remoteBlocks, [{ cidr: '10.244.5.0/26', nextHop: '10.0.0.11', node: 'node-1' }]);
 
   // The same best path again, and a datastore change that alters neither plan nor dataplane view.
-  sp.emit('best-path');
+  sp.emit('best-path', bestPath('10.244.5.0/26', '10.0.0.11'));
   await put(ds, { ...node(2), metadata: { name: 'node-2', labels: { rack: 'r1' } } });
   await settle(h.agent);
   assert.equal(sp.configs.length, configs);
@@ -161,6 +165,22 @@ test('session state changes refresh readiness only; best-path changes re-send th
   await settle(h.agent);
   assert.equal(sp.configs.length, configs);
   assert.equal(h.dataplane.updates.length, updates + 2);
+
+  // Node 3's block, then its best path with node 3's own address as next hop (every path at a mesh
+  // start): the datastore already routes it there, so no dataplane work. Another next hop: applied.
+  await put(ds, block(7, 3));
+  await settle(h.agent);
+  assert.equal(h.dataplane.updates.length, updates + 3);
+  learned = [...learned, { prefix: '10.244.7.0/26', nextHop: '10.0.0.13' }];
+  sp.emit('best-path', bestPath('10.244.7.0/26', '10.0.0.13'));
+  await settle(h.agent);
+  assert.equal(h.dataplane.updates.length, updates + 3);
+  learned = [learned[0]!, { prefix: '10.244.7.0/26', nextHop: '10.0.0.12' }];
+  sp.emit('best-path', bestPath('10.244.7.0/26', '10.0.0.12'));
+  await settle(h.agent);
+  assert.equal(h.dataplane.updates.length, updates + 4);
+  const via = (h.dataplane.updates.at(-1) as { remoteBlocks: Array<{ cidr: string; nextHop?: string; node?: string }> }).remoteBlocks.find((b) => b.cidr === '10.244.7.0/26');
+  assert.deepEqual(via, { cidr: '10.244.7.0/26', node: 'node-3', nextHop: '10.0.0.12' });
 });
 
 type Op =
@@ -211,7 +231,7 @@ test('after any event sequence the applied speaker config and dataplane view equ
             case 'route':
               if (op.del) routes.delete(`10.244.${op.i}.0/26`);
               else routes.set(`10.244.${op.i}.0/26`, { prefix: `10.244.${op.i}.0/26`, nextHop: `10.0.0.${10 + op.nextHop}` });
-              a.speaker().emit('best-path');
+              a.speaker().emit('best-path', bestPath(`10.244.${op.i}.0/26`, routes.get(`10.244.${op.i}.0/26`)?.nextHop));
               break;
             case 'peer-state':
               a.speaker().emit('peer-state');
