@@ -291,8 +291,19 @@ export class Mesh {
       const fd = openSync(m.log, 'a');
       const flags = process.env.BENCH_AGENT_NODE_FLAGS;
       // Default: exec the launcher itself, so its shebang's V8 flags apply as in the image (ENTRYPOINT).
-      const cmd = flags === undefined ? [BIN] : [process.execPath, ...flags.split(' ').filter(Boolean), BIN];
-      const child = spawn('ip', ['netns', 'exec', m.ns, ...cmd], { stdio: ['ignore', fd, fd], env: this.env(m) });
+      let cmd = flags === undefined ? [BIN] : [process.execPath, ...flags.split(' ').filter(Boolean), BIN];
+      const env = this.env(m);
+      // BENCH_PROFILE_DIR: a CPU profile of BENCH_PROFILE_AGENTS (default 5) agents spread over the
+      // spawn order (the others run unprofiled, so the profiler's overhead barely changes the run).
+      // They run `node <the launcher's shebang flags> --cpu-prof … <launcher>`.
+      const profDir = process.env.BENCH_PROFILE_DIR;
+      const every = Math.max(1, Math.floor(this.nodes.length / Number(process.env.BENCH_PROFILE_AGENTS ?? 5)));
+      if (profDir && this.nodes.indexOf(m) % every === Math.floor(every / 2)) {
+        const shebang = flags ?? (/^#!.*?node\s+(.*)$/m.exec(readFileSync(BIN, 'utf8').split('\n')[0] ?? '')?.[1] ?? '');
+        const prof = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${process.env.BENCH_PROFILE_INTERVAL_US ?? 500}`];
+        cmd = [process.execPath, ...shebang.split(' ').filter(Boolean), ...prof, BIN];
+      }
+      const child = spawn('ip', ['netns', 'exec', m.ns, ...cmd], { stdio: ['ignore', fd, fd], env });
       closeSync(fd);
       m.child = child;
       if (child.pid !== undefined) m.pid = child.pid;
@@ -331,6 +342,23 @@ export class Mesh {
    * From the agents' logs (pino `time`, ms since the epoch): per node, the time its last BGP session
    * became Established for good (no later transition away), or undefined when one is not Established.
    */
+  /** CPU seconds each agent had used when it logged "tabby-node started" (its startupCpuMs). */
+  startupCpu(): number[] {
+    const out: number[] = [];
+    for (const m of this.nodes) {
+      let text = '';
+      try {
+        text = readFileSync(m.log, 'utf8');
+      } catch {
+        continue;
+      }
+      const line = text.split('\n').find((l) => l.includes('"tabby-node started"'));
+      const ms = line ? (JSON.parse(line) as { startupCpuMs?: number }).startupCpuMs : undefined;
+      if (ms !== undefined) out.push(ms / 1000);
+    }
+    return out;
+  }
+
   establishedAt(): Map<string, number | undefined> {
     const out = new Map<string, number | undefined>();
     for (const m of this.nodes) {
@@ -377,6 +405,30 @@ export class Mesh {
       byKind.set(kind, e);
     }
     return { revision: Number(j.header.revision), byKind };
+  }
+
+  /** CPU seconds of all agents by thread name (main thread `node`, `V8 DefaultWorke`, `libuv-worker`…). */
+  agentThreads(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const m of this.nodes) {
+      if (m.pid === undefined) continue;
+      let tids: string[];
+      try {
+        tids = readdirSync(`/proc/${m.pid}/task`);
+      } catch {
+        continue;
+      }
+      for (const tid of tids) {
+        try {
+          const name = readFileSync(`/proc/${m.pid}/task/${tid}/comm`, 'utf8').trim();
+          const c = procCpuSplit(Number(tid), `/proc/${m.pid}/task/${tid}/stat`);
+          out.set(name, (out.get(name) ?? 0) + c.user + c.sys);
+        } catch {
+          // the thread ended
+        }
+      }
+    }
+    return out;
   }
 
   /** CPU seconds (utime+stime) etcd has used so far (the `ip netns exec` child execs etcd: same pid). */
@@ -439,8 +491,8 @@ export function procCpu(pid: number): number {
 }
 
 /** User and system CPU seconds of a process (utime, stime). */
-export function procCpuSplit(pid: number): { user: number; sys: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+export function procCpuSplit(pid: number, path = `/proc/${pid}/stat`): { user: number; sys: number } {
+  const stat = readFileSync(path, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
 }

@@ -16,6 +16,7 @@
 // (2) reads the session transitions from the logs.
 // Needs root, etcd, `npm run build`. Usage: node --import tsx bench/mesh-scale.ts
 // Env: BENCH_MESH_SIZES, BENCH_TIMEOUT_S (per size, default 180), BENCH_LOG_LEVEL (agent LOG_LEVEL, default info),
+// BENCH_PROFILE_DIR (CPU profiles of BENCH_PROFILE_AGENTS agents, default 5, every BENCH_PROFILE_INTERVAL_US µs),
 // BENCH_TABBY_ROOT (another checkout whose built bin/tabby-node the agents run, for before/after), BENCH_IDLE_S
 // (after convergence, measure the agents' CPU over this many idle seconds).
 // Targets (issue 6): 100-node mesh ≤ 10 s; RSS ≤ 80 MB per agent.
@@ -106,6 +107,7 @@ async function runSize(n: number): Promise<Row> {
       sess = await mesh.sessions();
     }
     const mem = mesh.memory();
+    const threads = [...mesh.agentThreads()].sort((a, b) => b[1] - a[1]);
     const etcdCpu = mesh.etcdCpu() - etcd0;
     const bu = process.cpuUsage(bench0);
     const benchCpu = (bu.user + bu.system) / 1e6;
@@ -135,6 +137,11 @@ async function runSize(n: number): Promise<Row> {
       machineIdle: machine1.idle - machine0.idle,
       load: `${loadBefore} → ${loadAverage()}`,
     };
+    const boot = mesh.startupCpu();
+    console.log(
+      `nodes=${n} agent CPU until "tabby-node started": median ${pct(boot, 50).toFixed(3)} s, all ${f1(boot.reduce((a, x) => a + x, 0))} s of ${f1(mem.reduce((a, x) => a + x.cpu, 0))} s`,
+    );
+    console.log(`nodes=${n} agent CPU-s by thread: ${threads.map(([k, v]) => `${k} ${f1(v)}`).join(', ')}`);
     const w = await mesh.etcdWrites(rev0);
     console.log(
       `nodes=${n} datastore writes while converging: ${w.revision - rev0} revisions; by key prefix: ` +

@@ -155,7 +155,9 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   // CALICO_MANAGE_CNI: keep the CNI kubeconfig's token fresh (node/cni-token-k8s.ts); undefined when off.
   // The Kubernetes edge (client, yaml) is imported only when enabled: ≈ 40 ms of module loading otherwise.
   const cniToken = parseCniTokenConfig(env).enabled ? await (await import('./cni-token-k8s.js')).startCniTokenRefresher(env, log) : undefined;
-  log.info('tabby-node started');
+  const cpu = process.cpuUsage();
+  // CPU used to get here: every agent of a mesh pays it before any BGP work (bench/mesh-scale.ts reads it).
+  log.info({ startupCpuMs: Math.round((cpu.user + cpu.system) / 1000) }, 'tabby-node started');
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) return;
