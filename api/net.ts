@@ -11,8 +11,32 @@ export interface ParsedCidr {
 
 const V4_DOTTED = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
-/** Parse an IP address strictly (dotted quad for IPv4, no zone ids); undefined when invalid. */
+/**
+ * Parsed addresses and CIDRs are cached by their text: the agent and felix re-read the same few
+ * hundred node addresses and block CIDRs on every recompute, and ipaddr.js parsing was the largest
+ * single cost of one (a node joining a 50-node mesh). The cached objects are shared: read-only.
+ * The caches are cleared when they reach CACHE_MAX entries, so they stay bounded.
+ */
+const CACHE_MAX = 8192;
+const ipCache = new Map<string, IPAddress | undefined>();
+const cidrCache = new Map<string, ParsedCidr | undefined>();
+const canonCache = new WeakMap<ParsedCidr, string>();
+
+function cached<T>(cache: Map<string, T>, s: string, make: (s: string) => T): T {
+  if (cache.has(s)) return cache.get(s) as T;
+  if (cache.size >= CACHE_MAX) cache.clear();
+  const v = make(s);
+  cache.set(s, v);
+  return v;
+}
+
+/** Parse an IP address strictly (dotted quad for IPv4, no zone ids); undefined when invalid. Read-only result. */
 export function parseIP(s: string): IPAddress | undefined {
+  if (typeof s !== 'string') return undefined;
+  return cached(ipCache, s, parseIPUncached);
+}
+
+function parseIPUncached(s: string): IPAddress | undefined {
   if (typeof s !== 'string') return undefined;
   if (s.includes(':')) {
     if (s.includes('%') || !ipaddr.IPv6.isValid(s)) return undefined;
@@ -32,9 +56,13 @@ export function parsePeerIP(s: string): { ip: string; port?: number } | undefine
   return port >= 1 && port <= 65535 ? { ip: m[1]!, port } : undefined;
 }
 
-/** Parse `addr/prefix` strictly; undefined when invalid. The address need not be masked. */
+/** Parse `addr/prefix` strictly; undefined when invalid. The address need not be masked. Read-only result. */
 export function parseCidr(s: string): ParsedCidr | undefined {
   if (typeof s !== 'string') return undefined;
+  return cached(cidrCache, s, parseCidrUncached);
+}
+
+function parseCidrUncached(s: string): ParsedCidr | undefined {
   const slash = s.indexOf('/');
   if (slash < 0) return undefined;
   const addr = parseIP(s.slice(0, slash));
@@ -44,6 +72,16 @@ export function parseCidr(s: string): ParsedCidr | undefined {
   const family = addr.kind() === 'ipv4' ? 4 : 6;
   if (prefix > (family === 4 ? 32 : 128)) return undefined;
   return { family, addr, prefix };
+}
+
+const ipTextCache = new Map<string, string | undefined>();
+
+/** The canonical text of an address (`FD00::0001` → `fd00::1`), undefined when invalid; cached. */
+export function canonicalIp(s: string): string | undefined {
+  return cached(ipTextCache, s, (x) => {
+    const a = parseIP(x);
+    return a ? ipToString(a) : undefined;
+  });
 }
 
 export function ipToString(addr: IPAddress): string {
@@ -64,7 +102,12 @@ export function networkOf(c: ParsedCidr): IPAddress {
 
 /** Canonical masked form, e.g. `10.0.0.1/16` → `10.0.0.0/16`, `FD00::0/8` → `fd00::/8`. */
 export function canonicalCidr(c: ParsedCidr): string {
-  return `${ipToString(networkOf(c))}/${c.prefix}`;
+  let v = canonCache.get(c);
+  if (v === undefined) {
+    v = `${ipToString(networkOf(c))}/${c.prefix}`;
+    canonCache.set(c, v);
+  }
+  return v;
 }
 
 export function isMasked(c: ParsedCidr): boolean {

@@ -286,7 +286,7 @@ export class Mesh {
   }
 
   /** Start tabby-node in every namespace (the process is `node bin/tabby-node`, exec'd by ip netns exec). */
-  startAgents(nodes: MeshNode[] = this.nodes): void {
+  startAgents(nodes: MeshNode[] = this.nodes, opts: { profileDir?: string } = {}): void {
     for (const m of nodes) {
       const fd = openSync(m.log, 'a');
       const flags = process.env.BENCH_AGENT_NODE_FLAGS;
@@ -296,9 +296,9 @@ export class Mesh {
       // BENCH_PROFILE_DIR: a CPU profile of BENCH_PROFILE_AGENTS (default 5) agents spread over the
       // spawn order (the others run unprofiled, so the profiler's overhead barely changes the run).
       // They run `node <the launcher's shebang flags> --cpu-prof … <launcher>`.
-      const profDir = process.env.BENCH_PROFILE_DIR;
-      const every = Math.max(1, Math.floor(this.nodes.length / Number(process.env.BENCH_PROFILE_AGENTS ?? 5)));
-      if (profDir && this.nodes.indexOf(m) % every === Math.floor(every / 2)) {
+      const profDir = opts.profileDir ?? process.env.BENCH_PROFILE_DIR;
+      const every = opts.profileDir ? 1 : Math.max(1, Math.floor(this.nodes.length / Number(process.env.BENCH_PROFILE_AGENTS ?? 5)));
+      if (profDir && (opts.profileDir || this.nodes.indexOf(m) % every === Math.floor(every / 2))) {
         const shebang = flags ?? (/^#!.*?node\s+(.*)$/m.exec(readFileSync(BIN, 'utf8').split('\n')[0] ?? '')?.[1] ?? '');
         const prof = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${process.env.BENCH_PROFILE_INTERVAL_US ?? 500}`];
         cmd = [process.execPath, ...shebang.split(' ').filter(Boolean), ...prof, BIN];
@@ -325,9 +325,9 @@ export class Mesh {
   }
 
   /** BGP peers per node from the status sockets: [node, established, total]. */
-  async sessions(): Promise<Array<{ node: string; established: number; total: number }>> {
+  async sessions(nodes: MeshNode[] = this.nodes): Promise<Array<{ node: string; established: number; total: number }>> {
     const out: Array<{ node: string; established: number; total: number }> = [];
-    await pool(this.nodes, 8, async (m) => {
+    await pool(nodes, 8, async (m) => {
       try {
         const s = await readStatus(join(m.dir, 'run'), 3000);
         out.push({ node: m.name, established: s.bgp.peers.filter((p) => p.state === 'Established').length, total: s.bgp.peers.length });

@@ -16,7 +16,7 @@
  */
 import type { Logger } from '../lib/log.js';
 import { silentLogger } from '../lib/log.js';
-import { canonicalCidr, ipToString, parseCidr, parseIP } from '../api/net.js';
+import { canonicalCidr, canonicalIp, parseCidr } from '../api/net.js';
 import { AF, RTN, RTPROT, RT_SCOPE, RT_TABLE, type Link, type NetlinkEvent, type Route } from '../netlink/index.js';
 import { DEFAULT_NAMES, type DataplaneNames, type DesiredRoute } from './model.js';
 import type { DataplaneNetlink, RouteOp, Unsubscribe } from './shim.js';
@@ -80,8 +80,7 @@ function canonDst(dst: string): string {
   return c;
 }
 function canonIp(ip: string): string {
-  const p = parseIP(ip);
-  return p ? ipToString(p) : ip;
+  return canonicalIp(ip) ?? ip;
 }
 
 const defaultPriority = (family: 2 | 10): number => (family === AF.INET6 ? 1024 : 0);
