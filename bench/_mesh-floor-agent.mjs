@@ -1,0 +1,90 @@
+// The "Node floor" agent of bench/mesh-reference.ts: the cheapest conceivable Node.js full-mesh member.
+// No datastore, no BGP logic, no routes: it listens on <ip>:<port>, connects to every peer whose
+// address is greater as a string (Calico's unidirectional mesh: the greater IP is passive), and per
+// session does the BGP message sequence with dummy bodies of the real sizes:
+//   send OPEN → on OPEN send KEEPALIVE → on KEEPALIVE send UPDATE → done when the peer's UPDATE arrived.
+// Messages are framed like BGP (16-byte marker, u16 length, u8 type) so the reader does real framing.
+// Prints to stdout (time = epoch ms with sub-ms precision, cpu = this process's CPU ms so far):
+//   ready <time> <cpu>    listening
+//   first <time> <cpu>    the first session completed
+//   done <time> <cpu>     all sessions completed
+// then keeps its sockets open until killed (as a speaker would). Usage:
+//   node _mesh-floor-agent.mjs <ip> <port> <peer-ip,peer-ip,…>   (FLOOR_RETRY_MS: connect retry, default 200)
+import { Buffer } from 'node:buffer';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setTimeout } from 'node:timers';
+
+const [ip = '', portArg = '179', peerArg = ''] = process.argv.slice(2);
+const port = Number(portArg);
+const peers = peerArg.split(',').filter((p) => p && p !== ip);
+const retryMs = Number(process.env.FLOOR_RETRY_MS ?? 200);
+const OPEN = 1;
+const UPDATE = 2;
+const KEEPALIVE = 4;
+/** OPEN with the capabilities a Calico speaker sends is ≈ 57 bytes; KEEPALIVE 19; one /26 UPDATE ≈ 60. */
+const SIZE = { [OPEN]: 57, [UPDATE]: 60, [KEEPALIVE]: 19 };
+
+const now = () => performance.timeOrigin + performance.now();
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return ((u.user + u.system) / 1000).toFixed(1);
+};
+const say = (what) => process.stdout.write(`${what} ${now().toFixed(3)} ${cpuMs()}\n`);
+
+function message(type) {
+  const b = Buffer.alloc(SIZE[type]);
+  b.fill(0xff, 0, 16);
+  b.writeUInt16BE(b.length, 16);
+  b[18] = type;
+  return b;
+}
+
+const done = new Set();
+function complete(peer) {
+  if (done.has(peer)) return;
+  done.add(peer);
+  if (done.size === 1) say('first');
+  if (done.size === peers.length) say('done');
+}
+
+/** One session over `sock` with `peer`: OPEN → KEEPALIVE → UPDATE each way. */
+function session(sock, peer) {
+  let buf = Buffer.alloc(0);
+  let sentUpdate = false;
+  let gotUpdate = false;
+  sock.setNoDelay(true);
+  sock.write(message(OPEN));
+  sock.on('data', (chunk) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    while (buf.length >= 19) {
+      const len = buf.readUInt16BE(16);
+      if (buf.length < len) break;
+      const type = buf[18];
+      buf = buf.subarray(len);
+      if (type === OPEN) sock.write(message(KEEPALIVE));
+      else if (type === KEEPALIVE && !sentUpdate) {
+        sentUpdate = true;
+        sock.write(message(UPDATE));
+      } else if (type === UPDATE) gotUpdate = true;
+      if (sentUpdate && gotUpdate) complete(peer);
+    }
+  });
+  sock.on('error', (e) => process.stderr.write(`${peer}: ${e.message}\n`));
+}
+
+function connect(peer) {
+  const sock = net.connect({ host: peer, port, localAddress: ip });
+  sock.once('connect', () => session(sock, peer));
+  sock.once('error', () => {
+    sock.destroy();
+    if (!done.has(peer)) setTimeout(() => connect(peer), retryMs);
+  });
+}
+
+const server = net.createServer((sock) => session(sock, sock.remoteAddress ?? '?'));
+server.listen(port, ip, () => {
+  say('ready');
+  if (peers.length === 0) say('done');
+  for (const p of peers) if (p > ip) connect(p);
+});
