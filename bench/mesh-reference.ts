@@ -22,20 +22,20 @@
 //    table row parsed (it needs `npm run build` and etcd; it does its own cleanup).
 // t=0 is the spawn of the first process of the size. Printed per size: full convergence, first route
 // (BIRD) / first completed session (floor), how long spawning all N took, CPU seconds of all the
-// daemons (utime+stime from /proc, read once converged) and the median per daemon, the machine's busy /
+// daemons (time on CPU from /proc/<pid>/task/*/schedstat, read once converged) and the median per daemon, the machine's busy /
 // idle CPU-s over the run (/proc/stat), VmRSS median / max, load, and ratios against BIRD.
 // Needs root and bird/birdc (Debian bird2). Usage: node --import tsx bench/mesh-reference.ts
 // Env: BENCH_MESH_SIZES, BENCH_TIMEOUT_S (per size and implementation, default 180), BENCH_ONLY=bird|floor
 // (one of the two), BENCH_WITH_TABBY=1, BENCH_BIRD_FLAGS, BENCH_KEEP=1 (keep the temp dir with configs/logs),
 // BENCH_SHOW=1 (print node 1's kernel routes and `birdc show protocols` once converged).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Netlink, type NetlinkEvent, type Subscription } from '../netlink/index.js';
-import { ensureThreadPool, loadAverage, machineCpu, nowMs, pct, pool, procCpu, procMemory, run, sleep, stopNodes, sweep } from './_mesh.js';
+import { ensureThreadPool, loadAverage, machineCpu, nowMs, pct, pool, procMemory, run, sleep, stopNodes, sweep } from './_mesh.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SIZES = (process.env.BENCH_MESH_SIZES ?? '10,25,50,100').split(',').map(Number).filter((n) => n >= 2);
@@ -48,6 +48,7 @@ const BIRD_FLAGS = (process.env.BENCH_BIRD_FLAGS ?? '-R -d').split(' ').filter(B
 const progress = (s: string): void => void process.stderr.write(`  … ${s}\n`);
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '–');
+const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '–');
 const epochMs = (): number => performance.timeOrigin + performance.now();
 
 function skipReason(): string | undefined {
@@ -184,7 +185,7 @@ class Fabric {
 
   /**
    * The columns every implementation shares, read now (the daemons still running): CPU seconds
-   * (utime+stime), VmRSS, the machine's CPU since `start`.
+   * (cpuSeconds), VmRSS, the machine's CPU since `start`.
    */
   summary(start: { machine: { busy: number; idle: number }; load: string }): Pick<Row, 'cpuAll' | 'cpuMed' | 'busy' | 'idle' | 'rssMed' | 'rssMax' | 'load'> {
     const m1 = machineCpu();
@@ -192,7 +193,7 @@ class Fabric {
     for (const m of this.nodes) {
       if (m.pid === undefined) continue;
       try {
-        use.push({ cpu: procCpu(m.pid), rss: procMemory(m.pid).rss });
+        use.push({ cpu: cpuSeconds(m.pid), rss: procMemory(m.pid).rss });
       } catch {
         // exited
       }
@@ -216,6 +217,23 @@ class Fabric {
     if (process.env.BENCH_KEEP) process.stderr.write(`kept configs and logs in ${this.dir} (BENCH_KEEP)\n`);
     else rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * CPU seconds of a process with nanosecond resolution: the sum of /proc/<pid>/task/<tid>/schedstat
+ * (time on CPU) over its threads. A BIRD daemon uses a few ms, which the 10 ms ticks of utime+stime
+ * round to zero. (Threads that already ended are not counted; these daemons keep theirs.)
+ */
+function cpuSeconds(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return ns / 1e9;
 }
 
 let current: Fabric | undefined;
@@ -517,7 +535,7 @@ for (const n of SIZES) {
   for (const r of size) {
     console.log(
       `nodes=${n} ${r.impl}: converged ${f1(r.converged)} ms (routes ${f1(r.routes)}, sessions ${f1(r.sessions)}, first ${f1(r.first)}; spawning ${f1(r.spawn)} ms) ` +
-        `CPU all ${f2(r.cpuAll)} s, median ${f2(r.cpuMed)} s${Number.isFinite(r.startCpu) ? `, until listening ${f2(r.startCpu)} s` : ''}; ` +
+        `CPU all ${f2(r.cpuAll)} s, median ${f3(r.cpuMed)} s${Number.isFinite(r.startCpu) ? `, until listening ${f2(r.startCpu)} s` : ''}; ` +
         `machine busy/idle ${f1(r.busy)}/${f1(r.idle)} CPU-s; VmRSS med/max ${f1(r.rssMed)}/${f1(r.rssMax)} MB; load ${r.load}`,
     );
   }
@@ -533,6 +551,6 @@ for (const r of rows) {
   const ratio = (a: number, b: number | undefined): string => (b ? `${f2(a / b)}×` : '–');
   console.log(
     `| ${r.n} | ${r.impl} | ${f2(r.converged / 1000)} | ${ratio(r.converged, bird?.converged)} | ${f2(r.routes / 1000)} | ${f2(r.sessions / 1000)} | ${f2(r.first / 1000)} | ${f1(r.spawn)} | ` +
-      `${f1(r.cpuAll)} | ${ratio(r.cpuAll, bird?.cpuAll)} | ${f2(r.cpuMed)}${Number.isFinite(r.startCpu) ? ` (${f2(r.startCpu)} until listening)` : ''} | ${f1(r.busy)} / ${f1(r.idle)} | ${f1(r.rssMed)} / ${f1(r.rssMax)} | ${r.load} |`,
+      `${f2(r.cpuAll)} | ${ratio(r.cpuAll, bird?.cpuAll)} | ${f3(r.cpuMed)}${Number.isFinite(r.startCpu) ? ` (${f3(r.startCpu)} until listening)` : ''} | ${f1(r.busy)} / ${f1(r.idle)} | ${f1(r.rssMed)} / ${f1(r.rssMax)} | ${r.load} |`,
   );
 }
