@@ -4,12 +4,14 @@
 // session does the BGP message sequence with dummy bodies of the real sizes:
 //   send OPEN → on OPEN send KEEPALIVE → on KEEPALIVE send UPDATE → done when the peer's UPDATE arrived.
 // Messages are framed like BGP (16-byte marker, u16 length, u8 type) so the reader does real framing.
-// Prints to stdout (time = epoch ms with sub-ms precision, cpu = this process's CPU ms so far):
-//   ready <time> <cpu>    listening
-//   first <time> <cpu>    the first session completed
-//   done <time> <cpu>     all sessions completed
+// Prints to stdout (time = epoch ms with sub-ms precision, cpu = this process's CPU ms so far,
+// refused = connection attempts refused so far):
+//   ready <time> <cpu> <refused>    listening
+//   first <time> <cpu> <refused>    the first session completed
+//   done <time> <cpu> <refused>     all sessions completed
 // then keeps its sockets open until killed (as a speaker would). Usage:
-//   node _mesh-floor-agent.mjs <ip> <port> <peer-ip,peer-ip,…>   (FLOOR_RETRY_MS: connect retry, default 200)
+//   node _mesh-floor-agent.mjs <ip> <port> <peer-ip,peer-ip,…>
+// Env: FLOOR_RETRY_MS (first connect retry, default 100), FLOOR_RETRY_MAX_MS (backoff cap, default 1000).
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -18,7 +20,8 @@ import { setTimeout } from 'node:timers';
 const [ip = '', portArg = '179', peerArg = ''] = process.argv.slice(2);
 const port = Number(portArg);
 const peers = peerArg.split(',').filter((p) => p && p !== ip);
-const retryMs = Number(process.env.FLOOR_RETRY_MS ?? 200);
+const retryMs = Number(process.env.FLOOR_RETRY_MS ?? 100);
+const retryMaxMs = Number(process.env.FLOOR_RETRY_MAX_MS ?? 1000);
 const OPEN = 1;
 const UPDATE = 2;
 const KEEPALIVE = 4;
@@ -30,7 +33,7 @@ const cpuMs = () => {
   const u = process.cpuUsage();
   return ((u.user + u.system) / 1000).toFixed(1);
 };
-const say = (what) => process.stdout.write(`${what} ${now().toFixed(3)} ${cpuMs()}\n`);
+const say = (what) => process.stdout.write(`${what} ${now().toFixed(3)} ${cpuMs()} ${refused}\n`);
 
 function message(type) {
   const b = Buffer.alloc(SIZE[type]);
@@ -41,6 +44,7 @@ function message(type) {
 }
 
 const done = new Set();
+let refused = 0;
 function complete(peer) {
   if (done.has(peer)) return;
   done.add(peer);
@@ -73,12 +77,17 @@ function session(sock, peer) {
   sock.on('error', (e) => process.stderr.write(`${peer}: ${e.message}\n`));
 }
 
-function connect(peer) {
+/**
+ * Connect to `peer`; while it refuses (not started yet) retry after `wait` ms, doubling up to
+ * retryMaxMs, with up to 25 % jitter (as BIRD's timers). Each refusal is a SYN, a RST and a socket.
+ */
+function connect(peer, wait = retryMs) {
   const sock = net.connect({ host: peer, port, localAddress: ip });
   sock.once('connect', () => session(sock, peer));
   sock.once('error', () => {
     sock.destroy();
-    if (!done.has(peer)) setTimeout(() => connect(peer), retryMs);
+    refused++;
+    if (!done.has(peer)) setTimeout(() => connect(peer, Math.min(retryMaxMs, wait * 2)), wait * (1 - Math.random() / 4));
   });
 }
 

@@ -334,6 +334,7 @@ interface Row {
   rssMed: number;
   rssMax: number;
   load: string;
+  note?: string;
 }
 
 /** BIRD's protocol table: Mesh_ sessions of one daemon (name, state, since as epoch ms, info). */
@@ -422,7 +423,7 @@ async function runFloor(n: number): Promise<Row> {
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'UV_THREADPOOL_SIZE']) delete env[k];
     progress(`floor: ${n} namespaces ready; starting ${n} node processes`);
-    const stamps = fab.nodes.map(() => ({ ready: NaN, readyCpu: NaN, first: NaN, done: NaN }));
+    const stamps = fab.nodes.map(() => ({ ready: NaN, readyCpu: NaN, first: NaN, done: NaN, refused: 0 }));
     let doneCount = 0;
     let wake: () => void = () => undefined;
     const start = { machine: machineCpu(), load: loadAverage() };
@@ -431,12 +432,12 @@ async function runFloor(n: number): Promise<Row> {
     for (const [k, m] of fab.nodes.entries()) {
       const child = fab.spawnIn(m, [process.execPath, agent, m.ip, String(BGP_PORT), peers], 'pipe', env);
       createInterface({ input: child.stdout! }).on('line', (line) => {
-        const [what, t, cpu] = line.split(' ');
+        const [what, t, cpu, refused] = line.split(' ');
         const s = stamps[k]!;
         if (what === 'ready') [s.ready, s.readyCpu] = [Number(t), Number(cpu) / 1000];
         else if (what === 'first') s.first = Number(t);
         else if (what === 'done') {
-          s.done = Number(t);
+          [s.done, s.refused] = [Number(t), Number(refused)];
           doneCount++;
           wake();
         }
@@ -462,6 +463,7 @@ async function runFloor(n: number): Promise<Row> {
       first: Math.min(...stamps.map((s) => s.first)) - t0Epoch,
       spawn: spawnAll,
       startCpu: pct(stamps.map((s) => s.readyCpu), 50),
+      note: `${stamps.reduce((a, s) => a + s.refused, 0)} connects refused (peer not listening yet)`,
       ...summary,
     };
   } finally {
@@ -536,7 +538,7 @@ for (const n of SIZES) {
     console.log(
       `nodes=${n} ${r.impl}: converged ${f1(r.converged)} ms (routes ${f1(r.routes)}, sessions ${f1(r.sessions)}, first ${f1(r.first)}; spawning ${f1(r.spawn)} ms) ` +
         `CPU all ${f2(r.cpuAll)} s, median ${f3(r.cpuMed)} s${Number.isFinite(r.startCpu) ? `, until listening ${f2(r.startCpu)} s` : ''}; ` +
-        `machine busy/idle ${f1(r.busy)}/${f1(r.idle)} CPU-s; VmRSS med/max ${f1(r.rssMed)}/${f1(r.rssMax)} MB; load ${r.load}`,
+        `machine busy/idle ${f1(r.busy)}/${f1(r.idle)} CPU-s; VmRSS med/max ${f1(r.rssMed)}/${f1(r.rssMax)} MB; load ${r.load}${r.note ? `; ${r.note}` : ''}`,
     );
   }
   rows.push(...size);
