@@ -11,7 +11,8 @@
 //   done <time> <cpu> <refused>     all sessions completed
 // then keeps its sockets open until killed (as a speaker would). Usage:
 //   node _mesh-floor-agent.mjs <ip> <port> <peer-ip,peer-ip,…>
-// Env: FLOOR_RETRY_MS (first connect retry, default 100), FLOOR_RETRY_MAX_MS (backoff cap, default 1000).
+// Env: FLOOR_RETRY_MS (first connect retry, default 100), FLOOR_RETRY_MAX_MS (backoff cap, default 1000),
+// FLOOR_CONNECT_DELAY_MS (wait before the first connect, default 0).
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -22,6 +23,7 @@ const port = Number(portArg);
 const peers = peerArg.split(',').filter((p) => p && p !== ip);
 const retryMs = Number(process.env.FLOOR_RETRY_MS ?? 100);
 const retryMaxMs = Number(process.env.FLOOR_RETRY_MAX_MS ?? 1000);
+const connectDelay = Number(process.env.FLOOR_CONNECT_DELAY_MS ?? 0);
 const OPEN = 1;
 const UPDATE = 2;
 const KEEPALIVE = 4;
@@ -95,5 +97,10 @@ const server = net.createServer((sock) => session(sock, sock.remoteAddress ?? '?
 server.listen(port, ip, () => {
   say('ready');
   if (peers.length === 0) say('done');
-  for (const p of peers) if (p > ip) connect(p);
+  // FLOOR_CONNECT_DELAY_MS: BIRD's `connect delay time` (Calico: 2 s), with BIRD's jitter (up to −25 %).
+  for (const p of peers) {
+    if (p < ip) continue;
+    if (connectDelay > 0) setTimeout(() => connect(p), connectDelay * (1 - Math.random() / 4));
+    else connect(p);
+  }
 });
