@@ -22,8 +22,10 @@
 //    table row parsed (it needs `npm run build` and etcd; it does its own cleanup).
 // t=0 is the spawn of the first process of the size. Printed per size: full convergence, first route
 // (BIRD) / first completed session (floor), how long spawning all N took, CPU seconds of all the
-// daemons (time on CPU from /proc/<pid>/task/*/schedstat, read once converged) and the median per daemon, the machine's busy /
-// idle CPU-s over the run (/proc/stat), VmRSS median / max, load, and ratios against BIRD.
+// daemons (time on CPU from /proc/<pid>/task/*/schedstat, read once converged) and the median per
+// daemon, the bench process's own CPU (spawning, route events, birdc), the machine's busy / idle CPU-s
+// over the run (/proc/stat), VmRSS median / max, load, and ratios against BIRD. Floor agents take
+// FLOOR_RETRY_MS, FLOOR_RETRY_MAX_MS, FLOOR_CONNECT_DELAY_MS from the environment (_mesh-floor-agent.mjs).
 // Needs root and bird/birdc (Debian bird2). Usage: node --import tsx bench/mesh-reference.ts
 // Env: BENCH_MESH_SIZES, BENCH_TIMEOUT_S (per size and implementation, default 180), BENCH_ONLY=bird|floor
 // (one of the two), BENCH_WITH_TABBY=1, BENCH_BIRD_FLAGS, BENCH_KEEP=1 (keep the temp dir with configs/logs),
@@ -187,8 +189,9 @@ class Fabric {
    * The columns every implementation shares, read now (the daemons still running): CPU seconds
    * (cpuSeconds), VmRSS, the machine's CPU since `start`.
    */
-  summary(start: { machine: { busy: number; idle: number }; load: string }): Pick<Row, 'cpuAll' | 'cpuMed' | 'busy' | 'idle' | 'rssMed' | 'rssMax' | 'load'> {
+  summary(start: { machine: { busy: number; idle: number }; load: string; bench: NodeJS.CpuUsage }): Pick<Row, 'cpuAll' | 'cpuMed' | 'busy' | 'idle' | 'rssMed' | 'rssMax' | 'load' | 'benchCpu'> {
     const m1 = machineCpu();
+    const b = process.cpuUsage(start.bench);
     const use: Array<{ cpu: number; rss: number }> = [];
     for (const m of this.nodes) {
       if (m.pid === undefined) continue;
@@ -206,6 +209,7 @@ class Fabric {
       rssMed: pct(use.map((x) => x.rss), 50),
       rssMax: Math.max(...use.map((x) => x.rss)),
       load: `${start.load} → ${loadAverage()}`,
+      benchCpu: (b.user + b.system) / 1e6,
     };
   }
 
@@ -334,6 +338,8 @@ interface Row {
   rssMed: number;
   rssMax: number;
   load: string;
+  /** CPU-s of this process (spawning, route events, birdc polling) over the run */
+  benchCpu: number;
   note?: string;
 }
 
@@ -359,7 +365,7 @@ async function runBird(n: number): Promise<Row> {
     await run('bird', ['-p', '-c', join(fab.dir, 'n1.conf')]); // parse check, as confd does
     progress(`bird: ${n} namespaces and configs ready; starting ${n} birds`);
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', TZ: 'UTC' };
-    const start = { machine: machineCpu(), load: loadAverage() };
+    const start = { machine: machineCpu(), load: loadAverage(), bench: process.cpuUsage() };
     const t0 = nowMs();
     const t0Epoch = epochMs();
     for (const m of fab.nodes) fab.spawnIn(m, ['bird', ...BIRD_FLAGS, '-s', join(fab.dir, `n${m.i}.ctl`), '-c', join(fab.dir, `n${m.i}.conf`)], 'log', env);
@@ -426,7 +432,7 @@ async function runFloor(n: number): Promise<Row> {
     const stamps = fab.nodes.map(() => ({ ready: NaN, readyCpu: NaN, first: NaN, done: NaN, refused: 0 }));
     let doneCount = 0;
     let wake: () => void = () => undefined;
-    const start = { machine: machineCpu(), load: loadAverage() };
+    const start = { machine: machineCpu(), load: loadAverage(), bench: process.cpuUsage() };
     const t0 = nowMs();
     const t0Epoch = epochMs();
     for (const [k, m] of fab.nodes.entries()) {
@@ -500,6 +506,7 @@ function parseMeshScaleRow(line: string): Row | undefined {
     rssMed,
     rssMax,
     load: c[13] ?? '',
+    benchCpu: num(c[11]),
   };
 }
 
@@ -538,21 +545,21 @@ for (const n of SIZES) {
     console.log(
       `nodes=${n} ${r.impl}: converged ${f1(r.converged)} ms (routes ${f1(r.routes)}, sessions ${f1(r.sessions)}, first ${f1(r.first)}; spawning ${f1(r.spawn)} ms) ` +
         `CPU all ${f2(r.cpuAll)} s, median ${f3(r.cpuMed)} s${Number.isFinite(r.startCpu) ? `, until listening ${f2(r.startCpu)} s` : ''}; ` +
-        `machine busy/idle ${f1(r.busy)}/${f1(r.idle)} CPU-s; VmRSS med/max ${f1(r.rssMed)}/${f1(r.rssMax)} MB; load ${r.load}${r.note ? `; ${r.note}` : ''}`,
+        `bench ${f2(r.benchCpu)} CPU-s; machine busy/idle ${f1(r.busy)}/${f1(r.idle)} CPU-s; VmRSS med/max ${f1(r.rssMed)}/${f1(r.rssMax)} MB; load ${r.load}${r.note ? `; ${r.note}` : ''}`,
     );
   }
   rows.push(...size);
 }
 if (process.env.BENCH_WITH_TABBY !== '1') console.log('\n(tabby-node row: BENCH_WITH_TABBY=1, or run bench/mesh-scale.ts separately)');
 console.log(
-  '\n| nodes | implementation | full convergence s | × BIRD | all routes s | all sessions s | first route / session s | spawning N ms | CPU-s all daemons | × BIRD | CPU-s per daemon (median) | machine busy / idle CPU-s | VmRSS median / max MB | load before → after |',
+  '\n| nodes | implementation | full convergence s | × BIRD | all routes s | all sessions s | first route / session s | spawning N ms | CPU-s all daemons | × BIRD | CPU-s per daemon (median) | bench CPU-s | machine busy / idle CPU-s | VmRSS median / max MB | load before → after |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const bird = rows.find((x) => x.n === r.n && x.impl === 'BIRD mesh');
   const ratio = (a: number, b: number | undefined): string => (b ? `${f2(a / b)}×` : '–');
   console.log(
     `| ${r.n} | ${r.impl} | ${f2(r.converged / 1000)} | ${ratio(r.converged, bird?.converged)} | ${f2(r.routes / 1000)} | ${f2(r.sessions / 1000)} | ${f2(r.first / 1000)} | ${f1(r.spawn)} | ` +
-      `${f2(r.cpuAll)} | ${ratio(r.cpuAll, bird?.cpuAll)} | ${f3(r.cpuMed)}${Number.isFinite(r.startCpu) ? ` (${f3(r.startCpu)} until listening)` : ''} | ${f1(r.busy)} / ${f1(r.idle)} | ${f1(r.rssMed)} / ${f1(r.rssMax)} | ${r.load} |`,
+      `${f2(r.cpuAll)} | ${ratio(r.cpuAll, bird?.cpuAll)} | ${f3(r.cpuMed)}${Number.isFinite(r.startCpu) ? ` (${f3(r.startCpu)} until listening)` : ''} | ${f2(r.benchCpu)} | ${f1(r.busy)} / ${f1(r.idle)} | ${f1(r.rssMed)} / ${f1(r.rssMax)} | ${r.load} |`,
   );
 }
