@@ -102,18 +102,21 @@ async function nsPids(ns: string): Promise<number[]> {
   return (out ?? '').split(/\s+/).filter(Boolean).map(Number).filter((n) => n > 1 && n !== process.pid);
 }
 
-/** Remove every `tnb-` namespace (killing the processes inside first) and the root link. */
-export async function sweep(): Promise<void> {
+/**
+ * Remove every `tnb-` namespace (killing the processes inside first) and the root link; another
+ * benchmark's layout passes its own prefix (and root link, if it has one).
+ */
+export async function sweep(prefix = PREFIX, hostLink: string | undefined = HOST_LINK): Promise<void> {
   let names: string[] = [];
   try {
-    names = readdirSync('/var/run/netns').filter((n) => n.startsWith(PREFIX));
+    names = readdirSync('/var/run/netns').filter((n) => n.startsWith(prefix));
   } catch {
     // no namespaces at all
   }
   for (const ns of names) for (const pid of await nsPids(ns)) tryKill(pid, 'SIGKILL');
   if (names.length) await sleep(200);
   await pool(names, 8, async (ns) => void (await tryRun('ip', ['netns', 'del', ns])));
-  if (existsSync(`/sys/class/net/${HOST_LINK}`)) await tryRun('ip', ['link', 'del', HOST_LINK]);
+  if (hostLink && existsSync(`/sys/class/net/${hostLink}`)) await tryRun('ip', ['link', 'del', hostLink]);
 }
 
 function tryKill(pid: number, sig: NodeJS.Signals): void {
@@ -442,10 +445,9 @@ export class Mesh {
     for (const m of this.nodes) {
       if (m.pid === undefined) continue;
       try {
-        const status = readFileSync(`/proc/${m.pid}/status`, 'utf8');
-        const kb = (k: string): number => Number(/\d+/.exec(status.split('\n').find((l) => l.startsWith(k)) ?? '')?.[0] ?? NaN);
+        const mem = procMemory(m.pid);
         const c = procCpuSplit(m.pid);
-        out.push({ node: m.name, rss: kb('VmRSS:') / 1024, hwm: kb('VmHWM:') / 1024, cpu: c.user + c.sys, sys: c.sys });
+        out.push({ node: m.name, ...mem, cpu: c.user + c.sys, sys: c.sys });
       } catch {
         // exited
       }
@@ -456,15 +458,7 @@ export class Mesh {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    for (const m of this.nodes) {
-      m.sub?.close();
-      m.nl?.close();
-    }
-    const live = this.nodes.filter((m) => m.child && m.child.exitCode === null && m.child.signalCode === null);
-    for (const m of live) m.child?.kill('SIGTERM');
-    const end = Date.now() + 5000;
-    while (Date.now() < end && live.some((m) => m.child!.exitCode === null && m.child!.signalCode === null)) await sleep(50);
-    for (const m of live) if (m.child!.exitCode === null && m.child!.signalCode === null) m.child!.kill('SIGKILL');
+    await stopNodes(this.nodes);
     if (this.etcd && this.etcd.exitCode === null) {
       this.etcd.kill('SIGTERM');
       const e = Date.now() + 3000;
@@ -477,11 +471,35 @@ export class Mesh {
   }
 }
 
+/**
+ * Close every node's route subscription, SIGTERM every child still running, SIGKILL those left
+ * after `graceMs`.
+ */
+export async function stopNodes(nodes: Array<{ sub?: Subscription; nl?: Netlink; child?: ChildProcess }>, graceMs = 5000): Promise<void> {
+  for (const m of nodes) {
+    m.sub?.close();
+    m.nl?.close();
+  }
+  const running = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
+  const live = nodes.flatMap((m) => (m.child && running(m.child) ? [m.child] : []));
+  for (const c of live) c.kill('SIGTERM');
+  const end = Date.now() + graceMs;
+  while (Date.now() < end && live.some(running)) await sleep(50);
+  for (const c of live) if (running(c)) c.kill('SIGKILL');
+}
+
 /** Machine-wide CPU seconds since boot from /proc/stat: busy (user, nice, system, irq, softirq, steal) and idle (idle, iowait). */
 export function machineCpu(): { busy: number; idle: number } {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
   return { busy: (user + nice + system + irq + softirq + steal) / 100, idle: (idle + iowait) / 100 };
+}
+
+/** VmRSS and VmHWM of a process in MB (/proc/<pid>/status); throws when it is gone. */
+export function procMemory(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(/\d+/.exec(status.split('\n').find((l) => l.startsWith(k)) ?? '')?.[0] ?? NaN);
+  return { rss: kb('VmRSS:') / 1024, hwm: kb('VmHWM:') / 1024 };
 }
 
 /** utime+stime of a process in seconds (/proc/<pid>/stat, 100 ticks per second); throws when it is gone. */
