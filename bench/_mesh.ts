@@ -410,25 +410,15 @@ export class Mesh {
     return { revision: Number(j.header.revision), byKind };
   }
 
-  /** CPU seconds of all agents by thread name (main thread `node`, `V8 DefaultWorke`, `libuv-worker`…). */
+  /** CPU seconds of all agents: main thread and other threads (procCpuByThread). */
   agentThreads(): Map<string, number> {
     const out = new Map<string, number>();
     for (const m of this.nodes) {
       if (m.pid === undefined) continue;
-      let tids: string[];
       try {
-        tids = readdirSync(`/proc/${m.pid}/task`);
+        for (const [k, v] of procCpuByThread(m.pid)) out.set(k, (out.get(k) ?? 0) + v);
       } catch {
-        continue;
-      }
-      for (const tid of tids) {
-        try {
-          const name = readFileSync(`/proc/${m.pid}/task/${tid}/comm`, 'utf8').trim();
-          const c = procCpuSplit(Number(tid), `/proc/${m.pid}/task/${tid}/stat`);
-          out.set(name, (out.get(name) ?? 0) + c.user + c.sys);
-        } catch {
-          // the thread ended
-        }
+        // the agent ended
       }
     }
     return out;
@@ -506,6 +496,38 @@ export function procMemory(pid: number): { rss: number; hwm: number } {
 export function procCpu(pid: number): number {
   const { user, sys } = procCpuSplit(pid);
   return user + sys;
+}
+
+/**
+ * CPU seconds of a process with nanosecond resolution: the sum of /proc/<pid>/task/<tid>/schedstat
+ * (time on CPU) over its threads. A BIRD daemon uses a few ms, which the 10 ms ticks of utime+stime
+ * round to zero. (Threads that already ended are not counted; these daemons keep theirs.)
+ */
+/** Like procCpuPrecise, split into the main thread (tid = pid) and the others (Node names them all `node`). */
+export function procCpuByThread(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = Number(tid) === pid ? 'main thread' : 'other threads';
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      out.set(name, (out.get(name) ?? 0) + ns / 1e9);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+export function procCpuPrecise(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return ns / 1e9;
 }
 
 /** User and system CPU seconds of a process (utime, stime). */

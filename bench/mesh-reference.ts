@@ -31,13 +31,13 @@
 // (one of the two), BENCH_WITH_TABBY=1, BENCH_BIRD_FLAGS, BENCH_KEEP=1 (keep the temp dir with configs/logs),
 // BENCH_SHOW=1 (print node 1's kernel routes and `birdc show protocols` once converged).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Netlink, type NetlinkEvent, type Subscription } from '../netlink/index.js';
-import { ensureThreadPool, loadAverage, machineCpu, nowMs, pct, pool, procMemory, run, sleep, stopNodes, sweep } from './_mesh.js';
+import { ensureThreadPool, loadAverage, machineCpu, nowMs, pct, pool, procCpuPrecise, procMemory, run, sleep, stopNodes, sweep } from './_mesh.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SIZES = (process.env.BENCH_MESH_SIZES ?? '10,25,50,100').split(',').map(Number).filter((n) => n >= 2);
@@ -196,7 +196,7 @@ class Fabric {
     for (const m of this.nodes) {
       if (m.pid === undefined) continue;
       try {
-        use.push({ cpu: cpuSeconds(m.pid), rss: procMemory(m.pid).rss });
+        use.push({ cpu: procCpuPrecise(m.pid), rss: procMemory(m.pid).rss });
       } catch {
         // exited
       }
@@ -221,23 +221,6 @@ class Fabric {
     if (process.env.BENCH_KEEP) process.stderr.write(`kept configs and logs in ${this.dir} (BENCH_KEEP)\n`);
     else rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/**
- * CPU seconds of a process with nanosecond resolution: the sum of /proc/<pid>/task/<tid>/schedstat
- * (time on CPU) over its threads. A BIRD daemon uses a few ms, which the 10 ms ticks of utime+stime
- * round to zero. (Threads that already ended are not counted; these daemons keep theirs.)
- */
-function cpuSeconds(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended
-    }
-  }
-  return ns / 1e9;
 }
 
 let current: Fabric | undefined;
