@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Bundles every executable entry point with esbuild into dist/bin/<name>.mjs.
-// bin/<name> are tiny committed launchers that import these bundles.
+// Bundles every executable entry point with esbuild into dist/bin/<name>.mjs, except tabby-node,
+// which is one CommonJS file dist/bin/tabby-node.cjs (see CJS below).
+// bin/<name> are tiny committed launchers that import (tabby-node: require) these bundles.
 // Bundles keep npm packages external (they resolve from node_modules at run time), so an
 // executable only pays for the modules it actually imports.
 import { build } from 'esbuild';
@@ -32,6 +33,16 @@ const started = Date.now();
 // The CNI plugin `tabby` is exec'd per pod, so it is built on its own: its startup path is one file
 // (no chunks shared with the other executables), and only its lazy imports are chunks.
 const SOLO = new Set(['tabby']);
+// tabby-node starts once per node, and a 100-node mesh on a small machine is CPU-bound on those starts
+// (issue 6, bench/results/cjsboot.md): Node's ESM loader costs a fixed amount per file, and the split
+// ESM build gave the agent's start path ≈ 40 files. So the agent is one CommonJS file, no chunks:
+// - its lazily imported modules are inlined, and esbuild wraps each in an init function that runs on
+//   the first `import()`, so their top-level code and their npm packages (`require` calls inside the
+//   init function) still load only when used. V8 only pre-parses the functions not called.
+// - a dynamic `import()` of an npm package stays a real `import()` (target node20): the ESM-only
+//   @kubernetes/client-node loads through Node's ESM loader, as CommonJS `import()` allows.
+// - `import.meta.url` is the bundle's own file URL, computed from __filename in the banner.
+const CJS = new Set(['tabby-node']);
 const options = {
   outdir,
   entryNames: '[name]',
@@ -78,10 +89,25 @@ const bgpConfigValidator = {
 };
 options.plugins = [bgpConfigValidator];
 
-const pick = (solo) => Object.fromEntries(Object.entries(entries).filter(([name]) => SOLO.has(name) === solo).map(([name, entry]) => [name, join(root, entry)]));
+/** One CommonJS file; a warning (e.g. an `import.meta` property other than url, left empty) fails the build. */
+async function buildCjs(name) {
+  const res = await build({
+    ...options,
+    entryPoints: { [name]: join(root, entries[name]) },
+    outExtension: { '.js': '.cjs' },
+    splitting: false,
+    format: 'cjs',
+    define: { 'import.meta.url': '__tabbyImportMetaUrl' },
+    banner: { js: "'use strict';\nvar __tabbyImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  });
+  if (res.warnings.length) throw new Error(`${name}: ${res.warnings.length} esbuild warning(s) in the CommonJS build (printed above)`);
+}
+
+const pick = (solo) => Object.fromEntries(Object.entries(entries).filter(([name]) => SOLO.has(name) === solo && !CJS.has(name)).map(([name, entry]) => [name, join(root, entry)]));
 await Promise.all([
   build({ ...options, entryPoints: pick(false), chunkNames: 'chunks/[name]-[hash]' }),
   ...[...SOLO].map((name) => build({ ...options, entryPoints: { [name]: join(root, entries[name]) }, chunkNames: `chunks/${name}-[name]-[hash]` })),
+  ...[...CJS].map(buildCjs),
 ]);
 const fresh = new Set();
 for (const sub of ['', 'chunks']) {
@@ -92,6 +118,8 @@ for (const sub of ['', 'chunks']) {
   }
 }
 rmSync(outdir, { recursive: true, force: true });
+// The ESM bundle of an executable that is now built as CommonJS (from an older build) would only mislead.
+for (const name of CJS) for (const ext of ['.mjs', '.mjs.map']) rmSync(join(finaldir, `${name}${ext}`), { force: true });
 for (const f of readdirSync(join(finaldir, 'chunks'))) {
   if (!fresh.has(f)) rmSync(join(finaldir, 'chunks', f), { force: true });
 }
