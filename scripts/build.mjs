@@ -5,7 +5,7 @@
 // Bundles keep npm packages external (they resolve from node_modules at run time), so an
 // executable only pays for the modules it actually imports.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -89,7 +89,13 @@ const bgpConfigValidator = {
 };
 options.plugins = [bgpConfigValidator];
 
-/** One CommonJS file; a warning (e.g. an `import.meta` property other than url, left empty) fails the build. */
+/**
+ * One CommonJS file; a warning (e.g. an `import.meta` property other than url, left empty) fails the build.
+ * bin/tabby-node compiles it with a V8 code cache, and in Node 20 an import() in a script compiled from a
+ * code cache fails ("A dynamic import callback was not specified": the cached script loses its host-defined
+ * options). So every `import("<package or builtin>")` becomes `__tabbyImport("…")`: the launcher passes its
+ * own import() in as `__tabbyLauncherImport`; loaded by plain require(), the bundle uses its own import().
+ */
 async function buildCjs(name) {
   const res = await build({
     ...options,
@@ -98,9 +104,34 @@ async function buildCjs(name) {
     splitting: false,
     format: 'cjs',
     define: { 'import.meta.url': '__tabbyImportMetaUrl' },
-    banner: { js: "'use strict';\nvar __tabbyImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    banner: {
+      js: [
+        "'use strict';",
+        "var __tabbyImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+        "var __tabbyImport = typeof __tabbyLauncherImport === 'function' ? __tabbyLauncherImport : (specifier) => import(specifier);",
+      ].join('\n'),
+    },
+    write: false,
+    metafile: true,
   });
   if (res.warnings.length) throw new Error(`${name}: ${res.warnings.length} esbuild warning(s) in the CommonJS build (printed above)`);
+  const [out, more] = Object.entries(res.metafile.outputs).filter(([file]) => file.endsWith('.cjs'));
+  if (!out || more) throw new Error(`${name}: expected one .cjs output`);
+  const dynamic = out[1].imports.filter((i) => i.kind === 'dynamic-import');
+  if (dynamic.some((i) => !i.external)) throw new Error(`${name}: a dynamic import was bundled as a chunk`);
+  for (const f of res.outputFiles) {
+    let text = f.text;
+    if (f.path.endsWith('.cjs')) {
+      let n = 0;
+      text = text.replace(/(?<![\w$.])import\("/g, () => (n++, '__tabbyImport("'));
+      // The banner's fallback is the one import() left; anything else (a computed specifier, the text
+      // `import("` inside a string) needs a look before this build can ship.
+      const left = (text.match(/(?<![\w$.])import\(/g) ?? []).length;
+      if (n !== dynamic.length || left !== 1) throw new Error(`${name}: rewrote ${n} import("…") for ${dynamic.length} dynamic imports, ${left} import( left (expected 1)`);
+    }
+    mkdirSync(dirname(f.path), { recursive: true });
+    writeFileSync(f.path, text);
+  }
 }
 
 const pick = (solo) => Object.fromEntries(Object.entries(entries).filter(([name]) => SOLO.has(name) === solo && !CJS.has(name)).map(([name, entry]) => [name, join(root, entry)]));
@@ -120,6 +151,8 @@ for (const sub of ['', 'chunks']) {
 rmSync(outdir, { recursive: true, force: true });
 // The ESM bundle of an executable that is now built as CommonJS (from an older build) would only mislead.
 for (const name of CJS) for (const ext of ['.mjs', '.mjs.map']) rmSync(join(finaldir, `${name}${ext}`), { force: true });
+// V8 code caches of earlier bundles (bin/tabby-node writes them; keyed by content, so only disk space).
+rmSync(join(finaldir, 'v8-cache'), { recursive: true, force: true });
 for (const f of readdirSync(join(finaldir, 'chunks'))) {
   if (!fresh.has(f)) rmSync(join(finaldir, 'chunks', f), { force: true });
 }
