@@ -128,6 +128,10 @@ async function buildCjs(name) {
       // `import("` inside a string) needs a look before this build can ship.
       const left = (text.match(/(?<![\w$.])import\(/g) ?? []).length;
       if (n !== dynamic.length || left !== 1) throw new Error(`${name}: rewrote ${n} import("…") for ${dynamic.length} dynamic imports, ${left} import( left (expected 1)`);
+      // esbuild escapes non-ASCII characters in code (charset ascii) but not in the comments it keeps; one
+      // such character makes V8 hold the whole source (kept for lazy compilation) as UTF-16: 2 bytes a
+      // character instead of 1, ≈ 0.8 MB per agent. So they are escaped in the comments too.
+      text = text.replace(/[^\0-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
     }
     mkdirSync(dirname(f.path), { recursive: true });
     writeFileSync(f.path, text);
