@@ -623,7 +623,8 @@ export async function ensureThreadPool(threads: number): Promise<void> {
 export function needRootAndEtcd(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
   for (const c of ['/usr/bin/etcd', '/usr/bin/etcdctl']) if (!existsSync(c)) return `needs ${c} (apt-get install etcd-server etcd-client)`;
-  if (!existsSync(join(agentRoot, 'dist', 'bin', 'tabby-node.mjs'))) return 'needs the bundle: run `npm run build` first';
+  // tabby-node.cjs since the one-file CommonJS build; a BENCH_TABBY_ROOT from before has tabby-node.mjs.
+  if (!['cjs', 'mjs'].some((ext) => existsSync(join(agentRoot, 'dist', 'bin', `tabby-node.${ext}`)))) return 'needs the bundle: run `npm run build` first';
   return undefined;
 }
 

@@ -13,6 +13,7 @@
  * shebang's V8 flags; BENCH_AGENT_NODE_FLAGS="…" runs `node <flags> bin/tabby-node` instead), stamp
  * the "tabby-node started" log line, read utime+stime from /proc/<pid>/stat at that moment, wait
  * BENCH_SETTLE_MS (default 2000) and read VmRSS / VmHWM / CPU again, then SIGTERM.
+ * BENCH_TABBY_ROOT=<checkout> starts that checkout's bin/tabby-node (built) instead of this one's.
  * BENCH_PROFILE=1: one more run with --cpu-prof, and a breakdown of its samples up to "started"
  * (BENCH_PROFILE_OUT=<file> keeps the .cpuprofile).
  *
@@ -33,7 +34,8 @@ const ETCD_PORT = 23980;
 const ETCD_PEER_PORT = 23981;
 const HEALTH_PORT = 23982;
 const ETCD = `http://${HOST_IP}:${ETCD_PORT}`;
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** BENCH_TABBY_ROOT: start another checkout's built tabby-node (before/after comparisons, as bench/_mesh.ts). */
+const root = process.env.BENCH_TABBY_ROOT ?? join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(root, 'bin', 'tabby-node');
 const LAUNCHER_FLAGS = (/^#!.*node\s+(.*)$/m.exec(readFileSync(BIN, 'utf8').split('\n')[0] ?? '')?.[1] ?? '').split(/\s+/).filter(Boolean);
 const HZ = 100; // USER_HZ of /proc/<pid>/stat
@@ -90,7 +92,7 @@ interface Sample {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) return void console.log('skip: needs root (network namespaces)');
   if (!existsSync('/usr/bin/etcd')) return void console.log('skip: needs /usr/bin/etcd (apt-get install etcd-server)');
-  if (!existsSync(join(root, 'dist', 'bin', 'tabby-node.mjs'))) return void console.log('skip: run `npm run build` first');
+  if (!['cjs', 'mjs'].some((ext) => existsSync(join(root, 'dist', 'bin', `tabby-node.${ext}`)))) return void console.log(`skip: run \`npm run build\` in ${root} first`);
   const runs = Number(process.env.BENCH_RUNS ?? 10);
   const settleMs = Number(process.env.BENCH_SETTLE_MS ?? 2000);
   const flags = process.env.BENCH_AGENT_NODE_FLAGS;
@@ -195,7 +197,7 @@ async function main(): Promise<void> {
     const f1 = (x: number): string => x.toFixed(1);
     const f2 = (x: number): string => x.toFixed(2);
     const col = (k: keyof Sample): number[] => samples.map((s) => s[k]);
-    console.log(`tabby-node startup, ${runs} sequential starts (+1 warm-up), ${flags === undefined ? 'the launcher (shebang flags)' : `node ${flags}`}`);
+    console.log(`tabby-node startup (${BIN}), ${runs} sequential starts (+1 warm-up), ${flags === undefined ? 'the launcher (shebang flags)' : `node ${flags}`}`);
     console.log(`  CPU s to "started"      median ${f2(median(col('cpuStarted')))}  min ${f2(Math.min(...col('cpuStarted')))}  max ${f2(Math.max(...col('cpuStarted')))}`);
     console.log(`  CPU s after ${settleMs} ms      median ${f2(median(col('cpuSettled')))}`);
     console.log(`  wall ms to "started"    median ${median(col('startedMs')).toFixed(0)}  min ${Math.min(...col('startedMs')).toFixed(0)}  max ${Math.max(...col('startedMs')).toFixed(0)}`);

@@ -126,11 +126,13 @@ export async function startBird(plan: Plan, state: ClusterState, save: SaveState
 
 /**
  * Whether a bundled executable is real or still the "not implemented yet" stub of a branch that
- * has not landed (the stub bundle calls notImplemented("<name>", …)).
+ * has not landed (the stub bundle calls notImplemented("<name>", …)). The bundle is
+ * dist/bin/<name>.mjs, or <name>.cjs for tabby-node (scripts/build.mjs builds it as one CommonJS file).
  */
 export function binAvailable(root: string, name: string): { ok: boolean; why?: string } {
-  const bundle = join(root, 'dist', 'bin', `${name}.mjs`);
-  if (!existsSync(bundle)) return { ok: false, why: `${bundle} missing (run \`npm run build\`)` };
+  const base = join(root, 'dist', 'bin', name);
+  const bundle = [`${base}.mjs`, `${base}.cjs`].find((f) => existsSync(f));
+  if (!bundle) return { ok: false, why: `${base}.mjs missing (run \`npm run build\`)` };
   const text = readFileSync(bundle, 'utf8');
   if (text.includes(`notImplemented("${name}"`) || text.includes(`notImplemented('${name}'`)) {
     return { ok: false, why: `${name} not available yet (its branch has not landed: the bundle is the stub)` };

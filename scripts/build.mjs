@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Bundles every executable entry point with esbuild into dist/bin/<name>.mjs.
-// bin/<name> are tiny committed launchers that import these bundles.
+// Bundles every executable entry point with esbuild into dist/bin/<name>.mjs, except tabby-node,
+// which is one CommonJS file dist/bin/tabby-node.cjs (see CJS below).
+// bin/<name> are tiny committed launchers that import (tabby-node: require) these bundles.
 // Bundles keep npm packages external (they resolve from node_modules at run time), so an
 // executable only pays for the modules it actually imports.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -32,6 +33,16 @@ const started = Date.now();
 // The CNI plugin `tabby` is exec'd per pod, so it is built on its own: its startup path is one file
 // (no chunks shared with the other executables), and only its lazy imports are chunks.
 const SOLO = new Set(['tabby']);
+// tabby-node starts once per node, and a 100-node mesh on a small machine is CPU-bound on those starts
+// (issue 6, bench/results/cjsboot.md): Node's ESM loader costs a fixed amount per file, and the split
+// ESM build gave the agent's start path ≈ 40 files. So the agent is one CommonJS file, no chunks:
+// - its lazily imported modules are inlined, and esbuild wraps each in an init function that runs on
+//   the first `import()`, so their top-level code and their npm packages (`require` calls inside the
+//   init function) still load only when used. V8 only pre-parses the functions not called.
+// - a dynamic `import()` of an npm package stays a real `import()` (target node20): the ESM-only
+//   @kubernetes/client-node loads through Node's ESM loader, as CommonJS `import()` allows.
+// - `import.meta.url` is the bundle's own file URL, computed from __filename in the banner.
+const CJS = new Set(['tabby-node']);
 const options = {
   outdir,
   entryNames: '[name]',
@@ -78,10 +89,60 @@ const bgpConfigValidator = {
 };
 options.plugins = [bgpConfigValidator];
 
-const pick = (solo) => Object.fromEntries(Object.entries(entries).filter(([name]) => SOLO.has(name) === solo).map(([name, entry]) => [name, join(root, entry)]));
+/**
+ * One CommonJS file; a warning (e.g. an `import.meta` property other than url, left empty) fails the build.
+ * bin/tabby-node compiles it with a V8 code cache, and in Node 20 an import() in a script compiled from a
+ * code cache fails ("A dynamic import callback was not specified": the cached script loses its host-defined
+ * options). So every `import("<package or builtin>")` becomes `__tabbyImport("…")`: the launcher passes its
+ * own import() in as `__tabbyLauncherImport`; loaded by plain require(), the bundle uses its own import().
+ */
+async function buildCjs(name) {
+  const res = await build({
+    ...options,
+    entryPoints: { [name]: join(root, entries[name]) },
+    outExtension: { '.js': '.cjs' },
+    splitting: false,
+    format: 'cjs',
+    define: { 'import.meta.url': '__tabbyImportMetaUrl' },
+    banner: {
+      js: [
+        "'use strict';",
+        "var __tabbyImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+        "var __tabbyImport = typeof __tabbyLauncherImport === 'function' ? __tabbyLauncherImport : (specifier) => import(specifier);",
+      ].join('\n'),
+    },
+    write: false,
+    metafile: true,
+  });
+  if (res.warnings.length) throw new Error(`${name}: ${res.warnings.length} esbuild warning(s) in the CommonJS build (printed above)`);
+  const [out, more] = Object.entries(res.metafile.outputs).filter(([file]) => file.endsWith('.cjs'));
+  if (!out || more) throw new Error(`${name}: expected one .cjs output`);
+  const dynamic = out[1].imports.filter((i) => i.kind === 'dynamic-import');
+  if (dynamic.some((i) => !i.external)) throw new Error(`${name}: a dynamic import was bundled as a chunk`);
+  for (const f of res.outputFiles) {
+    let text = f.text;
+    if (f.path.endsWith('.cjs')) {
+      let n = 0;
+      text = text.replace(/(?<![\w$.])import\("/g, () => (n++, '__tabbyImport("'));
+      // The banner's fallback is the one import() left; anything else (a computed specifier, the text
+      // `import("` inside a string) needs a look before this build can ship.
+      const left = (text.match(/(?<![\w$.])import\(/g) ?? []).length;
+      if (n !== dynamic.length || left !== 1) throw new Error(`${name}: rewrote ${n} import("…") for ${dynamic.length} dynamic imports, ${left} import( left (expected 1)`);
+      // esbuild escapes non-ASCII characters in code (charset ascii) but not in the comments it keeps; one
+      // such character makes V8 hold the whole source (kept for lazy compilation) as UTF-16: 2 bytes a
+      // character instead of 1, ≈ 0.8 MB per agent. So they are escaped in the comments too.
+      text = text.replace(/[^\0-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
+    }
+    mkdirSync(dirname(f.path), { recursive: true });
+    writeFileSync(f.path, text);
+  }
+}
+
+const pick = (solo) => Object.fromEntries(Object.entries(entries).filter(([name]) => SOLO.has(name) === solo && !CJS.has(name)).map(([name, entry]) => [name, join(root, entry)]));
 await Promise.all([
   build({ ...options, entryPoints: pick(false), chunkNames: 'chunks/[name]-[hash]' }),
   ...[...SOLO].map((name) => build({ ...options, entryPoints: { [name]: join(root, entries[name]) }, chunkNames: `chunks/${name}-[name]-[hash]` })),
+  ...[...CJS].map(buildCjs),
 ]);
 const fresh = new Set();
 for (const sub of ['', 'chunks']) {
@@ -92,6 +153,10 @@ for (const sub of ['', 'chunks']) {
   }
 }
 rmSync(outdir, { recursive: true, force: true });
+// The ESM bundle of an executable that is now built as CommonJS (from an older build) would only mislead.
+for (const name of CJS) for (const ext of ['.mjs', '.mjs.map']) rmSync(join(finaldir, `${name}${ext}`), { force: true });
+// V8 code caches of earlier bundles (bin/tabby-node writes them; keyed by content, so only disk space).
+rmSync(join(finaldir, 'v8-cache'), { recursive: true, force: true });
 for (const f of readdirSync(join(finaldir, 'chunks'))) {
   if (!fresh.has(f)) rmSync(join(finaldir, 'chunks', f), { force: true });
 }

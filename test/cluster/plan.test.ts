@@ -171,6 +171,10 @@ test('binAvailable tells a landed executable from the stub bundle of a branch no
   assert.match(binAvailable(dir, 'tabby-node').why ?? '', /tabby-node not available yet/);
   assert.deepEqual(binAvailable(dir, 'tabby'), { ok: true });
   assert.match(binAvailable(dir, 'tabby-ipam').why ?? '', /missing \(run `npm run build`\)/);
+  // tabby-node's bundle is one CommonJS file (scripts/build.mjs).
+  await rm(join(dir, 'dist/bin/tabby-node.mjs'));
+  await writeFile(join(dir, 'dist/bin/tabby-node.cjs'), 'void main(process.argv.slice(2));\n');
+  assert.deepEqual(binAvailable(dir, 'tabby-node'), { ok: true });
 });
 
 test('progress lines name the step and its duration; a failing step is marked', async () => {

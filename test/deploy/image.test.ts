@@ -14,6 +14,8 @@ import { ROOT } from '../../scripts/gen-manifests.js';
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; dependencies: Record<string, string> };
 const ENTRIES = Object.keys(pkg.bin);
+/** dist/bin/<entry>.mjs, or .cjs for tabby-node (scripts/build.mjs builds it as one CommonJS file). */
+const bundleOf = (e: string): string => join(ROOT, 'dist/bin', `${e}.${e === 'tabby-node' ? 'cjs' : 'mjs'}`);
 
 interface Stage {
   from: string;
@@ -34,7 +36,7 @@ function stages(text: string): Stage[] {
 }
 
 function ensureBuilt(): void {
-  if (ENTRIES.every((e) => existsSync(join(ROOT, 'dist/bin', `${e}.mjs`)))) return;
+  if (ENTRIES.every((e) => existsSync(bundleOf(e)))) return;
   execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
 }
 
@@ -74,7 +76,7 @@ test('everything the runtime stage copies exists after npm run build', () => {
   }
   assert.deepEqual(copied.sort(), ['bin', 'dist', 'node_modules', 'package.json']);
   for (const e of ENTRIES) {
-    assert.ok(existsSync(join(ROOT, 'dist/bin', `${e}.mjs`)), `dist/bin/${e}.mjs missing`);
+    assert.ok(existsSync(bundleOf(e)), `${bundleOf(e)} missing`);
     accessSync(join(ROOT, 'bin', e), constants.X_OK);
   }
 });
@@ -99,8 +101,8 @@ test('the bundles import only production dependencies (the image prunes dev ones
   ]);
   ensureBuilt();
   const bad: string[] = [];
-  // Entry bundles and the chunks the code-splitting build puts in dist/bin/chunks.
-  const files = (readdirSync(join(ROOT, 'dist/bin'), { recursive: true }) as string[]).filter((n) => n.endsWith('.mjs'));
+  // Entry bundles (tabby-node's is CommonJS) and the chunks the code-splitting build puts in dist/bin/chunks.
+  const files = (readdirSync(join(ROOT, 'dist/bin'), { recursive: true }) as string[]).filter((n) => /\.[cm]js$/.test(n));
   assert.ok(files.length >= ENTRIES.length);
   for (const f of files) {
     for (const name of bundleImports(readFileSync(join(ROOT, 'dist/bin', f), 'utf8'))) {

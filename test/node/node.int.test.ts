@@ -1,14 +1,15 @@
 /**
  * tabby-node against a real etcd, both inside a `tnd-` network namespace: Node registered (autodetected
  * address), default pool created, /readiness served, metrics served, status socket answers,
- * `tabbyctl node status` prints the BGP table, SIGTERM exits cleanly.
+ * `tabbyctl node status` prints the BGP table, SIGTERM exits cleanly. The agent is the shipped one:
+ * `npm run build`'s bundle (one CommonJS file) started through bin/tabby-node.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { firstReason, needCommand, needRoot } from '../lib/skip.js';
 import { readStatus, type NodeStatusSnapshot } from '../../node/status.js';
 import { checksystemCommand, nodeStatusCommand } from '../../node/ctl.js';
@@ -96,7 +97,11 @@ test('tabby-node in a netns against real etcd', async (t) => {
     FELIX_HEALTHPORT: '19092', FELIX_PROMETHEUSMETRICSENABLED: 'true', FELIX_PROMETHEUSMETRICSPORT: '19093',
     TABBY_RUN_DIR: runDir, TABBY_LIB_DIR: join(dir, 'lib'), LOG_LEVEL: 'info',
   };
-  const node = (procs.node = spawn('ip', ['netns', 'exec', NS, process.execPath, '--import', 'tsx', join(ROOT, 'node/main.ts')], { env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] }));
+  const built = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(built.status, 0, `build: ${built.stdout}${built.stderr}`);
+  // The launcher's shebang finds node on PATH; its V8 code cache goes to the temp dir.
+  Object.assign(env, { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`, TABBY_CODE_CACHE: join(dir, 'v8-cache') });
+  const node = (procs.node = spawn('ip', ['netns', 'exec', NS, join(ROOT, 'bin/tabby-node')], { env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] }));
   node.stderr!.on('data', (c: Buffer) => (nodeLog += c.toString()));
   t.after(() => {
     if (process.exitCode) process.stderr.write(nodeLog);
