@@ -189,7 +189,7 @@ export class NodeAgent {
   private lastReportAt = -Infinity;
   /**
    * Best paths learned from peers, prefix → next hop: read in full from speaker.routes() when the
-   * speaker starts (and after a failed recompute), then kept up to date from 'best-path' events.
+   * speaker starts (and after a failed recompute), then updated by every best-path event of the speaker.
    */
   private bgpBest = new Map<string, string>();
   /** The next hop the datastore alone gives each remote block (felix/resources impliedNextHops). */
