@@ -104,7 +104,7 @@ async function runSize(n: number): Promise<Row> {
     const profileDir = process.env.BENCH_PROFILE_JOIN;
     // BENCH_PERF=<file>: `perf record -a` (whole machine, 4 kHz) during the join, for native/kernel time.
     const perfOut = process.env.BENCH_PERF;
-    const perf = perfOut ? spawn('perf', ['record', '-a', '-F', '4000', '-o', perfOut, '--', 'sleep', '30'], { stdio: 'ignore' }) : undefined;
+    const perf = perfOut ? spawn('perf', ['record', '-a', '-g', '-F', '4000', '-o', perfOut, '--', 'sleep', '30'], { stdio: 'ignore' }) : undefined;
     if (perf) await sleep(300);
     mesh.startAgents([joiner], profileDir ? { profileDir } : {});
     await waitFor('the joiner’s routes', () => routesAmong([joiner], blocks), TIMEOUT_MS, 20);

@@ -125,8 +125,20 @@ export interface PeerDiff {
   updated: PeerConfig[];
 }
 
+/** Equal as JSON (undefined and absent are the same); primitives without serializing. */
 function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Field by field `same` (key order does not matter): every peer is compared on each reconfiguration. */
+function samePeer(a: PeerConfig, b: PeerConfig): boolean {
+  const ra = a as unknown as Record<string, unknown>;
+  const rb = b as unknown as Record<string, unknown>;
+  for (const k in ra) if (!same(ra[k], rb[k])) return false;
+  for (const k in rb) if (!(k in ra) && rb[k] !== undefined) return false;
+  return true;
 }
 
 export function diffPeers(prev: readonly PeerConfig[], next: readonly PeerConfig[]): PeerDiff {
@@ -139,7 +151,7 @@ export function diffPeers(prev: readonly PeerConfig[], next: readonly PeerConfig
     const old = before.get(id);
     if (!old) out.added.push(p);
     else if (SESSION_FIELDS.some((f) => !same(old[f], p[f]))) out.reset.push(p);
-    else if (!same(old, p)) out.updated.push(p);
+    else if (!samePeer(old, p)) out.updated.push(p);
   }
   for (const id of before.keys()) if (!seen.has(id)) out.removed.push(id);
   return out;
