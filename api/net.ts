@@ -37,7 +37,6 @@ export function parseIP(s: string): IPAddress | undefined {
 }
 
 function parseIPUncached(s: string): IPAddress | undefined {
-  if (typeof s !== 'string') return undefined;
   if (s.includes(':')) {
     if (s.includes('%') || !ipaddr.IPv6.isValid(s)) return undefined;
     return ipaddr.IPv6.parse(s);
@@ -75,6 +74,16 @@ function parseCidrUncached(s: string): ParsedCidr | undefined {
 }
 
 const ipTextCache = new Map<string, string | undefined>();
+const cidrTextCache = new Map<string, string | undefined>();
+
+/** The canonical masked text of a CIDR (`10.0.0.1/16` → `10.0.0.0/16`), undefined when invalid; cached. */
+export function canonicalCidrText(s: string): string | undefined {
+  if (typeof s !== 'string') return undefined;
+  return cached(cidrTextCache, s, (x) => {
+    const c = parseCidr(x);
+    return c ? canonicalCidr(c) : undefined;
+  });
+}
 
 /** The canonical text of an address (`FD00::0001` → `fd00::1`), undefined when invalid; cached. */
 export function canonicalIp(s: string): string | undefined {

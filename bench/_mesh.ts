@@ -499,11 +499,11 @@ export function procCpu(pid: number): number {
 }
 
 /**
- * CPU seconds of a process with nanosecond resolution: the sum of /proc/<pid>/task/<tid>/schedstat
- * (time on CPU) over its threads. A BIRD daemon uses a few ms, which the 10 ms ticks of utime+stime
- * round to zero. (Threads that already ended are not counted; these daemons keep theirs.)
+ * CPU seconds of a process with nanosecond resolution, from /proc/<pid>/task/<tid>/schedstat (time
+ * on CPU), split into the main thread (tid = pid) and the others (Node names all its threads `node`).
+ * A BIRD daemon uses a few ms, which the 10 ms ticks of utime+stime round to zero. Threads that
+ * already ended are not counted.
  */
-/** Like procCpuPrecise, split into the main thread (tid = pid) and the others (Node names them all `node`). */
 export function procCpuByThread(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -518,16 +518,11 @@ export function procCpuByThread(pid: number): Map<string, number> {
   return out;
 }
 
+/** procCpuByThread summed over the threads. */
 export function procCpuPrecise(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended
-    }
-  }
-  return ns / 1e9;
+  let s = 0;
+  for (const v of procCpuByThread(pid).values()) s += v;
+  return s;
 }
 
 /** User and system CPU seconds of a process (utime, stime). */

@@ -10,7 +10,7 @@
  *   other learned prefix is added with the node that owns the next-hop address (when one does).
  */
 import type { BlockAffinity, IPAMBlock, IPPool, Node, WorkloadEndpoint } from '../api/types.js';
-import { canonicalCidr, cidrContains, parseCidr, parseIP } from '../api/net.js';
+import { canonicalCidr, canonicalCidrText, cidrContains, parseCidr, parseIP } from '../api/net.js';
 import { hostPart } from './calc.js';
 import type { DesiredInputs, NodeInput, RemoteBlockInput } from './model.js';
 
@@ -61,9 +61,8 @@ export function impliedNextHops(v: Pick<ResourceView, 'nodeName' | 'nodes' | 'bl
   for (const b of v.blocks) {
     const node = hostOf(b.spec.affinity);
     if (!node || node === v.nodeName || b.spec.deleted) continue;
-    const c = parseCidr(b.spec.cidr);
-    if (!c) continue;
-    const cidr = canonicalCidr(c);
+    const cidr = canonicalCidrText(b.spec.cidr);
+    if (!cidr) continue;
     const hop = nodeHop(nodes, node, cidr);
     if (hop) out.set(cidr, hop);
   }

@@ -16,7 +16,7 @@
  */
 import type { Logger } from '../lib/log.js';
 import { silentLogger } from '../lib/log.js';
-import { canonicalCidr, canonicalIp, parseCidr } from '../api/net.js';
+import { canonicalCidrText, canonicalIp } from '../api/net.js';
 import { AF, RTN, RTPROT, RT_SCOPE, RT_TABLE, type Link, type NetlinkEvent, type Route } from '../netlink/index.js';
 import { DEFAULT_NAMES, type DataplaneNames, type DesiredRoute } from './model.js';
 import type { DataplaneNetlink, RouteOp, Unsubscribe } from './shim.js';
@@ -68,16 +68,8 @@ interface KernelRoute {
   raw?: Route;
 }
 
-const canonCache = new Map<string, string>();
 function canonDst(dst: string): string {
-  let c = canonCache.get(dst);
-  if (c === undefined) {
-    const p = parseCidr(dst);
-    c = p ? canonicalCidr(p) : dst;
-    if (canonCache.size > 100_000) canonCache.clear();
-    canonCache.set(dst, c);
-  }
-  return c;
+  return canonicalCidrText(dst) ?? dst;
 }
 function canonIp(ip: string): string {
   return canonicalIp(ip) ?? ip;

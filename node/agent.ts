@@ -314,10 +314,10 @@ export class NodeAgent {
 
   /**
    * Coalesce bursts of events into one recompute. `what` says which part is stale: `plan` (datastore,
-   * secrets, services: BGP plan + speaker config + dataplane), `dataplane` (workload endpoints) or
-   * `bgp-routes` (a learned best path changed the dataplane view: dataplane only).
+   * secrets, services: BGP plan + speaker config + dataplane) or `dataplane` (workload endpoints, a
+   * learned best path that changes the dataplane view).
    */
-  schedule(what: 'plan' | 'dataplane' | 'bgp-routes' = 'plan'): void {
+  schedule(what: 'plan' | 'dataplane' = 'plan'): void {
     if (what === 'plan') this.dirty.plan = true;
     this.dirty.dataplane = true;
     if (this.stopped || this.pending) return;
@@ -447,7 +447,7 @@ export class NodeAgent {
     else this.bgpBest.set(e.prefix, hop);
     const implied = this.impliedHops.get(e.prefix);
     const effective = (h: string | undefined): string | undefined => (h === implied ? undefined : h);
-    if (effective(old) !== effective(hop)) this.schedule('bgp-routes');
+    if (effective(old) !== effective(hop)) this.schedule('dataplane');
   }
 
   /** The dataplane view → felix; an unchanged view is not re-sent once it was fully applied. */
