@@ -2,6 +2,7 @@
  * tabby-node: the per-node agent (`tabby-node`), plus `tabby-node install-cni` (the deploy helper's
  * installer, once merged). SIGTERM/SIGINT stop cleanly and keep kernel routes.
  */
+import type { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { createLineLogger, type Logger } from '../lib/log.js';
 import type { DatastoreConfig } from '../datastore/config.js';
@@ -158,6 +159,9 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   const cpu = process.cpuUsage();
   // CPU used to get here: every agent of a mesh pays it before any BGP work (bench/mesh-scale.ts reads it).
   log.info({ startupCpuMs: Math.round((cpu.user + cpu.system) / 1000) }, 'tabby-node started');
+  // For bin/tabby-node: the start's builtin modules are loaded, so it may now change V8 flags (it raises
+  // the interrupt budget) and it writes its code cache a little later.
+  (process as EventEmitter).emit('tabby:started');
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) return;
