@@ -283,6 +283,10 @@ export class Mesh {
     };
     if (process.env.BENCH_AGENT_NODE_OPTIONS !== undefined) env.NODE_OPTIONS = process.env.BENCH_AGENT_NODE_OPTIONS;
     delete env.NODE_EXTRA_CA_CERTS; // ~115 ms per Node start on this machine
+    // ensureThreadPool() sized the pool of this process (one parked thread per namespace it watches); an
+    // agent runs with libuv's default, as deployed. Inherited, 116 pool threads were created in every
+    // agent (≈ 2 MB RSS and a burst of clone()s each; bench/RESULTS.md, session 5).
+    delete env.UV_THREADPOOL_SIZE;
     env.PATH = `${dirname(process.execPath)}:${env.PATH ?? '/usr/bin:/bin'}`; // the launcher's `env node`
     for (const k of Object.keys(env)) if (k.startsWith('FELIX_') && !k.startsWith('FELIX_HEALTH') && !(this.opts.env && k in this.opts.env)) delete env[k];
     return env;
