@@ -235,3 +235,31 @@ test('the CommonJS bundle imports the ESM-only Kubernetes client; the V8 code ca
   assert.ok(validCache(file));
   assert.deepEqual(cacheFiles().length, 1, 'no temp files left');
 });
+
+test("the launcher's V8 flags keep Node's code cache of its builtin modules valid", () => {
+  buildOnce();
+  // NODE_DEBUG_NATIVE=CODE_CACHE makes Node say, per builtin module, whether V8 accepted its embedded
+  // code cache. A V8 flag on the shebang that enters V8's flag hash makes every one "rejected".
+  const r = spawnSync(join(root, 'bin/tabby-node'), ['--help'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, NODE_OPTIONS: '', NODE_DEBUG_NATIVE: 'CODE_CACHE', TABBY_CODE_CACHE: 'off' },
+  });
+  assert.equal(r.status, 0, `bin/tabby-node --help: ${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, /is accepted/, 'Node reports its builtin code cache (NODE_DEBUG_NATIVE)');
+  const rejected = r.stderr.split('\n').filter((l) => /is rejected/.test(l));
+  assert.deepEqual(rejected, [], 'builtin modules compiled from source under the shebang flags');
+});
+
+test("the launcher knows V8's default interrupt budget for this node (it restores it around the cache write)", () => {
+  const launcher = readFileSync(join(root, 'bin/tabby-node'), 'utf8');
+  const table = /const DEFAULT_INTERRUPT_BUDGET = \{([^}]*)\}/.exec(launcher)?.[1];
+  assert.ok(table, 'DEFAULT_INTERRUPT_BUDGET table in bin/tabby-node');
+  const known = new Map([...table.matchAll(/'([\d.]+)': (\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+  const v8Minor = process.versions.v8.split('.').slice(0, 2).join('.');
+  const opts = spawnSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }).stdout;
+  const def = Number(/--interrupt-budget \(.*\)\n\s+type: int\s+default: --interrupt-budget=(\d+)/.exec(opts)?.[1]);
+  assert.ok(def > 0, 'node --v8-options lists the interrupt budget default');
+  // Another V8: add its default to the table (the launcher skips the raise for an unknown V8).
+  assert.equal(known.get(v8Minor), def, `V8 ${v8Minor}: default interrupt budget ${def} not in the launcher's table`);
+});
