@@ -28,7 +28,7 @@
 // FLOOR_RETRY_MS, FLOOR_RETRY_MAX_MS, FLOOR_CONNECT_DELAY_MS from the environment (_mesh-floor-agent.mjs).
 // Needs root and bird/birdc (Debian bird2). Usage: node --import tsx bench/mesh-reference.ts
 // Env: BENCH_MESH_SIZES, BENCH_TIMEOUT_S (per size and implementation, default 180), BENCH_ONLY=bird|floor
-// (one of the two), BENCH_WITH_TABBY=1, BENCH_BIRD_FLAGS, BENCH_KEEP=1 (keep the temp dir with configs/logs),
+// (one of the two), BENCH_SPAWN_BOOST=1 (every implementation's daemons spawned from nice −10: bench/_mesh.ts), BENCH_WITH_TABBY=1, BENCH_BIRD_FLAGS, BENCH_KEEP=1 (keep the temp dir with configs/logs),
 // BENCH_SHOW=1 (print node 1's kernel routes and `birdc show protocols` once converged).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,7 +37,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Netlink, type NetlinkEvent, type Subscription } from '../netlink/index.js';
-import { ensureThreadPool, loadAverage, machineCpu, nowMs, pct, pool, procCpuPrecise, procMemory, run, sleep, stopNodes, sweep } from './_mesh.js';
+import { ensureThreadPool, spawnBoosted, loadAverage, machineCpu, nowMs, pct, pool, procCpuPrecise, procMemory, run, sleep, stopNodes, sweep } from './_mesh.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SIZES = (process.env.BENCH_MESH_SIZES ?? '10,25,50,100').split(',').map(Number).filter((n) => n >= 2);
@@ -351,7 +351,9 @@ async function runBird(n: number): Promise<Row> {
     const start = { machine: machineCpu(), load: loadAverage(), bench: process.cpuUsage() };
     const t0 = nowMs();
     const t0Epoch = epochMs();
-    for (const m of fab.nodes) fab.spawnIn(m, ['bird', ...BIRD_FLAGS, '-s', join(fab.dir, `n${m.i}.ctl`), '-c', join(fab.dir, `n${m.i}.conf`)], 'log', env);
+    spawnBoosted((spawned) => {
+      for (const m of fab.nodes) spawned(fab.spawnIn(m, ['bird', ...BIRD_FLAGS, '-s', join(fab.dir, `n${m.i}.ctl`), '-c', join(fab.dir, `n${m.i}.conf`)], 'log', env).pid);
+    });
     const spawnAll = nowMs() - t0;
     const blocks = fab.nodes.map((m) => block(m.i));
     const complete = (): boolean => fab.nodes.every((m) => blocks.every((b, k) => k === m.i - 1 || m.routes.has(b)));
@@ -418,20 +420,23 @@ async function runFloor(n: number): Promise<Row> {
     const start = { machine: machineCpu(), load: loadAverage(), bench: process.cpuUsage() };
     const t0 = nowMs();
     const t0Epoch = epochMs();
-    for (const [k, m] of fab.nodes.entries()) {
-      const child = fab.spawnIn(m, [process.execPath, agent, m.ip, String(BGP_PORT), peers], 'pipe', env);
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const [what, t, cpu, refused] = line.split(' ');
-        const s = stamps[k]!;
-        if (what === 'ready') [s.ready, s.readyCpu] = [Number(t), Number(cpu) / 1000];
-        else if (what === 'first') s.first = Number(t);
-        else if (what === 'done') {
-          [s.done, s.refused] = [Number(t), Number(refused)];
-          doneCount++;
-          wake();
-        }
-      });
-    }
+    spawnBoosted((spawned) => {
+      for (const [k, m] of fab.nodes.entries()) {
+        const child = fab.spawnIn(m, [process.execPath, agent, m.ip, String(BGP_PORT), peers], 'pipe', env);
+        spawned(child.pid);
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          const [what, t, cpu, refused] = line.split(' ');
+          const s = stamps[k]!;
+          if (what === 'ready') [s.ready, s.readyCpu] = [Number(t), Number(cpu) / 1000];
+          else if (what === 'first') s.first = Number(t);
+          else if (what === 'done') {
+            [s.done, s.refused] = [Number(t), Number(refused)];
+            doneCount++;
+            wake();
+          }
+        });
+      }
+    });
     const spawnAll = nowMs() - t0;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`floor ${n}-node mesh: ${doneCount}/${n} done within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);

@@ -18,7 +18,8 @@
 // Env: BENCH_MESH_SIZES, BENCH_TIMEOUT_S (per size, default 180), BENCH_LOG_LEVEL (agent LOG_LEVEL, default info),
 // BENCH_PROFILE_DIR (CPU profiles of BENCH_PROFILE_AGENTS agents, default 5, every BENCH_PROFILE_INTERVAL_US µs),
 // BENCH_TABBY_ROOT (another checkout whose built bin/tabby-node the agents run, for before/after), BENCH_IDLE_S
-// (after convergence, measure the agents' CPU over this many idle seconds).
+// (after convergence, measure the agents' CPU over this many idle seconds), BENCH_SPAWN_BOOST=1 (spawn the agents from
+// nice −10 so they really start at once: bench/_mesh.ts spawnBoosted).
 // Targets (issue 6): 100-node mesh ≤ 10 s; RSS ≤ 80 MB per agent.
 import { Mesh, ensureThreadPool, machineCpu, blockCidr, loadAverage, needRootAndEtcd, nowMs, openClaimer, createPool, pct, sleep } from './_mesh.js';
 
