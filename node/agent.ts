@@ -183,6 +183,8 @@ export class NodeAgent {
   private pending: NodeJS.Timeout | undefined;
   /** What the next recompute must redo (see `schedule`). */
   private dirty = { plan: true, dataplane: true, rereadRoutes: true };
+  /** How often each part was recomputed (logged when the agent stops; bench/mesh-scale.ts sums them). */
+  readonly counts = { datastoreEvents: 0, plans: 0, dataplaneUpdates: 0 };
   /** Coalesced BGP readiness/metrics report after session state changes. */
   private pendingReport: NodeJS.Timeout | undefined;
   /** When the last BGP report ran (Date.now(); rate limit of scheduleBgpReport). */
@@ -299,6 +301,7 @@ export class NodeAgent {
             log.warn({ kind, err: errorMessage(ev.error) }, 'datastore watch trouble (retrying)');
             return;
           }
+          this.counts.datastoreEvents++;
           // Workload endpoints only feed the dataplane (the BGP plan exports blocks, not endpoints).
           this.schedule(kind === 'WorkloadEndpoint' ? 'dataplane' : 'plan');
         }),
@@ -354,8 +357,14 @@ export class NodeAgent {
     if (this.stopped || this.synced.size < WATCHED.length) return;
     const dirty = this.dirty;
     this.dirty = { plan: false, dataplane: false, rereadRoutes: false };
-    if (dirty.plan || !this.plan) await this.recomputePlan();
-    if (dirty.dataplane) await this.updateDataplane(dirty.rereadRoutes);
+    if (dirty.plan || !this.plan) {
+      this.counts.plans++;
+      await this.recomputePlan();
+    }
+    if (dirty.dataplane) {
+      this.counts.dataplaneUpdates++;
+      await this.updateDataplane(dirty.rereadRoutes);
+    }
   }
 
   /** BGP plan from the datastore view → speaker configuration (only when it changed). */
