@@ -106,14 +106,15 @@ export async function registerNode(ds: Datastore, inp: RegisterInput): Promise<N
 
 /**
  * Create the default pool of `cfg`'s family (`default-ipv4-ippool` / `default-ipv6-ippool`) unless a
- * pool of that family exists. Returns the created pool, or undefined.
+ * pool of that family exists (in `existing` when the caller has just listed them). Returns the
+ * created pool, or undefined.
  */
-export async function ensureDefaultPool(ds: Datastore, cfg: DefaultPoolConfig, log: Logger): Promise<IPPool | undefined> {
+export async function ensureDefaultPool(ds: Datastore, cfg: DefaultPoolConfig, log: Logger, existing?: readonly IPPool[]): Promise<IPPool | undefined> {
   const v6 = cfg.cidr.includes(':');
   const fam = v6 ? 'IPv6' : 'IPv4';
-  const pools = await ds.list<IPPool>('IPPool');
-  if (pools.items.some((p) => p.spec.cidr.includes(':') === v6)) {
-    log.info({ pools: pools.items.map((p) => p.metadata.name) }, `${fam} pool exists; not creating the default ${fam} pool`);
+  const pools = existing ?? (await ds.list<IPPool>('IPPool')).items;
+  if (pools.some((p) => p.spec.cidr.includes(':') === v6)) {
+    log.info({ pools: pools.map((p) => p.metadata.name) }, `${fam} pool exists; not creating the default ${fam} pool`);
     return undefined;
   }
   const pool: IPPool = {
@@ -279,11 +280,22 @@ export async function runStartup(cfg: NodeConfig, deps: StartupDeps): Promise<St
     const b = node.spec?.bgp;
     log.info({ node: cfg.nodeName, ipv4Address: b?.ipv4Address, ipv6Address: b?.ipv6Address, asNumber: b?.asNumber, rrClusterId: b?.routeReflectorClusterID }, 'registered the Node');
     await ensureClusterInformation(ds, deps.version ?? '0.1.0');
-    const pool = cfg.defaultPool ? await ensureDefaultPool(ds, cfg.defaultPool, log) : undefined;
-    const pool6 = cfg.defaultPool6 ? await ensureDefaultPool(ds, cfg.defaultPool6, log) : undefined;
-    const pools = (await ds.list<IPPool>('IPPool')).items;
+    // One list serves the default pools, the MTU and the tunnel addresses (each etcd/API request costs
+    // every agent of a cluster start; bench/RESULTS.md, session 5).
+    let pools = (await ds.list<IPPool>('IPPool')).items;
+    const ensure = async (want: DefaultPoolConfig | undefined): Promise<IPPool | undefined> => {
+      if (!want) return undefined;
+      const v6 = want.cidr.includes(':');
+      const made = await ensureDefaultPool(ds, want, log, pools);
+      if (made) pools = [...pools, made];
+      // Another node created it between our list and our create: read the pools it made.
+      else if (!pools.some((p) => p.spec.cidr.includes(':') === v6)) pools = (await ds.list<IPPool>('IPPool')).items;
+      return made;
+    };
+    const pool = await ensure(cfg.defaultPool);
+    const pool6 = await ensure(cfg.defaultPool6);
     let registered = node;
-    if (deps.ipam && (ipv4Cidr || v6.cidr)) registered = await ensureTunnelAddresses(ds, deps.ipam, cfg.nodeName, log);
+    if (deps.ipam && (ipv4Cidr || v6.cidr)) registered = await ensureTunnelAddresses(ds, deps.ipam, cfg.nodeName, log, { node, pools });
     return { registered, pool, pool6, pools };
   };
   let done: Awaited<ReturnType<typeof steps>>;

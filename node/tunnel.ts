@@ -49,11 +49,15 @@ function set(node: Node, kind: Kind, addr: string | undefined): void {
   }
 }
 
-/** Ensure both tunnel addresses match the pools; returns the (possibly updated) Node. */
-export async function ensureTunnelAddresses(ds: Datastore, ipam: Ipam, nodeName: string, log: Logger): Promise<Node> {
+/**
+ * Ensure both tunnel addresses match the pools; returns the (possibly updated) Node. `current`: the
+ * Node and pools the caller has just read (startup), used for the first attempt instead of reading
+ * them again; a lost compare-and-swap re-reads both.
+ */
+export async function ensureTunnelAddresses(ds: Datastore, ipam: Ipam, nodeName: string, log: Logger, current?: { node: Node; pools: readonly IPPool[] }): Promise<Node> {
   for (let attempt = 0; ; attempt++) {
-    const node = await ds.get<Node>('Node', nodeName);
-    const pools = (await ds.list<IPPool>('IPPool')).items;
+    const node = attempt === 0 && current ? current.node : await ds.get<Node>('Node', nodeName);
+    const pools = attempt === 0 && current ? current.pools : (await ds.list<IPPool>('IPPool')).items;
     const next = structuredClone(node);
     for (const kind of ['vxlan', 'ipip', 'vxlan6'] as const) {
       const handleId = `${HANDLE[kind]}-${nodeName}`;

@@ -6,6 +6,7 @@ import { silentLogger } from '../../lib/log.js';
 import { ensureClusterInformation, podMtu, registerNode, runStartup, STARTUP_ROUNDS, StartupError, waitForDatastore } from '../../node/startup.js';
 import { toPeerConfig } from '../../node/agent.js';
 import { parseNodeConfig } from '../../node/config.js';
+import { Ipam } from '../../ipam/ipam.js';
 import type { ClusterInformation, IPPool } from '../../api/types.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -101,4 +102,55 @@ test('runStartup: the datastore dropping out between the steps is waited for and
     (err: unknown) => err instanceof UnavailableError,
   );
   assert.ok(STARTUP_ROUNDS >= 2);
+});
+
+/** A MemoryDatastore that counts list/get calls per kind (`hook` may act before a create). */
+function counting(ds: MemoryDatastore, hook?: { beforeCreate?: (kind: string) => Promise<void> }): { ds: MemoryDatastore; calls: Map<string, number> } {
+  const calls = new Map<string, number>();
+  const n = (k: string): void => void calls.set(k, (calls.get(k) ?? 0) + 1);
+  const wrapped = Object.assign(Object.create(ds) as MemoryDatastore, {
+    list: (kind: string, opts?: object) => (n(`list ${kind}`), ds.list(kind as 'IPPool', opts)),
+    get: (kind: string, name: string) => (n(`get ${kind}`), ds.get(kind as 'Node', name)),
+    create: async (obj: IPPool) => {
+      await hook?.beforeCreate?.(obj.kind);
+      return ds.create(obj);
+    },
+  });
+  return { ds: wrapped, calls };
+}
+
+test('runStartup reads the IP pools once and its own Node once (default pool, MTU and tunnel address share them)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tnd-startup-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cfg = parseNodeConfig({ NODENAME: 'n1', DATASTORE_TYPE: 'memory', IP: '10.0.0.5/24', CALICO_IPV4POOL_CIDR: '10.244.0.0/16', CALICO_IPV4POOL_VXLAN: 'Always', TABBY_RUN_DIR: join(dir, 'run'), TABBY_LIB_DIR: join(dir, 'lib') });
+  const mem = new MemoryDatastore();
+  const { ds, calls } = counting(mem);
+  const res = await runStartup(cfg, { ds, log: silentLogger(), ipam: new Ipam({ datastore: mem }), detect: async () => assert.fail('static IP'), hostMtu: async () => 1500, wait: { sleep: async () => undefined } });
+  assert.equal(res.pool?.metadata.name, 'default-ipv4-ippool', 'the default pool was created');
+  assert.ok(res.node.spec?.ipv4VXLANTunnelAddr?.startsWith('10.244.'), 'the VXLAN tunnel address came from the pool created in the same start');
+  assert.equal(res.mtu, 1450, 'the MTU saw the VXLAN pool');
+  assert.equal(calls.get('list IPPool'), 1, [...calls].join(', '));
+  assert.equal(calls.get('get Node'), 1, [...calls].join(', '));
+});
+
+test('runStartup: another node creating the default pool between our list and our create → its pool is read and used', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tnd-startup-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cfg = parseNodeConfig({ NODENAME: 'n1', DATASTORE_TYPE: 'memory', IP: '10.0.0.5/24', CALICO_IPV4POOL_CIDR: '10.244.0.0/16', TABBY_RUN_DIR: join(dir, 'run'), TABBY_LIB_DIR: join(dir, 'lib') });
+  const mem = new MemoryDatastore();
+  let raced = false;
+  const other: IPPool = { apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'default-ipv4-ippool' }, spec: { cidr: '10.244.0.0/16', blockSize: 26, ipipMode: 'Never', vxlanMode: 'Always', nodeSelector: 'all()' } };
+  const { ds, calls } = counting(mem, {
+    beforeCreate: async (kind) => {
+      if (kind !== 'IPPool' || raced) return;
+      raced = true;
+      await mem.create(other); // the other node wins: our create gets AlreadyExists
+    },
+  });
+  const res = await runStartup(cfg, { ds, log: silentLogger(), ipam: new Ipam({ datastore: mem }), detect: async () => assert.fail('static IP'), hostMtu: async () => 1500, wait: { sleep: async () => undefined } });
+  assert.ok(raced);
+  assert.equal(res.pool, undefined, 'we did not create it');
+  assert.equal(res.mtu, 1450, "the MTU saw the other node's VXLAN pool");
+  assert.ok(res.node.spec?.ipv4VXLANTunnelAddr?.startsWith('10.244.'), 'and the tunnel address came from it');
+  assert.equal(calls.get('list IPPool'), 2, 'the pools were read again after the lost race');
 });
