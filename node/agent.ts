@@ -12,6 +12,7 @@ import type { NodeConfig } from './config.js';
 import type { Detection } from './autodetect.js';
 import { runStartup, type StartupDeps, type StartupResult } from './startup.js';
 import { ensureTunnelAddresses } from './tunnel.js';
+import { recomputeFor, type Recompute } from './relevance.js';
 import { computeBgpPlan, type BgpPlan, type ComputedPeer, type PeerKind } from './bgp-config.js';
 import { bgpReadiness, HealthAggregator, startHealthServer, type HealthServer } from './health.js';
 import { NodeMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
@@ -184,7 +185,7 @@ export class NodeAgent {
   /** What the next recompute must redo (see `schedule`). */
   private dirty = { plan: true, dataplane: true, rereadRoutes: true };
   /** How often each part was recomputed (logged when the agent stops; bench/mesh-scale.ts sums them). */
-  readonly counts = { datastoreEvents: 0, plans: 0, dataplaneUpdates: 0 };
+  readonly counts = { datastoreEvents: 0, irrelevantEvents: 0, plans: 0, dataplaneUpdates: 0 };
   /** Coalesced BGP readiness/metrics report after session state changes. */
   private pendingReport: NodeJS.Timeout | undefined;
   /** When the last BGP report ran (Date.now(); rate limit of scheduleBgpReport). */
@@ -292,9 +293,16 @@ export class NodeAgent {
       this.watchers.push(
         this.deps.ds.watch(kind, {}, (ev) => {
           const m = this.store.get(kind)!;
-          if (ev.type === 'ADDED' || ev.type === 'MODIFIED') m.set(key(ev.object), ev.object);
-          else if (ev.type === 'DELETED') m.delete(key(ev.object));
-          else if (ev.type === 'SYNCED') {
+          // Workload endpoints only feed the dataplane (the BGP plan exports blocks, not endpoints).
+          let what: Recompute | undefined = kind === 'WorkloadEndpoint' ? 'dataplane' : 'plan';
+          if (ev.type === 'ADDED' || ev.type === 'MODIFIED' || ev.type === 'DELETED') {
+            const k = key(ev.object);
+            const prev = m.get(k);
+            if (ev.type === 'DELETED') m.delete(k);
+            else m.set(k, ev.object);
+            // Another node's pod, allocation or affinity: the store is current, nothing to recompute.
+            what = recomputeFor(this.cfg.nodeName, kind, prev, ev.type === 'DELETED' ? undefined : ev.object);
+          } else if (ev.type === 'SYNCED') {
             this.synced.add(kind);
             this.reportDatastore();
           } else if (ev.type === 'ERROR') {
@@ -302,8 +310,8 @@ export class NodeAgent {
             return;
           }
           this.counts.datastoreEvents++;
-          // Workload endpoints only feed the dataplane (the BGP plan exports blocks, not endpoints).
-          this.schedule(kind === 'WorkloadEndpoint' ? 'dataplane' : 'plan');
+          if (what) this.schedule(what);
+          else this.counts.irrelevantEvents++;
         }),
       );
     }

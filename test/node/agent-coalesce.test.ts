@@ -16,7 +16,7 @@ import { silentLogger } from '../../lib/log.js';
 import { parseNodeConfig } from '../../node/config.js';
 import { BGP_REPORT_DELAY_MS, NodeAgent, type DataplaneLike, type SpeakerConfigLike, type SpeakerLike } from '../../node/agent.js';
 import { impliedNextHops, inputsFromResources } from '../../felix/resources.js';
-import type { BGPPeer, IPAMBlock, Node, WorkloadEndpoint } from '../../api/types.js';
+import type { BGPPeer, BlockAffinity, IPAMBlock, Node, WorkloadEndpoint } from '../../api/types.js';
 import type { Resource } from '../../api/meta.js';
 
 type Route = { prefix: string; nextHop: string };
@@ -92,18 +92,34 @@ async function settle(agent: NodeAgent): Promise<void> {
 }
 
 const node = (i: number): Node => ({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: `node-${i}` }, spec: { bgp: { ipv4Address: `10.0.0.${10 + i}/24` } } });
-const block = (i: number, owner: number): IPAMBlock => ({
-  apiVersion: 'crd.projectcalico.org/v1',
-  kind: 'IPAMBlock',
-  metadata: { name: `10-244-${i}-0-26` },
-  spec: { cidr: `10.244.${i}.0/26`, affinity: `host:node-${owner}`, strictAffinity: false, allocations: [], unallocated: [], attributes: [] },
+/** Node 0 is this node (node-a). */
+const nodeName = (n: number): string => (n === 0 ? 'node-a' : `node-${n}`);
+/** `allocs`: [ordinal, node of the workload] — a node other than the block's owner borrowed it. */
+const block = (i: number, owner: number, allocs: ReadonlyArray<readonly [number, number]> = []): IPAMBlock => {
+  const allocations: Array<number | null> = Array.from({ length: 64 }, () => null);
+  const attributes = allocs.map(([ord, n], k) => {
+    allocations[ord] = k;
+    return { handle_id: `h-${i}-${ord}`, secondary: { node: nodeName(n), namespace: 'default', pod: `p${ord}` } };
+  });
+  return {
+    apiVersion: 'crd.projectcalico.org/v1',
+    kind: 'IPAMBlock',
+    metadata: { name: `10-244-${i}-0-26` },
+    spec: { cidr: `10.244.${i}.0/26`, affinity: `host:${nodeName(owner)}`, strictAffinity: false, allocations, unallocated: [], attributes },
+  };
+};
+const affinity = (i: number, owner: number): BlockAffinity => ({
+  apiVersion: 'projectcalico.org/v3',
+  kind: 'BlockAffinity',
+  metadata: { name: `${nodeName(owner)}-10-244-${i}-0-26` },
+  spec: { cidr: `10.244.${i}.0/26`, node: nodeName(owner), state: 'confirmed', deleted: 'false' },
 });
 const peer = (i: number, as: number): BGPPeer => ({ apiVersion: 'projectcalico.org/v3', kind: 'BGPPeer', metadata: { name: `peer-${i}` }, spec: { peerIP: `10.0.1.${i}`, asNumber: as } });
-const wep = (i: number, ip: number): WorkloadEndpoint => ({
+const wep = (i: number, ip: number, on = 0): WorkloadEndpoint => ({
   apiVersion: 'projectcalico.org/v3',
   kind: 'WorkloadEndpoint',
   metadata: { name: `node--a-k8s-pod${i}-eth0`, namespace: 'default' },
-  spec: { node: 'node-a', interfaceName: `cali${i}`, ipNetworks: [`10.244.99.${ip}/32`] },
+  spec: { node: nodeName(on), interfaceName: `cali${i}`, ipNetworks: [`10.244.99.${ip}/32`] },
 });
 
 async function put(ds: MemoryDatastore, obj: Resource): Promise<void> {
@@ -185,18 +201,27 @@ test('session state changes refresh readiness only; best-path changes re-send th
 
 type Op =
   | { kind: 'node'; i: number; del: boolean }
-  | { kind: 'block'; i: number; owner: number; del: boolean }
+  | { kind: 'block'; i: number; owner: number; allocs: Array<[number, number]>; del: boolean }
+  | { kind: 'affinity'; i: number; owner: number; del: boolean }
   | { kind: 'peer'; i: number; as: number; del: boolean }
-  | { kind: 'wep'; i: number; ip: number; del: boolean }
+  | { kind: 'wep'; i: number; ip: number; on: number; del: boolean }
   | { kind: 'route'; i: number; nextHop: number; del: boolean }
   | { kind: 'peer-state' }
   | { kind: 'pause' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('node' as const), i: fc.integer({ min: 1, max: 4 }), del: fc.boolean() }),
-  fc.record({ kind: fc.constant('block' as const), i: fc.integer({ min: 1, max: 5 }), owner: fc.integer({ min: 0, max: 4 }), del: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('block' as const),
+    i: fc.integer({ min: 1, max: 5 }),
+    owner: fc.integer({ min: 0, max: 4 }),
+    // Allocations by the owner and by other nodes (this one included: borrowed addresses it exports).
+    allocs: fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 2 })), { maxLength: 3, selector: ([ord]) => ord }),
+    del: fc.boolean(),
+  }),
+  fc.record({ kind: fc.constant('affinity' as const), i: fc.integer({ min: 1, max: 5 }), owner: fc.integer({ min: 0, max: 2 }), del: fc.boolean() }),
   fc.record({ kind: fc.constant('peer' as const), i: fc.integer({ min: 1, max: 3 }), as: fc.constantFrom(64512, 65001), del: fc.boolean() }),
-  fc.record({ kind: fc.constant('wep' as const), i: fc.integer({ min: 1, max: 3 }), ip: fc.integer({ min: 1, max: 60 }), del: fc.boolean() }),
+  fc.record({ kind: fc.constant('wep' as const), i: fc.integer({ min: 1, max: 3 }), ip: fc.integer({ min: 1, max: 60 }), on: fc.integer({ min: 0, max: 2 }), del: fc.boolean() }),
   fc.record({ kind: fc.constant('route' as const), i: fc.integer({ min: 1, max: 5 }), nextHop: fc.integer({ min: 1, max: 4 }), del: fc.boolean() }),
   fc.constant({ kind: 'peer-state' as const }),
   fc.constant({ kind: 'pause' as const }),
@@ -220,13 +245,16 @@ test('after any event sequence the applied speaker config and dataplane view equ
               break;
             case 'block':
               // owner 0 = this node (node-a): a local block, exported over BGP.
-              await (op.del ? del(ds, block(op.i, op.owner)) : put(ds, op.owner === 0 ? { ...block(op.i, 0), spec: { ...block(op.i, 0).spec, affinity: 'host:node-a' } } : block(op.i, op.owner)));
+              await (op.del ? del(ds, block(op.i, op.owner)) : put(ds, block(op.i, op.owner, op.allocs)));
+              break;
+            case 'affinity':
+              await (op.del ? del(ds, affinity(op.i, op.owner)) : put(ds, affinity(op.i, op.owner)));
               break;
             case 'peer':
               await (op.del ? del(ds, peer(op.i, op.as)) : put(ds, peer(op.i, op.as)));
               break;
             case 'wep':
-              await (op.del ? del(ds, wep(op.i, op.ip)) : put(ds, wep(op.i, op.ip)));
+              await (op.del ? del(ds, wep(op.i, op.ip)) : put(ds, wep(op.i, op.ip, op.on)));
               break;
             case 'route':
               if (op.del) routes.delete(`10.244.${op.i}.0/26`);
@@ -256,6 +284,42 @@ test('after any event sequence the applied speaker config and dataplane view equ
         run++;
       }
     }),
-    { numRuns: 25 },
+    { numRuns: 60 },
   );
+});
+
+test("another node's pods, allocations and affinities cost no recompute; an address this node borrowed does", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tnd-coalesce-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ds = new MemoryDatastore();
+  await put(ds, node(2));
+  await put(ds, block(3, 2));
+  const h = await startAgent(ds, dir, () => []);
+  t.after(() => h.agent.stop());
+  const sp = h.speaker();
+  const originated = (): string[] => [...(sp.configs.at(-1)!.originate ?? [])].sort();
+  const before = { configs: sp.configs.length, updates: h.dataplane.updates.length, plans: h.agent.counts.plans, skipped: h.agent.counts.irrelevantEvents };
+
+  // Node 2's pod: its WorkloadEndpoint, an allocation in node 2's block, node 2's new affinity.
+  await put(ds, wep(1, 9, 2));
+  await put(ds, block(3, 2, [[9, 2]]));
+  await put(ds, affinity(4, 2));
+  await settle(h.agent);
+  assert.equal(h.agent.counts.plans, before.plans, 'no plan recompute');
+  assert.equal(h.dataplane.updates.length, before.updates, 'no dataplane update');
+  assert.equal(h.agent.counts.irrelevantEvents, before.skipped + 3);
+
+  // A pod of this node got an address from node 2's block: this node exports it (a borrowed /32).
+  await put(ds, block(3, 2, [[9, 2], [10, 0]]));
+  await settle(h.agent);
+  assert.equal(h.agent.counts.plans, before.plans + 1);
+  assert.ok(originated().includes('10.244.3.10/32'), originated().join(', '));
+  // This node's own pod and affinity: recomputed.
+  const updates = h.dataplane.updates.length;
+  await put(ds, wep(2, 11, 0));
+  await settle(h.agent);
+  assert.equal(h.dataplane.updates.length, updates + 1);
+  await put(ds, affinity(5, 0));
+  await settle(h.agent);
+  assert.equal(h.agent.counts.plans, before.plans + 2);
 });
