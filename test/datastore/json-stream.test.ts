@@ -1,6 +1,7 @@
 /** JsonObjectSplitter: the framing of etcd's gateway watch stream, fed in arbitrary chunk sizes. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { JsonObjectSplitter } from '../../datastore/json-stream.js';
 
 const messages = [
@@ -46,4 +47,20 @@ test('an unfinished object stays pending until the rest arrives', () => {
 test('garbage between objects is a SyntaxError', () => {
   assert.throws(() => new JsonObjectSplitter().push(Buffer.from('{"a":1} x')), SyntaxError);
   assert.throws(() => new JsonObjectSplitter().push(Buffer.from('{"a":}')), SyntaxError);
+});
+
+test('property: any objects (strings with quotes, backslashes, braces, unicode), any chunking', () => {
+  const text = fc.string({ unit: fc.constantFrom('a', '"', '\\', '{', '}', '[', ']', 'é', '😀', ' ', '\n', '/') });
+  const value = fc.letrec((tie) => ({
+    v: fc.oneof({ depthSize: 'small' }, text, fc.integer(), fc.boolean(), fc.constant(null), fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(text, tie('v'), { maxKeys: 3 })),
+  })).v;
+  const objects = fc.array(fc.dictionary(text, value, { maxKeys: 4 }), { minLength: 1, maxLength: 4 });
+  fc.assert(
+    fc.property(objects, fc.constantFrom('', '\n'), fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 8 }), (objs, sep, sizes) => {
+      const bytes = Buffer.from(objs.map((o) => JSON.stringify(o)).join(sep), 'utf8');
+      // Compared as JSON text: fast-check's dictionaries may have a null prototype, parsed ones do not.
+      assert.deepEqual(feed(bytes, (i) => sizes[i % sizes.length]!).map((o) => JSON.stringify(o)), objs.map((o) => JSON.stringify(o)));
+    }),
+    { numRuns: 300 },
+  );
 });
