@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firstReason, needCommand, needRoot } from '../lib/skip.js';
+import { launcherTestEnv } from './launcher-env.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const NS = `tlc-${process.pid % 100000}`;
@@ -40,21 +41,7 @@ test('a started agent writes a code cache that the next start accepts (the raise
 
   /** Runs the agent until `done()` holds (checked every 100 ms after "tabby-node started"), then kills it. */
   const agent = async (done: (startedAt: number) => boolean): Promise<string> => {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      NODE_OPTIONS: '',
-      NODENAME: 'lc-node',
-      DATASTORE_TYPE: 'memory',
-      IP: '10.77.0.5/24',
-      CALICO_IPV4POOL_CIDR: '10.78.0.0/16',
-      CALICO_NETWORKING_BACKEND: 'none',
-      FELIX_HEALTHENABLED: 'false',
-      TABBY_RUN_DIR: join(dir, 'run'),
-      TABBY_LIB_DIR: join(dir, 'lib'),
-      TABBY_CODE_CACHE: cacheDir,
-      LOG_LEVEL: 'info',
-    };
-    delete env.NODE_EXTRA_CA_CERTS;
+    const env = launcherTestEnv(dir, cacheDir, { NODENAME: 'lc-node', DATASTORE_TYPE: 'memory', IP: '10.77.0.5/24', CALICO_IPV4POOL_CIDR: '10.78.0.0/16' });
     const child = spawn('ip', ['netns', 'exec', NS, join(root, 'bin/tabby-node')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));

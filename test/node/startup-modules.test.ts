@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { launcherTestEnv } from './launcher-env.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 /** npm packages tabby-node must not load at start. */
@@ -172,20 +173,7 @@ test('the CommonJS bundle imports the ESM-only Kubernetes client; the V8 code ca
     const seen = requests.length;
     const child = spawn(join(root, 'bin/tabby-node'), [], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        NODE_OPTIONS: '',
-        DATASTORE_TYPE: 'kubernetes',
-        KUBECONFIG: kubeconfig,
-        NODENAME: 'cc-node',
-        IP: '127.0.0.1/8',
-        CALICO_NETWORKING_BACKEND: 'none',
-        FELIX_HEALTHENABLED: 'false',
-        TABBY_RUN_DIR: join(dir, 'run'),
-        TABBY_LIB_DIR: join(dir, 'lib'),
-        TABBY_CODE_CACHE: cacheDir,
-        LOG_LEVEL: 'info',
-      },
+      env: launcherTestEnv(dir, cacheDir, { DATASTORE_TYPE: 'kubernetes', KUBECONFIG: kubeconfig, NODENAME: 'cc-node', IP: '127.0.0.1/8' }),
     });
     let output = '';
     child.stdout.on('data', (b: Buffer) => (output += b.toString()));
