@@ -184,7 +184,7 @@ export class NodeAgent {
   private pending: NodeJS.Timeout | undefined;
   /** What the next recompute must redo (see `schedule`). */
   private dirty = { plan: true, dataplane: true, rereadRoutes: true };
-  /** How often each part was recomputed (logged when the agent stops; bench/mesh-scale.ts sums them). */
+  /** Datastore events (those that could not touch this node: irrelevantEvents) and recomputes; logged when the agent stops. */
   readonly counts = { datastoreEvents: 0, irrelevantEvents: 0, plans: 0, dataplaneUpdates: 0 };
   /** Coalesced BGP readiness/metrics report after session state changes. */
   private pendingReport: NodeJS.Timeout | undefined;
@@ -293,7 +293,7 @@ export class NodeAgent {
       this.watchers.push(
         this.deps.ds.watch(kind, {}, (ev) => {
           const m = this.store.get(kind)!;
-          // Workload endpoints only feed the dataplane (the BGP plan exports blocks, not endpoints).
+          // SYNCED: workload endpoints only feed the dataplane (the BGP plan exports blocks, not endpoints).
           let what: Recompute | undefined = kind === 'WorkloadEndpoint' ? 'dataplane' : 'plan';
           if (ev.type === 'ADDED' || ev.type === 'MODIFIED' || ev.type === 'DELETED') {
             const k = key(ev.object);

@@ -166,7 +166,8 @@ export async function runNode(env: NodeJS.ProcessEnv = process.env): Promise<Nod
   const stop = (sig: string): void => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal: sig, cpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000), ...agent.counts }, 'stopping (kernel routes are kept)');
+    const used = process.cpuUsage();
+    log.info({ signal: sig, cpuMs: Math.round((used.user + used.system) / 1000), ...agent.counts }, 'stopping (kernel routes are kept)');
     void agent
       .stop()
       .then(() => cniToken?.stop())
