@@ -336,6 +336,22 @@ export class Mesh {
     return true;
   }
 
+  /** One /26 per node (blockCidr(index)) claimed through the IPAM library: node name → its block(s). */
+  async claimBlocks(): Promise<Map<string, string[]>> {
+    const claimer = await openClaimer();
+    const blocks = new Map<string, string[]>();
+    try {
+      for (const m of this.nodes) {
+        const cidr = blockCidr(m.index);
+        await claimer.claim(m.name, cidr);
+        blocks.set(m.name, [cidr]);
+      }
+    } finally {
+      await claimer.close();
+    }
+    return blocks;
+  }
+
   /** BGP peers per node from the status sockets: [node, established, total]. */
   async sessions(nodes: MeshNode[] = this.nodes): Promise<Array<{ node: string; established: number; total: number }>> {
     const out: Array<{ node: string; established: number; total: number }> = [];

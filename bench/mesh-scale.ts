@@ -21,7 +21,7 @@
 // (after convergence, measure the agents' CPU over this many idle seconds), BENCH_SPAWN_BOOST=1 (spawn the agents from
 // nice −10 so they really start at once: bench/_mesh.ts spawnBoosted).
 // Targets (issue 6): 100-node mesh ≤ 10 s; RSS ≤ 80 MB per agent.
-import { Mesh, ensureThreadPool, machineCpu, blockCidr, loadAverage, needRootAndEtcd, nowMs, openClaimer, createPool, pct, sleep } from './_mesh.js';
+import { Mesh, ensureThreadPool, machineCpu, loadAverage, needRootAndEtcd, nowMs, createPool, pct, sleep } from './_mesh.js';
 
 const skip = needRootAndEtcd();
 if (skip) {
@@ -64,17 +64,7 @@ async function runSize(n: number): Promise<Row> {
     await createPool();
     await mesh.addNodes(n);
     progress(`${n} namespaces ready`);
-    const claimer = await openClaimer();
-    const blocks = new Map<string, string[]>();
-    try {
-      for (const m of mesh.nodes) {
-        const cidr = blockCidr(m.index);
-        await claimer.claim(m.name, cidr);
-        blocks.set(m.name, [cidr]);
-      }
-    } finally {
-      await claimer.close();
-    }
+    const blocks = await mesh.claimBlocks();
     progress(`${n} blocks claimed; starting agents`);
     const rev0 = (await mesh.etcdWrites()).revision;
     const loadBefore = loadAverage();

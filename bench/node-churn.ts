@@ -4,11 +4,11 @@
 // them: an IPAM assignment from node 1's block (an IPAMBlock allocation, written through the IPAM
 // library) and a WorkloadEndpoint. Then they are deleted again (release + WorkloadEndpoint delete).
 // Reported: the N−1 other agents' CPU (schedstat, all threads) during the churn, minus their idle CPU
-// over the same time measured just before, per pod event and per agent. A tabby-node only needs to
+// (3 s measured just before, scaled to the churn's duration), per pod event and per agent. A tabby-node only needs to
 // recompute for another node's pod when its own plan or dataplane view changes (node/relevance.ts).
 // BENCH_TABBY_ROOT=<checkout>: run that checkout's agents (before/after).
 // Needs root, etcd, `npm run build`. Usage: node --import tsx bench/node-churn.ts
-import { Mesh, ETCD_ENDPOINT, blockCidr, createPool, ensureThreadPool, loadAverage, needRootAndEtcd, nowMs, openClaimer, procCpuPrecise, sleep } from './_mesh.js';
+import { Mesh, ETCD_ENDPOINT, createPool, ensureThreadPool, loadAverage, needRootAndEtcd, nowMs, procCpuPrecise, sleep } from './_mesh.js';
 
 const skip = needRootAndEtcd();
 if (skip) {
@@ -24,19 +24,14 @@ try {
   await mesh.setup();
   await createPool();
   await mesh.addNodes(N);
-  const claimer = await openClaimer();
-  const blocks = new Map<string, string[]>();
-  for (const m of mesh.nodes) {
-    const cidr = blockCidr(m.index);
-    await claimer.claim(m.name, cidr);
-    blocks.set(m.name, [cidr]);
-  }
-  await claimer.close();
+  const blocks = await mesh.claimBlocks();
   mesh.startAgents();
   await mesh.waitRoutes(() => mesh.meshComplete(blocks), 120_000, `${N}-node mesh routes`);
+  const end = nowMs() + 120_000;
   for (;;) {
     const s = await mesh.sessions();
     if (s.every((x) => x.established === N - 1)) break;
+    if (nowMs() > end) throw new Error(`mesh not Established within 120 s: ${JSON.stringify(s)}`);
     await sleep(300);
   }
   await sleep(3000);
@@ -48,9 +43,6 @@ try {
   const ds = await openDatastore({ type: 'etcdv3', etcdEndpoints: [ETCD_ENDPOINT] });
   const ipam = new Ipam({ datastore: ds });
   try {
-    // Idle baseline over about as long as the churn takes.
-    const t0 = nowMs();
-    const idle0 = cpu();
     const wepOf = (i: number, ip: string) => ({
       apiVersion: 'projectcalico.org/v3' as const,
       kind: 'WorkloadEndpoint' as const,
@@ -64,6 +56,10 @@ try {
     await ds.delete('WorkloadEndpoint', wepOf(-1, '').metadata.name, { namespace: 'default' });
     await ipam.releaseByHandle(handle(-1), busy!.name);
     await sleep(1000);
+    // Idle baseline (timers, keepalives, leases), subtracted in proportion to the churn's duration.
+    const t0 = nowMs();
+    const idle0 = cpu();
+    await sleep(3000);
     const idleMs = nowMs() - t0;
     const idleCpu = cpu() - idle0;
 

@@ -10,7 +10,7 @@
 // Needs root, etcd, `npm run build`. Usage: node --import tsx bench/node-join.ts
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Mesh, blockCidr, createPool, ensureThreadPool, loadAverage, needRootAndEtcd, nowMs, openClaimer, procCpuByThread, procCpuPrecise as procCpu, procCpuSplit, sleep } from './_mesh.js';
+import { Mesh, createPool, ensureThreadPool, loadAverage, needRootAndEtcd, nowMs, procCpuByThread, procCpuPrecise as procCpu, procCpuSplit, sleep } from './_mesh.js';
 
 const skip = needRootAndEtcd();
 if (skip) {
@@ -45,16 +45,7 @@ async function runSize(n: number): Promise<Row> {
     await mesh.setup();
     await createPool();
     await mesh.addNodes(n);
-    const claimer = await openClaimer();
-    const blocks = new Map<string, string[]>();
-    try {
-      for (const m of mesh.nodes) {
-        await claimer.claim(m.name, blockCidr(m.index));
-        blocks.set(m.name, [blockCidr(m.index)]);
-      }
-    } finally {
-      await claimer.close();
-    }
+    const blocks = await mesh.claimBlocks();
     const first = mesh.nodes.slice(0, n - 1);
     const joiner = mesh.nodes[n - 1]!;
     // BENCH_PROFILE_OTHERS=<dir>: the first N−1 agents run with --cpu-prof (the join starts at the
